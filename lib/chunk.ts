@@ -1,0 +1,293 @@
+// One chunk file: a run of framed records (see record.ts), at most
+// `chunkSize` of them. Chunk n holds the items with sequence numbers
+// n*chunkSize .. (n+1)*chunkSize-1, so an item's chunk follows from its number.
+// Records are only ever appended; a chunk is deleted whole once every item in
+// it is acknowledged. Only the writer holding the queue lock appends.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { QueueError, ioError } from './errors.js';
+import { HEADER_BYTES, readHeaderLength, payloadIntact } from './record.js';
+
+/** Digits in a chunk number: enough for 2^53 items with a chunk size of 1. */
+const CHUNK_NUMBER_DIGITS = 16;
+const CHUNK_PREFIX = 'chunk-';
+const CHUNK_NAME = new RegExp(`^${CHUNK_PREFIX}(\\d{${CHUNK_NUMBER_DIGITS}})$`);
+/** 64 KiB reads: big enough to amortise a syscall over many small records. */
+export const READ_AHEAD_BYTES = 64 * 1024;
+/** Blocks read at a time while checking that a damaged tail is all zeros. */
+const ZERO_CHECK_BYTES = 64 * 1024;
+
+export function chunkFileName(chunk: number): string {
+  return CHUNK_PREFIX + String(chunk).padStart(CHUNK_NUMBER_DIGITS, '0');
+}
+
+/** The chunk number in a file name, or -1 when the name is not a chunk's. */
+export function parseChunkFileName(name: string): number {
+  const match = CHUNK_NAME.exec(name);
+  return match === null ? -1 : Number(match[1]);
+}
+
+export function chunkPath(dir: string, chunk: number): string {
+  return path.join(dir, chunkFileName(chunk));
+}
+
+export function chunkExists(dir: string, chunk: number): boolean {
+  return fs.existsSync(chunkPath(dir, chunk));
+}
+
+export interface ChunkScan {
+  /** Whole records found (up to the limit asked for). */
+  count: number;
+  /** The offset just after the last whole record counted. */
+  end: number;
+  /** Whether bytes after `end` form a torn record (a write cut short). */
+  torn: boolean;
+}
+
+/**
+ * Walks the record headers of a chunk without reading payloads: counts up to
+ * `limit` records and finds where the valid data ends. A partial record at the
+ * end of the file, or a tail of zero bytes (what a power loss can leave after
+ * the file size was updated but not the data), is a torn write. Any other
+ * header damage is `ERR_CORRUPT`.
+ */
+export function scanChunk(dir: string, file: string, fd: number, maxItemBytes: number, limit = Infinity): ChunkScan {
+  const size = fstatSize(dir, file, fd);
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  let pos = 0;
+  let count = 0;
+  while (count < limit && pos < size) {
+    if (size - pos < HEADER_BYTES) return { count, end: pos, torn: true };
+    readFully(dir, file, fd, header, HEADER_BYTES, pos);
+    const length = readHeaderLength(header, 0);
+    if (length < 0) {
+      if (isZeroFrom(dir, file, fd, pos, size)) return { count, end: pos, torn: true };
+      throw new QueueError('ERR_CORRUPT', dir, 'damaged record header (checksum mismatch)', { file, offset: pos });
+    }
+    if (length > maxItemBytes) throw tooLargeRecord(dir, file, pos, length, maxItemBytes);
+    if (pos + HEADER_BYTES + length > size) return { count, end: pos, torn: true };
+    pos += HEADER_BYTES + length;
+    count++;
+  }
+  return { count, end: pos, torn: false };
+}
+
+function tooLargeRecord(dir: string, file: string, offset: number, length: number, maxItemBytes: number): QueueError {
+  return new QueueError(
+    'ERR_CORRUPT', dir,
+    `record of ${length} bytes exceeds maxItemBytes (${maxItemBytes}); if it was written with a larger maxItemBytes, reopen with that value`,
+    { file, offset },
+  );
+}
+
+function isZeroFrom(dir: string, file: string, fd: number, from: number, size: number): boolean {
+  const block = Buffer.allocUnsafe(Math.min(ZERO_CHECK_BYTES, size - from));
+  for (let pos = from; pos < size; ) {
+    const n = readFully(dir, file, fd, block, Math.min(block.length, size - pos), pos);
+    for (let i = 0; i < n; i++) if (block[i] !== 0) return false;
+    pos += n;
+  }
+  return true;
+}
+
+/** Reads `length` bytes at `position` into `target[0..]`; fewer only at end of file. */
+function readFully(dir: string, file: string, fd: number, target: Buffer, length: number, position: number): number {
+  let done = 0;
+  try {
+    while (done < length) {
+      const n = fs.readSync(fd, target, done, length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+  } catch (error) {
+    throw ioError(dir, 'reading a chunk', error, file);
+  }
+  return done;
+}
+
+function fstatSize(dir: string, file: string, fd: number): number {
+  try {
+    return fs.fstatSync(fd).size;
+  } catch (error) {
+    throw ioError(dir, 'stat of a chunk', error, file);
+  }
+}
+
+/**
+ * Reads the records of one chunk in order through a read-ahead buffer, so a
+ * `get` costs a syscall only once per READ_AHEAD_BYTES of small records.
+ * A returned payload is a view into the buffer, valid until the next read.
+ */
+export class ChunkReader {
+  readonly chunk: number;
+  readonly file: string;
+  #dir: string;
+  #fd: number;
+  #maxItemBytes: number;
+  #buffer = Buffer.allocUnsafe(READ_AHEAD_BYTES);
+  /** File offset of #buffer[0], and how many bytes of it are valid. */
+  #bufferStart = 0;
+  #bufferLength = 0;
+
+  constructor(dir: string, chunk: number, maxItemBytes: number) {
+    this.chunk = chunk;
+    this.file = chunkPath(dir, chunk);
+    this.#dir = dir;
+    this.#maxItemBytes = maxItemBytes;
+    try {
+      this.#fd = fs.openSync(this.file, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new QueueError('ERR_CORRUPT', dir, 'a chunk file that holds unread items is missing', { file: this.file });
+      }
+      throw ioError(dir, 'opening a chunk', error, this.file);
+    }
+  }
+
+  /** The payload of the record at `offset` and the offset after it. */
+  readAt(offset: number): { payload: Buffer; next: number } {
+    let view = this.#view(offset, HEADER_BYTES);
+    const length = readHeaderLength(view.bytes, view.at);
+    if (length < 0) throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
+    if (length > this.#maxItemBytes) throw tooLargeRecord(this.#dir, this.file, offset, length, this.#maxItemBytes);
+    view = this.#view(offset, HEADER_BYTES + length);
+    if (!payloadIntact(view.bytes, view.at, length)) throw this.#corrupt(offset, 'damaged record payload (checksum mismatch)');
+    const start = view.at + HEADER_BYTES;
+    return { payload: view.bytes.subarray(start, start + length), next: offset + HEADER_BYTES + length };
+  }
+
+  /** Offset after skipping `count` records from `offset`, checking headers only. */
+  skip(offset: number, count: number): number {
+    for (let i = 0; i < count; i++) {
+      const view = this.#view(offset, HEADER_BYTES);
+      const length = readHeaderLength(view.bytes, view.at);
+      if (length < 0) throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
+      offset += HEADER_BYTES + length;
+    }
+    return offset;
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.#fd);
+    } catch {
+      // Closing a read-only descriptor loses nothing; the error has no use.
+    }
+  }
+
+  /** `length` bytes at file `offset`, from the read-ahead buffer or a read sized for them. */
+  #view(offset: number, length: number): { bytes: Buffer; at: number } {
+    const inBuffer = offset - this.#bufferStart;
+    if (inBuffer >= 0 && inBuffer + length <= this.#bufferLength) return { bytes: this.#buffer, at: inBuffer };
+    if (length > this.#buffer.length) {
+      // A record larger than the read-ahead buffer gets a buffer of its own.
+      const big = Buffer.allocUnsafe(length);
+      if (readFully(this.#dir, this.file, this.#fd, big, length, offset) < length) throw this.#truncated(offset);
+      return { bytes: big, at: 0 };
+    }
+    this.#bufferStart = offset;
+    this.#bufferLength = readFully(this.#dir, this.file, this.#fd, this.#buffer, this.#buffer.length, offset);
+    if (this.#bufferLength < length) throw this.#truncated(offset);
+    return { bytes: this.#buffer, at: 0 };
+  }
+
+  #truncated(offset: number): QueueError {
+    return this.#corrupt(offset, 'chunk file ends inside a record that should be whole');
+  }
+
+  #corrupt(offset: number, message: string): QueueError {
+    return new QueueError('ERR_CORRUPT', this.#dir, message, { file: this.file, offset });
+  }
+}
+
+/**
+ * Appends framed records to the newest chunk. A failed append is cut back to
+ * the previous end, so the file never keeps half of a batch.
+ */
+export class ChunkWriter {
+  readonly chunk: number;
+  readonly file: string;
+  readonly fd: number;
+  #dir: string;
+  /** Bytes in the file: the offset the next append lands at. */
+  size: number;
+  /** Records in the file. */
+  count: number;
+
+  private constructor(dir: string, chunk: number, fd: number, size: number, count: number) {
+    this.#dir = dir;
+    this.chunk = chunk;
+    this.file = chunkPath(dir, chunk);
+    this.fd = fd;
+    this.size = size;
+    this.count = count;
+  }
+
+  /** Creates chunk `chunk`, which must not exist yet. */
+  static create(dir: string, chunk: number): ChunkWriter {
+    const file = chunkPath(dir, chunk);
+    try {
+      return new ChunkWriter(dir, chunk, fs.openSync(file, 'ax'), 0, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new QueueError('ERR_CORRUPT', dir, 'the next chunk file already exists: the queue directory was changed behind perq (a chunk may be missing)', { file });
+      }
+      throw ioError(dir, 'creating a chunk', error, file);
+    }
+  }
+
+  /** Opens an existing chunk to append after its `count` valid records ending at `end`. */
+  static resume(dir: string, chunk: number, fd: number, end: number, count: number): ChunkWriter {
+    return new ChunkWriter(dir, chunk, fd, end, count);
+  }
+
+  /** Appends `bytes[0, length)` holding `records` whole records. */
+  append(bytes: Buffer, length: number, records: number): void {
+    let done = 0;
+    try {
+      while (done < length) done += fs.writeSync(this.fd, bytes, done, length - done, this.size + done);
+    } catch (error) {
+      if (done > 0) this.#cutBack();
+      throw ioError(this.#dir, 'appending to a chunk', error, this.file);
+    }
+    this.size += length;
+    this.count += records;
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // Data was already handed to the OS by writeSync; close has nothing to lose.
+    }
+  }
+
+  #cutBack(): void {
+    try {
+      fs.ftruncateSync(this.fd, this.size);
+    } catch {
+      // The torn tail this leaves is cut off by the scan on the next open.
+    }
+  }
+}
+
+/** Opens chunk `chunk` for appending and cuts off a torn tail; returns the writer. */
+export function resumeChunk(dir: string, chunk: number, maxItemBytes: number): ChunkWriter {
+  const file = chunkPath(dir, chunk);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r+');
+  } catch (error) {
+    throw ioError(dir, 'opening the newest chunk', error, file);
+  }
+  try {
+    const scan = scanChunk(dir, file, fd, maxItemBytes);
+    if (scan.torn) fs.ftruncateSync(fd, scan.end);
+    return ChunkWriter.resume(dir, chunk, fd, scan.end, scan.count);
+  } catch (error) {
+    fs.closeSync(fd);
+    if (error instanceof QueueError) throw error;
+    throw ioError(dir, 'cutting off a torn tail', error, file);
+  }
+}

@@ -1,0 +1,7 @@
+// perq's public API: exports only.
+export { Queue } from './queue.js';
+export type { PutOptions, GetOptions, GetManyOptions } from './queue.js';
+export { QueueError, Empty, Full } from './errors.js';
+export type { QueueErrorCode } from './errors.js';
+export type { QueueOptions, FsyncMode, LockingMode } from './options.js';
+export type { Serializer, SerializerName, SerializerOption } from './serializers.js';

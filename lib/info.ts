@@ -1,0 +1,61 @@
+// The info file: what a queue directory is (format version, chunk size,
+// serializer name). Written once when the queue is created, atomically
+// (temporary file + rename), and never edited in place; `put` never touches it.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { QueueError, ioError } from './errors.js';
+
+export const INFO_FILE = 'info';
+/** Marks the file as perq's, so a stranger's `info` file is never misread. */
+const FORMAT_NAME = 'perq';
+/** Bumped when the on-disk layout changes in a way older code cannot read. */
+export const FORMAT_VERSION = 1;
+
+export interface Info {
+  format: typeof FORMAT_NAME;
+  version: number;
+  chunkSize: number;
+  serializer: string;
+}
+
+/** The info of the queue in `dir`, or null when it has no info file. */
+export function readInfo(dir: string): Info | null {
+  const file = path.join(dir, INFO_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw ioError(dir, 'reading the info file', error, file);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new QueueError('ERR_CORRUPT', dir, 'the info file is damaged or truncated (not valid JSON); restore it from a backup', { file });
+  }
+  const info = parsed as Partial<Info> | null;
+  if (typeof info !== 'object' || info === null || info.format !== FORMAT_NAME) {
+    throw new QueueError('ERR_FORMAT', dir, 'the info file is not a perq queue\'s', { file });
+  }
+  if (typeof info.version !== 'number' || info.version > FORMAT_VERSION) {
+    throw new QueueError('ERR_FORMAT', dir, `the queue has format version ${String(info.version)}, newer than this perq reads (${FORMAT_VERSION}); upgrade perq`, { file });
+  }
+  if (!Number.isSafeInteger(info.chunkSize) || (info.chunkSize as number) < 1 || typeof info.serializer !== 'string') {
+    throw new QueueError('ERR_CORRUPT', dir, 'the info file is damaged (bad chunkSize or serializer)', { file });
+  }
+  return info as Info;
+}
+
+export function writeInfo(dir: string, chunkSize: number, serializer: string): Info {
+  const info: Info = { format: FORMAT_NAME, version: FORMAT_VERSION, chunkSize, serializer };
+  const file = path.join(dir, INFO_FILE);
+  try {
+    writeFileAtomic.sync(file, JSON.stringify(info) + '\n', { fsync: true });
+  } catch (error) {
+    throw ioError(dir, 'writing the info file', error, file);
+  }
+  return info;
+}

@@ -1,0 +1,151 @@
+// The options of `Queue.open`, documented and validated in this one place.
+// Validation happens before anything touches the disk, so a bad option leaves
+// the directory exactly as it was.
+
+import { QueueError } from './errors.js';
+import { resolveSerializer, type Serializer, type SerializerOption } from './serializers.js';
+
+/** Items per chunk file unless the caller says otherwise. */
+export const DEFAULT_CHUNK_SIZE = 100;
+/** A poll every 5 s keeps a shared directory cheap to watch. */
+export const DEFAULT_POLL_INTERVAL = 5000;
+/** 64 MiB: larger items belong in their own files, not in a queue record. */
+export const DEFAULT_MAX_ITEM_BYTES = 64 * 1024 * 1024;
+/** A record's length field is 32 bits wide. */
+export const MAX_ITEM_BYTES_LIMIT = 0xffff_ffff - 64;
+
+export type FsyncMode = 'never' | 'always' | number;
+export type LockingMode = 'flock' | 'lockfile';
+
+export interface QueueOptions {
+  /**
+   * Items per chunk file. Fixed when the queue is created; reopening with a
+   * different explicit value is an `ERR_FORMAT` error.
+   * @default 100
+   * @example { chunkSize: 1000 }
+   */
+  chunkSize?: number;
+  /**
+   * Most items the queue holds (not yet handed out); `put` waits while it is
+   * reached. `0` or less is unbounded.
+   * @default 0
+   * @example { maxSize: 10_000 }
+   */
+  maxSize?: number;
+  /**
+   * How items become bytes: `'cbor'`, `'json'`, `'msgpack'`, `'raw'`
+   * (Uint8Array in and out) or `{ name, encode, decode }`. Fixed when the
+   * queue is created; reopening with another name is an `ERR_FORMAT` error.
+   * @default 'cbor'
+   * @example { serializer: 'json' }
+   */
+  serializer?: SerializerOption;
+  /**
+   * Persist the read cursor on every `get` instead of on `taskDone`.
+   * @default false
+   * @example { autosave: true }
+   */
+  autosave?: boolean;
+  /**
+   * `'never'`: a resolved call has reached the OS (survives a process crash).
+   * `'always'`: also fsync'd (survives power loss; concurrent calls share one
+   * fsync). A number N: fsync at most every N ms.
+   * @default 'never'
+   * @example { fsync: 'always' }
+   */
+  fsync?: FsyncMode;
+  /**
+   * Milliseconds between checks of the directory for items written by other
+   * processes or hosts.
+   * @default 5000
+   * @example { pollInterval: 100 }
+   */
+  pollInterval?: number;
+  /**
+   * `'flock'` (local file systems) or `'lockfile'` (a directory on a network
+   * file system).
+   * @default 'flock'
+   * @example { locking: 'lockfile' }
+   */
+  locking?: LockingMode;
+  /**
+   * Largest encoded item accepted; larger ones are refused with
+   * `ERR_ITEM_TOO_LARGE`. Also bounds what a damaged length field can make
+   * perq allocate.
+   * @default 67108864 (64 MiB)
+   * @example { maxItemBytes: 1024 * 1024 }
+   */
+  maxItemBytes?: number;
+}
+
+export interface ResolvedOptions {
+  chunkSize: number;
+  /** Whether the caller passed `chunkSize` (only then can it conflict with info). */
+  chunkSizeExplicit: boolean;
+  maxSize: number;
+  serializer: Serializer;
+  serializerExplicit: boolean;
+  autosave: boolean;
+  fsync: FsyncMode;
+  pollInterval: number;
+  locking: LockingMode;
+  maxItemBytes: number;
+}
+
+const KNOWN_OPTIONS = new Set([
+  'chunkSize', 'maxSize', 'serializer', 'autosave', 'fsync', 'pollInterval', 'locking', 'maxItemBytes',
+]);
+
+export function resolveOptions(dir: string, options: QueueOptions | undefined): ResolvedOptions {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new QueueError('ERR_INVALID_OPTION', dir, `options must be an object, got ${describe(options)}`);
+  }
+  const o = options ?? {};
+  for (const key of Object.keys(o)) {
+    if (!KNOWN_OPTIONS.has(key)) throw invalid(dir, key, (o as Record<string, unknown>)[key], 'is not a perq option');
+  }
+  const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw invalid(dir, 'chunkSize', chunkSize, 'must be a whole number >= 1');
+  const maxSize = o.maxSize ?? 0;
+  if (typeof maxSize !== 'number' || Number.isNaN(maxSize)) throw invalid(dir, 'maxSize', maxSize, 'must be a number');
+  const autosave = o.autosave ?? false;
+  if (typeof autosave !== 'boolean') throw invalid(dir, 'autosave', autosave, 'must be true or false');
+  const fsync = o.fsync ?? 'never';
+  if (fsync !== 'never' && fsync !== 'always' && !(typeof fsync === 'number' && Number.isFinite(fsync) && fsync > 0)) {
+    throw invalid(dir, 'fsync', fsync, "must be 'never', 'always' or a number of milliseconds > 0");
+  }
+  const pollInterval = o.pollInterval ?? DEFAULT_POLL_INTERVAL;
+  if (typeof pollInterval !== 'number' || !Number.isFinite(pollInterval) || pollInterval <= 0) {
+    throw invalid(dir, 'pollInterval', pollInterval, 'must be a number of milliseconds > 0');
+  }
+  const locking = o.locking ?? 'flock';
+  if (locking !== 'flock' && locking !== 'lockfile') throw invalid(dir, 'locking', locking, "must be 'flock' or 'lockfile'");
+  const maxItemBytes = o.maxItemBytes ?? DEFAULT_MAX_ITEM_BYTES;
+  if (!Number.isSafeInteger(maxItemBytes) || maxItemBytes < 1 || maxItemBytes > MAX_ITEM_BYTES_LIMIT) {
+    throw invalid(dir, 'maxItemBytes', maxItemBytes, `must be a whole number from 1 to ${MAX_ITEM_BYTES_LIMIT}`);
+  }
+  const serializer = resolveSerializer(o.serializer ?? 'cbor', (why) => invalid(dir, 'serializer', o.serializer, why));
+  return {
+    chunkSize,
+    chunkSizeExplicit: o.chunkSize !== undefined,
+    maxSize: maxSize > 0 ? maxSize : 0,
+    serializer,
+    serializerExplicit: o.serializer !== undefined,
+    autosave,
+    fsync,
+    pollInterval,
+    locking,
+    maxItemBytes,
+  };
+}
+
+function invalid(dir: string, name: string, value: unknown, why: string): QueueError {
+  return new QueueError('ERR_INVALID_OPTION', dir, `option ${name} ${why}, got ${describe(value)}`);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}

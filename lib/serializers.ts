@@ -1,0 +1,109 @@
+// How items become bytes and back. Each serializer is named; the name is
+// stored in the queue's info file so that a queue is always read with the
+// serializer it was written with.
+
+import { Encoder } from 'cbor-x';
+import { Packr } from 'msgpackr';
+
+export interface Serializer {
+  /** Stored in the info file; reopening with another name is `ERR_FORMAT`. */
+  readonly name: string;
+  /** Turns an item into bytes; throws when the item cannot be encoded. */
+  encode(value: unknown): Uint8Array;
+  /** Turns bytes back into an item. The bytes are only valid during the call. */
+  decode(bytes: Uint8Array): unknown;
+}
+
+export type SerializerName = 'cbor' | 'json' | 'msgpack' | 'raw';
+export type SerializerOption = SerializerName | Serializer;
+
+export const BUILTIN_SERIALIZERS: readonly SerializerName[] = ['cbor', 'json', 'msgpack', 'raw'];
+
+function cbor(): Serializer {
+  // Self-describing records (no shared structures between items, which a
+  // reader in another process could not know), tag 259 so that a Map comes
+  // back as a Map and an object as an object, and copied buffers because the
+  // bytes handed to decode are perq's reusable read buffer.
+  // (useTag259ForMaps is honoured by cbor-x but missing from its typings.)
+  const options = { useRecords: false, mapsAsObjects: true, useTag259ForMaps: true, copyBuffers: true };
+  const encoder = new Encoder(options);
+  return {
+    name: 'cbor',
+    encode: (value) => encoder.encode(value),
+    decode: (bytes) => encoder.decode(bytes),
+  };
+}
+
+function msgpack(): Serializer {
+  const packr = new Packr({
+    useRecords: false,
+    moreTypes: true,
+    copyBuffers: true,
+    // msgpackr would silently write a function as nil; perq refuses it instead.
+    writeFunction: () => {
+      throw new TypeError('a function cannot be serialized');
+    },
+  });
+  return {
+    name: 'msgpack',
+    encode: (value) => packr.pack(value),
+    decode: (bytes) => packr.unpack(bytes),
+  };
+}
+
+const json: Serializer = {
+  name: 'json',
+  encode(value) {
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new TypeError(`${typeof value} has no JSON form`);
+    return Buffer.from(text, 'utf8');
+  },
+  decode: (bytes) => JSON.parse(asBuffer(bytes).toString('utf8')),
+};
+
+const raw: Serializer = {
+  name: 'raw',
+  encode(value) {
+    if (!(value instanceof Uint8Array)) throw new TypeError(`the raw serializer takes a Uint8Array, got ${describeValue(value)}`);
+    return value;
+  },
+  decode: (bytes) => new Uint8Array(bytes),
+};
+
+/** Turns the `serializer` option into a Serializer; `invalid(why)` builds the error. */
+export function resolveSerializer(option: unknown, invalid: (why: string) => Error): Serializer {
+  switch (option) {
+    case 'cbor':
+      return cbor();
+    case 'msgpack':
+      return msgpack();
+    case 'json':
+      return json;
+    case 'raw':
+      return raw;
+  }
+  if (typeof option !== 'object' || option === null) {
+    throw invalid(`must be one of ${BUILTIN_SERIALIZERS.map((n) => `'${n}'`).join(', ')} or { name, encode, decode }`);
+  }
+  const custom = option as Partial<Serializer>;
+  if (typeof custom.name !== 'string' || custom.name.length === 0 || custom.name.length > 200) {
+    throw invalid('needs a name: a string of 1 to 200 characters');
+  }
+  if ((BUILTIN_SERIALIZERS as readonly string[]).includes(custom.name)) {
+    throw invalid(`has the name '${custom.name}' of a built-in serializer; pass the string '${custom.name}' instead or choose another name`);
+  }
+  if (typeof custom.encode !== 'function' || typeof custom.decode !== 'function') {
+    throw invalid('needs encode(value) and decode(bytes) functions');
+  }
+  return { name: custom.name, encode: custom.encode.bind(custom), decode: custom.decode.bind(custom) };
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return value.constructor?.name ?? 'an object';
+  return typeof value;
+}
