@@ -255,6 +255,17 @@ export class ChunkWriter {
     this.count += records;
   }
 
+  /** Cuts the file back to `size` bytes holding `count` records (undoing appends). */
+  truncate(size: number, count: number): void {
+    try {
+      fs.ftruncateSync(this.fd, size);
+    } catch (error) {
+      throw ioError(this.#dir, 'cutting back a chunk', error, this.file);
+    }
+    this.size = size;
+    this.count = count;
+  }
+
   close(): void {
     try {
       fs.closeSync(this.fd);

@@ -23,6 +23,8 @@ import { BUILTIN_SERIALIZERS, resolveSerializer, type Serializer } from './seria
 
 /** The write buffer starts at 64 KiB and grows for larger batches. */
 const INITIAL_WRITE_BUFFER = 64 * 1024;
+/** Bytes encoded before they are written, for batches within one chunk. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Fold the newest chunk number into the cursor file every this many chunks, bounding the probe on open. */
 const HINT_EVERY_CHUNKS = 64;
 /** write-file-atomic's temporary files (name + '.' + a murmur hash), left behind only by a crash mid-write. */
@@ -41,7 +43,6 @@ export class QueueStore {
   /** Byte offset of item readSeq in #reader's chunk. */
   #readOffset = 0;
   #writeBuffer = Buffer.allocUnsafe(INITIAL_WRITE_BUFFER);
-  #ends: number[] = [];
   #headSeq: number;
   #readSeq: number;
   #ackSeq: number;
@@ -93,25 +94,35 @@ export class QueueStore {
   }
 
   /**
-   * Encodes and appends `items` in order: one write per chunk they span. Every
-   * item is encoded before anything is written, so an item that cannot be
-   * encoded (ERR_SERIALIZE) or is too large leaves the queue as it was.
+   * Encodes and appends `items` in order, one write per chunk they span (or
+   * per WRITE_BATCH_BYTES). All or nothing: an item that cannot be encoded
+   * (ERR_SERIALIZE), is too large, or a failed write rolls back what the call
+   * had written, so the queue is exactly as it was.
    */
   append(items: readonly unknown[]): void {
-    const length = this.#encodeAll(items);
+    const before = { headSeq: this.#headSeq, writer: this.#writer, size: this.#writer?.size ?? 0, count: this.#writer?.count ?? 0 };
+    const created: ChunkWriter[] = [];
     let item = 0;
-    let from = 0;
-    while (item < items.length) {
-      const writer = this.#writableChunk();
-      const take = Math.min(this.chunkSize - writer.count, items.length - item);
-      const to = this.#ends[item + take - 1];
-      writer.append(this.#writeBuffer.subarray(from), to - from, take);
-      this.durability.touch(writer.fd);
-      this.#headSeq += take;
-      item += take;
-      from = to;
+    try {
+      while (item < items.length) {
+        const writer = this.#writableChunk(created);
+        const room = this.chunkSize - writer.count;
+        let length = 0;
+        let framed = 0;
+        while (framed < room && item < items.length && length < WRITE_BATCH_BYTES) {
+          length = this.#frame(items[item], length);
+          framed++;
+          item++;
+        }
+        writer.append(this.#writeBuffer, length, framed);
+        this.#headSeq += framed;
+      }
+    } catch (error) {
+      this.#rollBack(before, created);
+      throw error;
     }
-    if (from !== length) throw new Error('perq bug: append wrote a different length than it encoded');
+    if (created.length > 0) this.#retire(before.writer, created);
+    if (this.#writer !== null) this.durability.touch(this.#writer.fd);
   }
 
   /** Decodes the next `max` waiting items and marks them handed out. */
@@ -189,32 +200,49 @@ export class QueueStore {
     }
   }
 
-  #writableChunk(): ChunkWriter {
+  /** The chunk to append to: the current one, or a new one once it is full. */
+  #writableChunk(created: ChunkWriter[]): ChunkWriter {
     const current = this.#writer;
     if (current !== null && current.count < this.chunkSize) return current;
     const chunk = current === null ? Math.floor(this.#headSeq / this.chunkSize) : current.chunk + 1;
     const writer = ChunkWriter.create(this.dir, chunk);
-    if (current !== null) this.durability.release(current.fd);
+    created.push(writer);
     this.#writer = writer;
-    this.durability.touchDirectory();
-    const sinceHint = chunk - this.#cursor.state.headHint;
-    this.#cursor.setHeadHint(chunk);
-    if (sinceHint >= HINT_EVERY_CHUNKS) this.#cursor.fold();
     return writer;
   }
 
-  /** Encodes and frames `items` into the write buffer; returns the bytes used. */
-  #encodeAll(items: readonly unknown[]): number {
-    let offset = 0;
-    this.#ends.length = items.length;
-    for (let i = 0; i < items.length; i++) {
-      const payload = this.#encode(items[i]);
-      const needed = offset + frameSize(payload.length);
-      if (needed > this.#writeBuffer.length) this.#growWriteBuffer(needed, offset);
-      offset = writeFrame(this.#writeBuffer, offset, payload);
-      this.#ends[i] = offset;
+  /** After an append that created chunks: release the full ones and move the head hint. */
+  #retire(previous: ChunkWriter | null, created: ChunkWriter[]): void {
+    if (previous !== null) this.durability.release(previous.fd);
+    for (const writer of created) if (writer !== this.#writer) this.durability.release(writer.fd);
+    this.durability.touchDirectory();
+    const newest = created[created.length - 1].chunk;
+    const sinceHint = newest - this.#cursor.state.headHint;
+    this.#cursor.setHeadHint(newest);
+    if (sinceHint >= HINT_EVERY_CHUNKS) this.#cursor.fold();
+  }
+
+  /** Undoes a failed append: deletes the chunks it created and cuts the old one back. */
+  #rollBack(before: { headSeq: number; writer: ChunkWriter | null; size: number; count: number }, created: ChunkWriter[]): void {
+    for (const writer of created) {
+      writer.close();
+      try {
+        fs.unlinkSync(writer.file);
+      } catch {
+        // Left behind, it is an empty or partial chunk past the head; the next create reports it.
+      }
     }
-    return offset;
+    if (before.writer !== null && before.writer.size !== before.size) before.writer.truncate(before.size, before.count);
+    this.#writer = before.writer;
+    this.#headSeq = before.headSeq;
+  }
+
+  /** Encodes `item` and frames it into the write buffer at `offset`; returns the offset after it. */
+  #frame(item: unknown, offset: number): number {
+    const payload = this.#encode(item);
+    const needed = offset + frameSize(payload.length);
+    if (needed > this.#writeBuffer.length) this.#growWriteBuffer(needed, offset);
+    return writeFrame(this.#writeBuffer, offset, payload);
   }
 
   #encode(item: unknown): Uint8Array {

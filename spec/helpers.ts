@@ -1,0 +1,39 @@
+// Shared by the specs: real temporary directories, removed after each test,
+// and a way to run a fixture script in a real child process.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** A fresh directory under the OS temp dir, removed when the test ends. */
+export function tempDir(t: TestContext, prefix = 'perq-spec-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A path inside a fresh temporary directory that does not exist yet. */
+export function tempQueueDir(t: TestContext, name = 'q'): string {
+  return path.join(tempDir(t), name);
+}
+
+/** Forks `spec/fixtures/<name>.js` (compiled) with `args`, IPC enabled. */
+export function forkFixture(name: string, args: string[], options: { silent?: boolean } = {}): ChildProcess {
+  return fork(path.join(here, 'fixtures', `${name}.js`), args, { stdio: options.silent === false ? 'inherit' : 'pipe' });
+}
+
+/** Resolves with the exit code (or signal) of `child`. */
+export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** Names of the chunk files in `dir`, sorted. */
+export function chunkFiles(dir: string): string[] {
+  return fs.readdirSync(dir).filter((name) => name.startsWith('chunk-')).sort();
+}
