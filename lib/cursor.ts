@@ -122,12 +122,9 @@ export class CursorWriter {
     this.#entries = 0;
   }
 
-  close(): void {
-    try {
-      this.fold();
-    } finally {
-      fs.closeSync(this.logFd);
-    }
+  /** Closes the log; fold first, and sync it before if the mode asks. */
+  closeLog(): void {
+    fs.closeSync(this.logFd);
   }
 }
 

@@ -154,9 +154,14 @@ export class Durability {
     return round;
   }
 
+  /** Closes released descriptors, except those written since the last sync (the next round needs them). */
   #closeReleased(): void {
-    for (const fd of this.#toClose) closeQuietly(fd);
-    this.#toClose = [];
+    const stillDirty: number[] = [];
+    for (const fd of this.#toClose) {
+      if (this.#dirty.has(fd)) stillDirty.push(fd);
+      else closeQuietly(fd);
+    }
+    this.#toClose = stillDirty;
   }
 }
 

@@ -176,10 +176,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   /** Resolves when every item put so far has been acknowledged. */
-  join(): Promise<void> {
+  async join(): Promise<void> {
     this.#assertOpen();
     const target = this.#store.headSeq;
-    if (this.#doneSeq >= target) return Promise.resolve();
+    if (this.#doneSeq >= target) return;
     return new Promise((resolve, reject) => this.#joiners.push({ target, resolve, reject }));
   }
 

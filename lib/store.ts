@@ -192,11 +192,13 @@ export class QueueStore {
   async close(): Promise<void> {
     this.#closeReader();
     try {
-      this.#cursor.close();
+      this.#cursor.fold();
     } finally {
       if (this.#writer !== null) this.durability.release(this.#writer.fd);
       this.#writer = null;
+      // The last sync round may still need the log's descriptor.
       await this.durability.close();
+      this.#cursor.closeLog();
     }
   }
 
