@@ -1,0 +1,216 @@
+// Bad input gets a QueueError with a code and the directory in its message,
+// and leaves the queue directory byte for byte as it was.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { Queue, QueueError, type QueueOptions } from '../lib/index.js';
+import { tempDir, tempQueueDir } from './helpers.js';
+
+/** Every file in `dir` with its bytes, to compare before and after. */
+function snapshot(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const name of fs.readdirSync(dir).sort()) {
+    const file = path.join(dir, name);
+    if (fs.statSync(file).isFile()) files[name] = fs.readFileSync(file).toString('base64');
+  }
+  return files;
+}
+
+function isQueueError(code: string, dir: string) {
+  return (error: unknown): boolean => {
+    assert.ok(error instanceof QueueError, `expected a QueueError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    assert.ok(error.message.includes(dir), `message names the directory: ${error.message}`);
+    return true;
+  };
+}
+
+const cycle: Record<string, unknown> = {};
+cycle.self = cycle;
+
+const unencodable: Array<{ serializer: QueueOptions['serializer']; item: unknown; what: string }> = [
+  { serializer: 'cbor', item: () => 1, what: 'a function under cbor' },
+  { serializer: 'cbor', item: Symbol('s'), what: 'a symbol under cbor' },
+  { serializer: 'cbor', item: { nested: { fn() {} } }, what: 'a nested function under cbor' },
+  { serializer: 'cbor', item: cycle, what: 'a cycle under cbor' },
+  { serializer: 'json', item: cycle, what: 'a cycle under json' },
+  { serializer: 'json', item: () => 1, what: 'a function under json' },
+  { serializer: 'json', item: undefined, what: 'undefined under json' },
+  { serializer: 'json', item: 10n, what: 'a BigInt under json' },
+  { serializer: 'msgpack', item: () => 1, what: 'a function under msgpack' },
+  { serializer: 'msgpack', item: { fn() {} }, what: 'a nested function under msgpack' },
+  { serializer: 'msgpack', item: Symbol('s'), what: 'a symbol under msgpack' },
+  { serializer: 'raw', item: 'text', what: 'a string under raw' },
+  { serializer: 'raw', item: [1, 2], what: 'an array under raw' },
+  {
+    serializer: { name: 'upper', encode: () => { throw new Error('nope'); }, decode: (b: Uint8Array) => b },
+    item: 'x', what: 'an item a custom serializer throws on',
+  },
+  {
+    serializer: { name: 'bad-result', encode: () => 'not bytes' as unknown as Uint8Array, decode: (b: Uint8Array) => b },
+    item: 'x', what: 'a custom serializer returning a string',
+  },
+];
+
+describe('ERR_SERIALIZE leaves the queue exactly as it was', () => {
+  for (const { serializer, item, what } of unencodable) {
+    test(what, async (t) => {
+      const dir = tempQueueDir(t);
+      const q = await Queue.open(dir, { serializer, chunkSize: 2 });
+      const good = serializer === 'raw' ? new Uint8Array([1]) : typeof serializer === 'object' ? undefined : 'good';
+      if (good !== undefined) await q.put(good);
+      const before = snapshot(dir);
+      const size = q.size;
+      await assert.rejects(q.put(item), isQueueError('ERR_SERIALIZE', q.dir));
+      if (good !== undefined) {
+        await assert.rejects(q.putMany([good, good, item, good]), isQueueError('ERR_SERIALIZE', q.dir));
+      }
+      assert.throws(() => q.putSync(item), isQueueError('ERR_SERIALIZE', q.dir));
+      assert.equal(q.size, size);
+      assert.deepEqual(snapshot(dir), before);
+      if (good !== undefined) assert.deepEqual(await q.get(), good);
+      await q.close();
+    });
+  }
+});
+
+describe('ERR_ITEM_TOO_LARGE', () => {
+  test('an item over maxItemBytes is refused and nothing is written', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open(dir, { serializer: 'raw', maxItemBytes: 100, chunkSize: 3 });
+    await q.put(new Uint8Array(100));
+    const before = snapshot(dir);
+    await assert.rejects(q.put(new Uint8Array(101)), isQueueError('ERR_ITEM_TOO_LARGE', q.dir));
+    // A batch that crosses chunk boundaries before the bad item is rolled back whole.
+    const batch = [new Uint8Array(5), new Uint8Array(5), new Uint8Array(5), new Uint8Array(5), new Uint8Array(500)];
+    await assert.rejects(q.putMany(batch), isQueueError('ERR_ITEM_TOO_LARGE', q.dir));
+    assert.deepEqual(snapshot(dir), before);
+    assert.equal(q.size, 1);
+    await q.close();
+  });
+});
+
+describe('reopening with different settings', () => {
+  test('another chunkSize or serializer name is ERR_FORMAT; omitted ones are read from info', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open(dir, { chunkSize: 5, serializer: 'json' });
+    await q.put({ a: 1 });
+    await q.close();
+    const before = snapshot(dir);
+    assert.throws(() => Queue.openSync(dir, { chunkSize: 6 }), isQueueError('ERR_FORMAT', path.resolve(dir)));
+    assert.throws(() => Queue.openSync(dir, { serializer: 'cbor' }), isQueueError('ERR_FORMAT', path.resolve(dir)));
+    assert.throws(
+      () => Queue.openSync(dir, { serializer: { name: 'mine', encode: (v) => Buffer.from(String(v)), decode: (b) => b } }),
+      isQueueError('ERR_FORMAT', path.resolve(dir)),
+    );
+    const again = await Queue.open(dir);
+    assert.equal(again.chunkSize, 5);
+    assert.equal(again.serializerName, 'json');
+    assert.deepEqual(await again.get(), { a: 1 });
+    await again.close();
+    delete before.cursor; // closing refolds the cursor
+    const after = snapshot(dir);
+    delete after.cursor;
+    delete after['cursor.log'];
+    delete before['cursor.log'];
+    delete after['chunk-0000000000000000'];
+    delete before['chunk-0000000000000000'];
+    assert.deepEqual(after, before);
+  });
+
+  test('a queue made with a custom serializer needs it to be passed again', async (t) => {
+    const dir = tempQueueDir(t);
+    const upper = {
+      name: 'upper',
+      encode: (v: unknown) => Buffer.from(String(v).toUpperCase()),
+      decode: (b: Uint8Array) => Buffer.from(b).toString(),
+    };
+    const q = await Queue.open(dir, { serializer: upper });
+    await q.put('shout');
+    await q.close();
+    assert.throws(() => Queue.openSync(dir), isQueueError('ERR_FORMAT', path.resolve(dir)));
+    const again = await Queue.open(dir, { serializer: upper });
+    assert.equal(await again.get(), 'SHOUT');
+    await again.close();
+  });
+
+  test('a directory that is not a queue is ERR_FORMAT and is left alone', (t) => {
+    const dir = tempDir(t);
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
+    assert.throws(() => Queue.openSync(dir), isQueueError('ERR_FORMAT', dir));
+    assert.deepEqual(fs.readdirSync(dir).filter((n) => n !== 'lock'), ['notes.txt']);
+    fs.writeFileSync(path.join(dir, 'info'), JSON.stringify({ something: 'else' }));
+    assert.throws(() => Queue.openSync(dir), isQueueError('ERR_FORMAT', dir));
+  });
+
+  test('a newer format version is ERR_FORMAT', async (t) => {
+    const dir = tempQueueDir(t);
+    await (await Queue.open(dir)).close();
+    const info = JSON.parse(fs.readFileSync(path.join(dir, 'info'), 'utf8'));
+    fs.writeFileSync(path.join(dir, 'info'), JSON.stringify({ ...info, version: info.version + 1 }));
+    assert.throws(() => Queue.openSync(dir), isQueueError('ERR_FORMAT', path.resolve(dir)));
+  });
+
+  test('a second open of an open queue is ERR_LOCKED', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open(dir);
+    await assert.rejects(Queue.open(dir), isQueueError('ERR_LOCKED', path.resolve(dir)));
+    await q.close();
+    await (await Queue.open(dir)).close();
+  });
+});
+
+describe('invalid options and arguments', () => {
+  const bad: Array<[string, Record<string, unknown>]> = [
+    ['chunkSize', { chunkSize: 0 }],
+    ['chunkSize', { chunkSize: 1.5 }],
+    ['chunkSize', { chunkSize: '100' }],
+    ['fsync', { fsync: 'sometimes' }],
+    ['fsync', { fsync: -5 }],
+    ['pollInterval', { pollInterval: 0 }],
+    ['locking', { locking: 'flockish' }],
+    ['maxItemBytes', { maxItemBytes: 0 }],
+    ['serializer', { serializer: 'yaml' }],
+    ['serializer', { serializer: { name: 'x' } }],
+    ['serializer', { serializer: { name: 'cbor', encode: () => new Uint8Array(), decode: () => 1 } }],
+    ['autosave', { autosave: 'yes' }],
+    ['maxSize', { maxSize: 'big' }],
+    ['chunksize', { chunksize: 10 }],
+  ];
+  for (const [name, options] of bad) {
+    test(`${JSON.stringify(options, (_k, v) => (typeof v === 'function' ? 'fn' : v))} is ERR_INVALID_OPTION naming ${name}`, (t) => {
+      const dir = tempQueueDir(t);
+      assert.throws(() => Queue.openSync(dir, options as QueueOptions), (error: unknown) => {
+        assert.ok(error instanceof QueueError);
+        assert.equal(error.code, 'ERR_INVALID_OPTION');
+        assert.ok(error.message.includes(name), error.message);
+        return true;
+      });
+      assert.equal(fs.existsSync(dir), false, 'nothing is created for a bad option');
+    });
+  }
+
+  test('bad per-call options are ERR_INVALID_ARG', async (t) => {
+    const q = await Queue.open(tempQueueDir(t));
+    await assert.rejects(q.get({ timeout: -1 }), { code: 'ERR_INVALID_ARG' });
+    await assert.rejects(q.get({ timeout: Number.NaN }), { code: 'ERR_INVALID_ARG' });
+    await assert.rejects(q.put(1, { block: 'no' as unknown as boolean }), { code: 'ERR_INVALID_ARG' });
+    await assert.rejects(q.putMany(5 as unknown as number[]), { code: 'ERR_INVALID_ARG' });
+    await assert.rejects(q.get({ signal: {} as AbortSignal }), { code: 'ERR_INVALID_ARG' });
+    assert.equal(q.size, 0);
+    await q.close();
+  });
+
+  test('nothing a caller passes writes outside the queue directory', async (t) => {
+    const parent = tempDir(t);
+    const dir = path.join(parent, 'q');
+    const sneaky = { name: '../../escape', encode: (v: unknown) => Buffer.from(String(v)), decode: (b: Uint8Array) => Buffer.from(b).toString() };
+    const q = await Queue.open(dir, { serializer: sneaky, chunkSize: 1 });
+    await q.putMany(['../x', '/etc/passwd', '..']);
+    assert.deepEqual(await q.getMany(3), ['../x', '/etc/passwd', '..']);
+    await q.close();
+    assert.deepEqual(fs.readdirSync(parent), ['q']);
+  });
+});

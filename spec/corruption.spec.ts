@@ -1,0 +1,249 @@
+// Files damaged on purpose: a torn tail is cut off on open; any other damage
+// is ERR_CORRUPT naming the file and offset, never a wrong item; damaged
+// bookkeeping files are recovered from the chunks or reported, never reset.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { crc32c } from '../lib/crc32c.js';
+import { Queue, QueueError } from '../lib/index.js';
+import { HEADER_BYTES } from '../lib/record.js';
+import { tempQueueDir } from './helpers.js';
+
+/** 8-byte raw items: every record is 20 bytes, so record k starts at 20 * k. */
+const PAYLOAD = 8;
+const RECORD = HEADER_BYTES + PAYLOAD;
+
+function item(n: number): Uint8Array {
+  return new Uint8Array(PAYLOAD).fill(n);
+}
+
+function chunk(dir: string, n: number): string {
+  return path.join(dir, `chunk-${String(n).padStart(16, '0')}`);
+}
+
+async function queueWith(dir: string, count: number, chunkSize = 4): Promise<void> {
+  const q = await Queue.open(dir, { serializer: 'raw', chunkSize });
+  await q.putMany(Array.from({ length: count }, (_, i) => item(i)));
+  await q.close();
+}
+
+function flipByte(file: string, offset: number): void {
+  const bytes = fs.readFileSync(file);
+  bytes[offset] ^= 0x40;
+  fs.writeFileSync(file, bytes);
+}
+
+function corruptAt(file: string, offset: number) {
+  return (error: unknown): boolean => {
+    assert.ok(error instanceof QueueError, String(error));
+    assert.equal(error.code, 'ERR_CORRUPT');
+    assert.equal(error.file, file);
+    assert.equal(error.offset, offset);
+    assert.ok(error.message.includes(file) && error.message.includes(`offset ${offset}`), error.message);
+    return true;
+  };
+}
+
+async function drain(dir: string): Promise<number[]> {
+  const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+  const items = q.size === 0 ? [] : await q.getMany(q.size);
+  await q.close();
+  return items.map((bytes) => bytes[0]);
+}
+
+describe('torn tails are cut off on open', () => {
+  test('a record cut short in its payload', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 6);
+    fs.truncateSync(chunk(dir, 1), RECORD + 5);
+    assert.deepEqual(await drain(dir), [0, 1, 2, 3, 4]);
+    assert.equal(fs.statSync(chunk(dir, 1)).size, RECORD);
+  });
+
+  test('a record cut short in its header', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 6);
+    fs.truncateSync(chunk(dir, 1), RECORD + 7);
+    assert.deepEqual(await drain(dir), [0, 1, 2, 3, 4]);
+  });
+
+  test('a tail of zero bytes (size updated, data lost in a power cut)', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 6);
+    fs.appendFileSync(chunk(dir, 1), Buffer.alloc(4096));
+    assert.deepEqual(await drain(dir), [0, 1, 2, 3, 4, 5]);
+  });
+
+  test('items put after the cut follow the survivors', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 3);
+    fs.truncateSync(chunk(dir, 0), 2 * RECORD + 3);
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+    await q.put(item(9));
+    assert.deepEqual((await q.getMany(10)).map((b) => b[0]), [0, 1, 9]);
+    await q.close();
+  });
+});
+
+describe('other damage is ERR_CORRUPT with file and offset', () => {
+  test('a flipped payload byte in an older chunk: items before it are intact, the damaged one is never returned', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 10);
+    flipByte(chunk(dir, 0), 2 * RECORD + HEADER_BYTES + 3);
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+    assert.deepEqual((await q.getMany(2)).map((b) => b[0]), [0, 1]);
+    await assert.rejects(q.get(), corruptAt(chunk(dir, 0), 2 * RECORD));
+    await assert.rejects(q.get(), corruptAt(chunk(dir, 0), 2 * RECORD), 'it keeps failing, it is not skipped');
+    assert.throws(() => q.peekSync(), corruptAt(chunk(dir, 0), 2 * RECORD));
+    assert.equal(q.size, 8);
+    await q.close();
+  });
+
+  test('a flipped payload byte in the newest chunk', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 6);
+    flipByte(chunk(dir, 1), RECORD + HEADER_BYTES);
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+    assert.deepEqual((await q.getMany(5)).map((b) => b[0]), [0, 1, 2, 3, 4]);
+    await assert.rejects(q.get(), corruptAt(chunk(dir, 1), RECORD));
+    await q.close();
+  });
+
+  test('a flipped payload checksum byte (covered by the header check too)', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 10);
+    flipByte(chunk(dir, 0), 4);
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+    await assert.rejects(q.get(), corruptAt(chunk(dir, 0), 0));
+    await q.close();
+  });
+
+  test('a flipped length byte in an older chunk is found on get', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 10);
+    flipByte(chunk(dir, 0), RECORD + 1);
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+    assert.equal((await q.get())[0], 0);
+    await assert.rejects(q.get(), corruptAt(chunk(dir, 0), RECORD));
+    await q.close();
+  });
+
+  test('a flipped length byte in the newest chunk is found on open, not taken for a torn tail', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 7);
+    const before = fs.readFileSync(chunk(dir, 1));
+    flipByte(chunk(dir, 1), RECORD + 3); // makes the length huge: it would look like it runs past the end
+    assert.throws(() => Queue.openSync(dir), corruptAt(chunk(dir, 1), RECORD));
+    assert.equal(fs.statSync(chunk(dir, 1)).size, before.length, 'nothing was cut off');
+  });
+
+  test('a huge length with a valid header checksum is refused, not allocated', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 10);
+    const file = chunk(dir, 0);
+    const bytes = fs.readFileSync(file);
+    bytes.writeUInt32LE(0xfffffff0, RECORD);
+    bytes.writeUInt32LE(crc32c(bytes, RECORD, RECORD + 8), RECORD + 8);
+    fs.writeFileSync(file, bytes);
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw', maxItemBytes: 1024 });
+    assert.equal((await q.get())[0], 0);
+    await assert.rejects(q.get(), corruptAt(file, RECORD));
+    await q.close();
+  });
+
+  test('a chunk in the middle deleted: ERR_CORRUPT names the missing file when reading reaches it', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 12);
+    fs.unlinkSync(chunk(dir, 1));
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+    assert.deepEqual((await q.getMany(4)).map((b) => b[0]), [0, 1, 2, 3]);
+    await assert.rejects(q.get(), (error: unknown) => {
+      assert.ok(error instanceof QueueError);
+      assert.equal(error.code, 'ERR_CORRUPT');
+      assert.equal(error.file, chunk(dir, 1));
+      return true;
+    });
+    await q.close();
+  });
+
+  test('a chunk in the middle cut short is ERR_CORRUPT, not an early end', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 12);
+    fs.truncateSync(chunk(dir, 1), 2 * RECORD);
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+    assert.equal((await q.getMany(6)).length, 6);
+    await assert.rejects(q.get(), corruptAt(chunk(dir, 1), 2 * RECORD));
+    await q.close();
+  });
+
+  test('the newest chunk deleted while the cursor knows it: ERR_CORRUPT on open', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 12);
+    fs.unlinkSync(chunk(dir, 2));
+    assert.throws(() => Queue.openSync(dir), (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === chunk(dir, 2));
+  });
+});
+
+describe('damaged info and cursor files', () => {
+  test('a truncated info file is ERR_CORRUPT and nothing is reset', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 5);
+    const info = path.join(dir, 'info');
+    fs.truncateSync(info, 10);
+    const files = fs.readdirSync(dir).sort();
+    assert.throws(() => Queue.openSync(dir), (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === info);
+    assert.deepEqual(fs.readdirSync(dir).sort(), files);
+    assert.equal(fs.statSync(info).size, 10);
+  });
+
+  test('a missing info file beside chunk files is ERR_CORRUPT, not a new empty queue', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 5);
+    fs.unlinkSync(path.join(dir, 'info'));
+    assert.throws(() => Queue.openSync(dir), { code: 'ERR_CORRUPT' });
+    assert.equal(fs.existsSync(path.join(dir, 'info')), false);
+  });
+
+  for (const damage of ['truncated', 'missing', 'garbage'] as const) {
+    test(`a ${damage} cursor file is rebuilt from the chunks: nothing unacknowledged is lost`, async (t) => {
+      const dir = tempQueueDir(t);
+      const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw', chunkSize: 4 });
+      await q.putMany(Array.from({ length: 10 }, (_, i) => item(i)));
+      await q.getMany(5);
+      for (let i = 0; i < 5; i++) await q.taskDone();
+      await q.close();
+      const cursor = path.join(dir, 'cursor');
+      if (damage === 'truncated') fs.truncateSync(cursor, 5);
+      else if (damage === 'missing') fs.unlinkSync(cursor);
+      else fs.writeFileSync(cursor, Buffer.alloc(24, 7));
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error): number => warnings.push(warning);
+      process.on('warning', onWarning);
+      t.after(() => process.off('warning', onWarning));
+      const items = await drain(dir);
+      // Chunk 0 (items 0-3) was deleted; chunk 1 starts at 4: item 4 comes again, 5-9 are all there.
+      assert.deepEqual(items, [4, 5, 6, 7, 8, 9]);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.ok(warnings.some((w) => (w as Error & { code?: string }).code === 'PERQ_CURSOR_RECOVERED'));
+    });
+  }
+
+  test('the cursor log is used when newer than the cursor file, and a damaged entry falls back', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw', chunkSize: 100 });
+    await q.putMany(Array.from({ length: 10 }, (_, i) => item(i)));
+    await q.getMany(4);
+    for (let i = 0; i < 4; i++) await q.taskDone();
+    // Copy the files as a crash would leave them (the log not yet folded).
+    const crashed = tempQueueDir(t, 'crashed');
+    fs.cpSync(dir, crashed, { recursive: true });
+    await q.close();
+    fs.rmSync(path.join(crashed, 'lock'));
+    const log = path.join(crashed, 'cursor.log');
+    assert.equal(fs.statSync(log).size, 4 * 16);
+    flipByte(log, 3 * 16 + 6); // damage the newest entry: fall back to the one before
+    assert.deepEqual(await drain(crashed), [3, 4, 5, 6, 7, 8, 9]);
+  });
+});

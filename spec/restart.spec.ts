@@ -1,0 +1,143 @@
+// Reopening the directory after every kind of operation gives back exactly the
+// state a careful user expects: unacknowledged items are handed out again,
+// acknowledged ones never are, and the order is kept.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Queue, type QueueOptions } from '../lib/index.js';
+import { chunkFiles, tempQueueDir } from './helpers.js';
+
+async function reopen<T>(q: Queue<T>, options?: QueueOptions): Promise<Queue<T>> {
+  await q.close();
+  return Queue.open<T>(q.dir, options);
+}
+
+describe('restart after each operation', () => {
+  test('put', async (t) => {
+    let q = await Queue.open<string>(tempQueueDir(t), { chunkSize: 2 });
+    await q.putMany(['a', 'b', 'c']);
+    q = await reopen(q);
+    assert.equal(q.size, 3);
+    assert.deepEqual(await q.getMany(3), ['a', 'b', 'c']);
+    await q.close();
+  });
+
+  test('get without taskDone hands the items out again', async (t) => {
+    let q = await Queue.open<string>(tempQueueDir(t), { chunkSize: 2 });
+    await q.putMany(['a', 'b', 'c']);
+    await q.get();
+    await q.get();
+    q = await reopen(q);
+    assert.equal(q.size, 3);
+    assert.equal(await q.get(), 'a');
+    await q.close();
+  });
+
+  test('taskDone persists exactly the acknowledged prefix', async (t) => {
+    let q = await Queue.open<string>(tempQueueDir(t), { chunkSize: 2 });
+    await q.putMany(['a', 'b', 'c', 'd', 'e']);
+    await q.getMany(4);
+    await q.taskDone();
+    await q.taskDone();
+    await q.taskDone();
+    q = await reopen(q);
+    assert.deepEqual(await q.getMany(10), ['d', 'e']);
+    await q.close();
+  });
+
+  test('clear', async (t) => {
+    let q = await Queue.open<string>(tempQueueDir(t), { chunkSize: 2 });
+    await q.putMany(['a', 'b', 'c']);
+    await q.clear();
+    q = await reopen(q);
+    assert.equal(q.size, 0);
+    await q.put('z');
+    q = await reopen(q);
+    assert.deepEqual(await q.getMany(5), ['z']);
+    await q.close();
+  });
+
+  test('autosave get', async (t) => {
+    let q = await Queue.open<string>(tempQueueDir(t), { chunkSize: 2, autosave: true });
+    await q.putMany(['a', 'b', 'c']);
+    await q.get();
+    q = await reopen(q, { autosave: true });
+    assert.deepEqual(await q.getMany(5), ['b', 'c']);
+    await q.close();
+  });
+
+  test('exactly at a chunk boundary, with the chunk deleted', async (t) => {
+    const dir = tempQueueDir(t);
+    let q = await Queue.open<number>(dir, { chunkSize: 3 });
+    await q.putMany([0, 1, 2]);
+    await q.getMany(3);
+    for (let i = 0; i < 3; i++) await q.taskDone();
+    assert.deepEqual(chunkFiles(dir), []);
+    q = await reopen(q);
+    assert.equal(q.size, 0);
+    await q.putMany([3, 4, 5, 6]);
+    q = await reopen(q);
+    assert.deepEqual(await q.getMany(10), [3, 4, 5, 6]);
+    await q.close();
+  });
+
+  test('many more chunks than the head hint covers are found on open', async (t) => {
+    const dir = tempQueueDir(t);
+    let q = await Queue.open<number>(dir, { chunkSize: 1 });
+    const items = Array.from({ length: 300 }, (_, i) => i);
+    for (const item of items) await q.put(item);
+    q = await reopen(q);
+    assert.equal(q.size, 300);
+    assert.deepEqual(await q.getMany(1000), items);
+    await q.close();
+  });
+});
+
+describe('randomised restarts against a model', () => {
+  for (const options of [{ chunkSize: 3 }, { chunkSize: 4, autosave: true }, { chunkSize: 5, fsync: 'always' as const }]) {
+    test(`matches an in-memory model across 40 reopens (${JSON.stringify(options)})`, async (t) => {
+      const dir = tempQueueDir(t);
+      let seed = 12345;
+      const random = (n: number): number => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed % n;
+      };
+      // The model: items waiting in order, and items handed out but not acknowledged.
+      let waiting: number[] = [];
+      let handedOut: number[] = [];
+      let next = 0;
+      let q = await Queue.open<number>(dir, options);
+      for (let round = 0; round < 40; round++) {
+        for (let step = 0; step < 15; step++) {
+          const op = random(6);
+          if (op <= 1) {
+            const batch = Array.from({ length: 1 + random(6) }, () => next++);
+            await q.putMany(batch);
+            waiting.push(...batch);
+          } else if (op === 2 && waiting.length > 0) {
+            const item = waiting.shift() as number;
+            assert.equal(await q.get(), item);
+            handedOut.push(item);
+          } else if (op === 3 && handedOut.length > 0) {
+            await q.taskDone();
+            handedOut.shift();
+          } else if (op === 4 && random(10) === 0) {
+            await q.clear();
+            waiting = [];
+            handedOut = [];
+          } else if (op === 5) {
+            assert.equal(await q.peek(), waiting[0]);
+          }
+          assert.equal(q.size, waiting.length);
+        }
+        // After a restart, unacknowledged items come back first (with autosave, a get was final).
+        if (!options.autosave) waiting = [...handedOut, ...waiting];
+        handedOut = [];
+        q = await reopen(q, options);
+        assert.equal(q.size, waiting.length);
+      }
+      assert.deepEqual(waiting.length === 0 ? [] : await q.getMany(waiting.length), waiting);
+      await q.close();
+    });
+  }
+});
