@@ -67,10 +67,23 @@ export function scanChunk(dir: string, file: string, fd: number, maxItemBytes: n
     }
     if (length > maxItemBytes) throw tooLargeRecord(dir, file, pos, length, maxItemBytes);
     if (pos + HEADER_BYTES + length > size) return { count, end: pos, torn: true };
+    if (pos + HEADER_BYTES + length === size && lastPayloadLost(dir, file, fd, pos, length)) return { count, end: pos, torn: true };
     pos += HEADER_BYTES + length;
     count++;
   }
   return { count, end: pos, torn: false };
+}
+
+/**
+ * Whether the file's last record has a sound header but a payload of zeros
+ * that fails its checksum: the data of the last write never reached the disk
+ * (a power cut after the size was updated). Other payload damage is left for
+ * the reader to report as ERR_CORRUPT.
+ */
+function lastPayloadLost(dir: string, file: string, fd: number, pos: number, length: number): boolean {
+  const record = Buffer.allocUnsafe(HEADER_BYTES + length);
+  readFully(dir, file, fd, record, record.length, pos);
+  return !payloadIntact(record, 0, length) && isZeroFrom(dir, file, fd, pos + HEADER_BYTES, pos + HEADER_BYTES + length);
 }
 
 function tooLargeRecord(dir: string, file: string, offset: number, length: number, maxItemBytes: number): QueueError {
@@ -82,7 +95,7 @@ function tooLargeRecord(dir: string, file: string, offset: number, length: numbe
 }
 
 function isZeroFrom(dir: string, file: string, fd: number, from: number, size: number): boolean {
-  const block = Buffer.allocUnsafe(Math.min(ZERO_CHECK_BYTES, size - from));
+  const block = Buffer.allocUnsafe(Math.max(1, Math.min(ZERO_CHECK_BYTES, size - from)));
   for (let pos = from; pos < size; ) {
     const n = readFully(dir, file, fd, block, Math.min(block.length, size - pos), pos);
     for (let i = 0; i < n; i++) if (block[i] !== 0) return false;

@@ -81,7 +81,11 @@ export class CursorWriter {
     const logFile = path.join(dir, CURSOR_LOG_FILE);
     try {
       this.logFd = fs.openSync(logFile, 'a');
-      this.#entries = Math.floor(fs.fstatSync(this.logFd).size / LOG_ENTRY_BYTES);
+      const size = fs.fstatSync(this.logFd).size;
+      this.#entries = Math.floor(size / LOG_ENTRY_BYTES);
+      // A torn last entry would put every later entry out of line with the
+      // 16-byte slots, where loading never finds it: cut it off first.
+      if (size % LOG_ENTRY_BYTES !== 0) fs.ftruncateSync(this.logFd, this.#entries * LOG_ENTRY_BYTES);
     } catch (error) {
       throw ioError(dir, 'opening the cursor log', error, logFile);
     }
@@ -98,9 +102,13 @@ export class CursorWriter {
     this.#entry.writeUInt32LE(LOG_MAGIC, 0);
     this.#entry.writeDoubleLE(ackSeq, 4);
     this.#entry.writeUInt32LE(crc32c(this.#entry, 0, 12), 12);
+    let written = 0;
     try {
-      fs.writeSync(this.logFd, this.#entry, 0, LOG_ENTRY_BYTES);
+      written = fs.writeSync(this.logFd, this.#entry, 0, LOG_ENTRY_BYTES);
+      if (written !== LOG_ENTRY_BYTES) throw Object.assign(new Error('short write'), { code: 'EIO' });
     } catch (error) {
+      // Keep the log aligned: drop a partial entry (the previous value stands).
+      if (written > 0) fs.ftruncateSync(this.logFd, this.#entries * LOG_ENTRY_BYTES);
       throw ioError(this.#dir, 'appending to the cursor log', error, path.join(this.#dir, CURSOR_LOG_FILE));
     }
     if (++this.#entries >= FOLD_EVERY) this.fold();

@@ -108,13 +108,17 @@ export class Durability {
   /** Syncs what is left (unless 'never'), stops the timer and closes the directory. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    if (this.mode !== 'never') {
-      while (this.#running !== null) await this.#running.catch(() => undefined);
-      if (this.#pending()) await this.#startRound();
+    try {
+      if (this.mode !== 'never') {
+        while (this.#running !== null) await this.#running.catch(() => undefined);
+        if (this.#pending()) await this.#startRound();
+      }
+    } finally {
+      this.#dirty.clear();
+      this.#closeReleased();
+      if (this.#dirFd !== undefined) closeQuietly(this.#dirFd);
+      this.#dirFd = undefined;
     }
-    this.#closeReleased();
-    if (this.#dirFd !== undefined) closeQuietly(this.#dirFd);
-    this.#dirFd = undefined;
   }
 
   #pending(): boolean {

@@ -40,7 +40,10 @@ export function readInfo(dir: string): Info | null {
   if (typeof info !== 'object' || info === null || info.format !== FORMAT_NAME) {
     throw new QueueError('ERR_FORMAT', dir, 'the info file is not a perq queue\'s', { file });
   }
-  if (typeof info.version !== 'number' || info.version > FORMAT_VERSION) {
+  if (!Number.isSafeInteger(info.version) || (info.version as number) < 1) {
+    throw new QueueError('ERR_CORRUPT', dir, `the info file is damaged (format version ${String(info.version)})`, { file });
+  }
+  if ((info.version as number) > FORMAT_VERSION) {
     throw new QueueError('ERR_FORMAT', dir, `the queue has format version ${String(info.version)}, newer than this perq reads (${FORMAT_VERSION}); upgrade perq`, { file });
   }
   if (!Number.isSafeInteger(info.chunkSize) || (info.chunkSize as number) < 1 || typeof info.serializer !== 'string') {

@@ -6,8 +6,9 @@
 // - 'lockfile': proper-lockfile's mkdir-based `lock.d` directory, refreshed
 //   while held and taken over after its stale time when its holder is gone:
 //   the mode for a directory on a network file system.
-// For now the whole open queue holds the lock exclusively; a second opener
-// gets ERR_LOCKED rather than a chance to interleave writes.
+// Both modes take the flock; 'lockfile' adds the lock directory. For now the
+// whole open queue holds the lock exclusively; a second opener gets ERR_LOCKED
+// rather than a chance to interleave writes.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,7 +29,31 @@ export interface DirectoryLock {
 }
 
 export function acquireDirectoryLock(dir: string, mode: LockingMode): DirectoryLock {
-  return mode === 'flock' ? acquireFlock(dir) : acquireLockfile(dir);
+  // Both modes take the flock, so that processes on one host exclude each other
+  // whichever mode each chose; 'lockfile' adds the lock directory for other hosts.
+  const flock = acquireFlock(dir);
+  if (mode === 'flock') {
+    try {
+      assertNoLockfile(dir);
+    } catch (error) {
+      flock.release();
+      throw error;
+    }
+    return flock;
+  }
+  let held: DirectoryLock;
+  try {
+    held = acquireLockfile(dir);
+  } catch (error) {
+    flock.release();
+    throw error;
+  }
+  return {
+    release() {
+      held.release();
+      flock.release();
+    },
+  };
 }
 
 function acquireFlock(dir: string): DirectoryLock {
@@ -47,12 +72,28 @@ function acquireFlock(dir: string): DirectoryLock {
     if (code === 'EAGAIN' || code === 'EWOULDBLOCK') throw lockedError(dir, file);
     throw ioError(dir, 'flock of the lock file', error, file);
   }
+  let released = false;
   return {
     release() {
+      if (released) return;
+      released = true;
       // Closing the descriptor releases the flock.
       fs.closeSync(fd);
     },
   };
+}
+
+/** A live 'lockfile' lock (another host, or a process that chose that mode) excludes 'flock' users too. */
+function assertNoLockfile(dir: string): void {
+  const file = path.join(dir, LOCKFILE_DIR);
+  if (!fs.existsSync(file)) return;
+  let locked: boolean;
+  try {
+    locked = lockfile.checkSync(dir, { lockfilePath: file, realpath: false, stale: LOCKFILE_STALE_MS });
+  } catch (error) {
+    throw ioError(dir, 'checking the lock directory', error, file);
+  }
+  if (locked) throw lockedError(dir, file);
 }
 
 function acquireLockfile(dir: string): DirectoryLock {
@@ -74,9 +115,11 @@ function acquireLockfile(dir: string): DirectoryLock {
     if ((error as NodeJS.ErrnoException).code === 'ELOCKED') throw lockedError(dir, file);
     throw ioError(dir, 'taking the lock directory', error, file);
   }
+  let released = false;
   return {
     release() {
-      if (compromised !== undefined) return;
+      if (released || compromised !== undefined) return;
+      released = true;
       try {
         release();
       } catch {

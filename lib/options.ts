@@ -127,10 +127,10 @@ export function resolveOptions(dir: string, options: QueueOptions | undefined): 
   const serializer = resolveSerializer(o.serializer ?? 'cbor', (why) => invalid(dir, 'serializer', o.serializer, why));
   return {
     chunkSize,
-    chunkSizeExplicit: o.chunkSize !== undefined,
+    chunkSizeExplicit: o.chunkSize != null,
     maxSize: maxSize > 0 ? maxSize : 0,
     serializer,
-    serializerExplicit: o.serializer !== undefined,
+    serializerExplicit: o.serializer != null,
     autosave,
     fsync,
     pollInterval,

@@ -46,7 +46,18 @@ function msgpack(): Serializer {
   });
   return {
     name: 'msgpack',
-    encode: (value) => packr.pack(value),
+    encode(value) {
+      const bytes = packr.pack(value);
+      // msgpack has no Map type: a Map is written as a map and read back as an
+      // object, and one with object keys cannot be read back at all. Refuse
+      // those here rather than write an item no get could ever return.
+      try {
+        packr.unpack(bytes);
+      } catch (error) {
+        throw new TypeError(`msgpack cannot read this item back (${(error as Error).message}); a Map with non-string keys needs the 'cbor' serializer`);
+      }
+      return bytes;
+    },
     decode: (bytes) => packr.unpack(bytes),
   };
 }

@@ -196,9 +196,12 @@ export class QueueStore {
     } finally {
       if (this.#writer !== null) this.durability.release(this.#writer.fd);
       this.#writer = null;
-      // The last sync round may still need the log's descriptor.
-      await this.durability.close();
-      this.#cursor.closeLog();
+      try {
+        // The last sync round may still need the log's descriptor.
+        await this.durability.close();
+      } finally {
+        this.#cursor.closeLog();
+      }
     }
   }
 
