@@ -62,10 +62,22 @@ function msgpack(): Serializer {
   };
 }
 
+/**
+ * JSON.stringify would drop a nested function or symbol and turn a Map or Set
+ * into {} without a word; perq refuses them instead, so nothing is lost silently.
+ */
+function refuseLossy(this: unknown, key: string, value: unknown): unknown {
+  if (typeof value === 'function' || typeof value === 'symbol' || value instanceof Map || value instanceof Set) {
+    const what = typeof value === 'object' ? (value as object).constructor.name : `a ${typeof value}`;
+    throw new TypeError(`${what}${key === '' ? '' : ` (at key ${JSON.stringify(key)})`} has no JSON form; use the 'cbor' serializer`);
+  }
+  return value;
+}
+
 const json: Serializer = {
   name: 'json',
   encode(value) {
-    const text = JSON.stringify(value);
+    const text = JSON.stringify(value, refuseLossy);
     if (text === undefined) throw new TypeError(`${typeof value} has no JSON form`);
     return Buffer.from(text, 'utf8');
   },

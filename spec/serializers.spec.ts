@@ -294,6 +294,14 @@ describe('values a serializer cannot encode throw', () => {
     assert.throws(() => json.encode(undefined), Error);
     assert.throws(() => json.encode(1n), Error);
   });
+
+  test('json: what JSON would silently drop or flatten is refused, wherever it sits', () => {
+    const json = serializer('json');
+    for (const lossy of [{ fn() {} }, [1, () => 2], { s: Symbol('s') }, new Map([[1, 2]]), { nested: { set: new Set([1]) } }]) {
+      assert.throws(() => json.encode(lossy), /has no JSON form/);
+    }
+    assert.deepEqual(roundTrip(json, { a: [1, { b: 'c' }] }), { a: [1, { b: 'c' }] });
+  });
 });
 
 describe('custom serializers', () => {
