@@ -1,0 +1,60 @@
+// Runs perq's benchmarks and prints their tables as markdown on stdout
+// (progress goes to stderr). `npm run bench` builds and runs everything.
+// Usage: node --expose-gc dist/benchmarks/run.js [--quick] [group ...]
+// Groups: table, throughput, producers, files, memory.
+
+import { files } from './files.js';
+import { describeMachine, formatSeconds, gcExposed, type BenchContext, type BenchGroup } from './harness.js';
+import { memory } from './memory.js';
+import { persistQueueTable } from './persist-queue-table.js';
+import { producers } from './producers.js';
+import { throughput } from './throughput.js';
+
+const GROUPS: readonly BenchGroup[] = [persistQueueTable, throughput, producers, files, memory];
+const MS_PER_S = 1000;
+/** Wide enough for the longest group name, so the usage text lines up. */
+const GROUP_NAME_WIDTH = 11;
+
+function usage(): string {
+  return [
+    'usage: node --expose-gc dist/benchmarks/run.js [--quick] [group ...]',
+    '  --quick   fewer repeats and smaller N: a smoke run',
+    '  group     run only these groups:',
+    ...GROUPS.map((group) => `              ${group.name.padEnd(GROUP_NAME_WIDTH)} ${group.title}`),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(usage());
+    return;
+  }
+  const unknownFlags = args.filter((arg) => arg.startsWith('-') && arg !== '--quick');
+  const names = args.filter((arg) => !arg.startsWith('-'));
+  const unknownGroups = names.filter((name) => !GROUPS.some((group) => group.name === name));
+  if (unknownFlags.length > 0 || unknownGroups.length > 0) {
+    console.error(`unknown ${[...unknownFlags, ...unknownGroups].join(', ')}\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  const context: BenchContext = { quick: args.includes('--quick') };
+  const selected = names.length === 0 ? GROUPS : GROUPS.filter((group) => names.includes(group.name));
+  if (!gcExposed()) console.error('warning: run node with --expose-gc so that runs start from a collected heap');
+
+  console.log(`## perq benchmarks${context.quick ? ' (--quick: fewer repeats, smaller N)' : ''}\n`);
+  console.log(`${describeMachine().join('\n')}\n`);
+  const start = performance.now();
+  for (const group of selected) {
+    const groupStart = performance.now();
+    process.stderr.write(`${group.name}: ${group.title}\n`);
+    await group.run(context);
+    process.stderr.write(`${group.name}: done in ${formatSeconds((performance.now() - groupStart) / MS_PER_S)}\n`);
+  }
+  console.log(`Total run time: ${formatSeconds((performance.now() - start) / MS_PER_S)}.`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
