@@ -72,12 +72,14 @@ export class CursorWriter {
   #entries = 0;
   /** The newest value written, to the log or the file. */
   #state: CursorState;
+  #foldedHeadHint: number;
 
   /** `durable`: fsync the cursor file (and its directory entry) when folding. */
   constructor(dir: string, state: CursorState, durable: boolean) {
     this.#dir = dir;
     this.#durable = durable;
     this.#state = { ...state };
+    this.#foldedHeadHint = state.headHint;
     const logFile = path.join(dir, CURSOR_LOG_FILE);
     try {
       this.logFd = fs.openSync(logFile, 'a');
@@ -114,6 +116,11 @@ export class CursorWriter {
     if (++this.#entries >= FOLD_EVERY) this.fold();
   }
 
+  /** The head hint as the cursor file holds it (open probes forward from there). */
+  get foldedHeadHint(): number {
+    return this.#foldedHeadHint;
+  }
+
   /** Remembers where the newest chunk is, for the next fold. */
   setHeadHint(chunk: number): void {
     this.#state.headHint = chunk;
@@ -122,6 +129,7 @@ export class CursorWriter {
   /** Writes the current state into the cursor file, then empties the log. */
   fold(): void {
     writeCursorFile(this.#dir, this.#state, this.#durable);
+    this.#foldedHeadHint = this.#state.headHint;
     try {
       fs.ftruncateSync(this.logFd, 0);
     } catch (error) {

@@ -12,6 +12,8 @@ export const INFO_FILE = 'info';
 const FORMAT_NAME = 'perq';
 /** Bumped when the on-disk layout changes in a way older code cannot read. */
 export const FORMAT_VERSION = 1;
+/** How every info file perq writes begins (JSON.stringify keeps key order). */
+const INFO_PREFIX = `{"format":"${FORMAT_NAME}"`;
 
 export interface Info {
   format: typeof FORMAT_NAME;
@@ -34,6 +36,11 @@ export function readInfo(dir: string): Info | null {
   try {
     parsed = JSON.parse(text);
   } catch {
+    // perq writes `{"format":"perq",...`: a file that starts so (or is cut
+    // short within it), or that sits beside perq's other files, is ours and
+    // damaged; anything else (persist-queue's pickled info) is a stranger's.
+    const ours = text.startsWith(INFO_PREFIX) || INFO_PREFIX.startsWith(text) || holdsPerqFiles(dir);
+    if (!ours) throw new QueueError('ERR_FORMAT', dir, 'the directory is not a perq queue (its info file is not perq\'s)', { file });
     throw new QueueError('ERR_CORRUPT', dir, 'the info file is damaged or truncated (not valid JSON); restore it from a backup', { file });
   }
   const info = parsed as Partial<Info> | null;
@@ -50,6 +57,15 @@ export function readInfo(dir: string): Info | null {
     throw new QueueError('ERR_CORRUPT', dir, 'the info file is damaged (bad chunkSize or serializer)', { file });
   }
   return info as Info;
+}
+
+/** Whether `dir` holds a cursor or chunk file, whatever state its info file is in. */
+function holdsPerqFiles(dir: string): boolean {
+  try {
+    return fs.readdirSync(dir).some((name) => name === 'cursor' || name === 'cursor.log' || name.startsWith('chunk-'));
+  } catch {
+    return false;
+  }
 }
 
 export function writeInfo(dir: string, chunkSize: number, serializer: string): Info {

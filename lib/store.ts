@@ -70,8 +70,8 @@ export class QueueStore {
     const durable = options.fsync !== 'never';
     removeAcknowledgedChunks(dir, Math.floor(state.ackSeq / chunkSize));
     const { writer, headSeq } = findHead(dir, chunkSize, state, options.maxItemBytes);
-    if (writer !== null) state.headHint = writer.chunk;
     const cursor = new CursorWriter(dir, state, durable);
+    if (writer !== null) cursor.setHeadHint(writer.chunk);
     const durability = new Durability(options.fsync, dir, (error) => ioError(dir, 'fsync', error));
     return new QueueStore(dir, options, serializer, chunkSize, cursor, writer, headSeq, durability);
   }
@@ -121,8 +121,11 @@ export class QueueStore {
       this.#rollBack(before, created);
       throw error;
     }
+    // Every chunk written to needs its sync (a putMany can span several),
+    // marked before #retire releases the full ones.
+    if (before.writer !== null && before.writer.size !== before.size) this.durability.touch(before.writer.fd);
+    for (const writer of created) this.durability.touch(writer.fd);
     if (created.length > 0) this.#retire(before.writer, created);
-    if (this.#writer !== null) this.durability.touch(this.#writer.fd);
   }
 
   /** Decodes the next `max` waiting items and marks them handed out. */
@@ -222,9 +225,8 @@ export class QueueStore {
     for (const writer of created) if (writer !== this.#writer) this.durability.release(writer.fd);
     this.durability.touchDirectory();
     const newest = created[created.length - 1].chunk;
-    const sinceHint = newest - this.#cursor.state.headHint;
     this.#cursor.setHeadHint(newest);
-    if (sinceHint >= HINT_EVERY_CHUNKS) this.#cursor.fold();
+    if (newest - this.#cursor.foldedHeadHint >= HINT_EVERY_CHUNKS) this.#cursor.fold();
   }
 
   /** Undoes a failed append: deletes the chunks it created and cuts the old one back. */

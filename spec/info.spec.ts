@@ -84,8 +84,9 @@ describe('damaged info files are ERR_CORRUPT', () => {
     }
   });
 
-  test('binary garbage and an empty file', (t) => {
+  test('binary garbage and an empty file beside a cursor file', (t) => {
     const dir = tempDir(t);
+    fs.writeFileSync(path.join(dir, 'cursor'), Buffer.alloc(24));
     for (const bytes of [Buffer.from([0x00, 0xff, 0x13, 0x37, 0x80, 0x7b]), Buffer.alloc(64), Buffer.alloc(0)]) {
       fs.writeFileSync(infoPath(dir), bytes);
       assert.throws(() => readInfo(dir), rejects(dir, 'ERR_CORRUPT'));
@@ -116,6 +117,13 @@ describe('info files that are not a perq queue\'s are ERR_FORMAT', () => {
       fs.writeFileSync(infoPath(dir), text);
       assert.throws(() => readInfo(dir), rejects(dir, 'ERR_FORMAT'), text);
     }
+  });
+
+  test('an info file that is not JSON, with no perq file beside it (persist-queue\'s pickled info)', (t) => {
+    const dir = tempDir(t);
+    fs.writeFileSync(infoPath(dir), Buffer.from([0x80, 0x04, 0x95, 0x2a, 0x00, 0x7d, 0x94, 0x28, 0x8c, 0x04, 0x73, 0x69, 0x7a, 0x65]));
+    fs.writeFileSync(path.join(dir, 'q00000'), 'x');
+    assert.throws(() => readInfo(dir), rejects(dir, 'ERR_FORMAT', 'not a perq queue'));
   });
 
   test('a newer format version names both versions', (t) => {
