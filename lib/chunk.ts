@@ -181,6 +181,11 @@ export class ChunkReader {
     return offset;
   }
 
+  /** Forgets the read-ahead: another process may have cut and rewritten bytes past what was published. */
+  invalidate(): void {
+    this.#bufferLength = 0;
+  }
+
   close(): void {
     try {
       fs.closeSync(this.#fd);

@@ -1,134 +1,185 @@
-// Who may use a queue directory. One lock file per directory, taken through one
-// of two mechanisms behind the same interface:
-// - 'flock': fs-ext flock(2) on `lock`. The kernel drops it when the holder
-//   dies, even by SIGKILL, so there is never a stale lock to clean up. Local
-//   file systems only (flock across NFS clients is not reliable).
-// - 'lockfile': proper-lockfile's mkdir-based `lock.d` directory, refreshed
-//   while held and taken over after its stale time when its holder is gone:
-//   the mode for a directory on a network file system.
-// Both modes take the flock; 'lockfile' adds the lock directory. For now the
-// whole open queue holds the lock exclusively; a second opener gets ERR_LOCKED
-// rather than a chance to interleave writes.
+// The directory lock that makes a change to the queue's shared files one
+// critical section, however many processes use the directory. Held for short
+// sections only (see hold.ts), through one of two mechanisms:
+// - 'flock': fs-ext flock(2) on the file `lock`. The kernel drops it when its
+//   holder dies, even by SIGKILL, so there is never a stale lock. Local file
+//   systems only: flock is not shared between the clients of NFS or sshfs.
+// - 'lockfile': proper-lockfile's `lock.d` directory (mkdir is atomic on
+//   network file systems too). A holder that died leaves it behind; it is
+//   taken over once its mtime is older than the stale time. It takes the
+//   flock as well, so processes of one host exclude each other whichever mode
+//   each chose; processes on different hosts must all use 'lockfile'.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import fsExt from 'fs-ext';
 import lockfile from 'proper-lockfile';
-import { QueueError, ioError } from './errors.js';
+import { ioError } from './errors.js';
 import type { LockingMode } from './options.js';
 
 export const FLOCK_FILE = 'lock';
 export const LOCKFILE_DIR = 'lock.d';
-/** A 'lockfile' lock not refreshed for this long is considered abandoned. */
-const LOCKFILE_STALE_MS = 10_000;
-/** Refresh well within the stale time, so a busy event loop does not lose the lock. */
-const LOCKFILE_UPDATE_MS = 2_000;
+/** How long a 'lockfile' waiter sleeps between attempts. */
+const LOCKFILE_RETRY_MS = 1;
 
 export interface DirectoryLock {
+  /** Takes the lock if it is free at once. */
+  tryAcquire(): boolean;
+  /** Takes the lock, blocking the thread until it is free. */
+  acquireSync(): void;
+  /** Takes the lock, waiting without blocking the event loop. */
+  acquire(): Promise<void>;
   release(): void;
+  /** Releases (if held) and frees the lock's descriptor for good. */
+  close(): void;
 }
 
-export function acquireDirectoryLock(dir: string, mode: LockingMode): DirectoryLock {
-  // Both modes take the flock, so that processes on one host exclude each other
-  // whichever mode each chose; 'lockfile' adds the lock directory for other hosts.
-  const flock = acquireFlock(dir);
-  if (mode === 'flock') {
+export function openDirectoryLock(dir: string, mode: LockingMode, staleMs: number): DirectoryLock {
+  const flock = new Flock(dir);
+  return mode === 'flock' ? flock : new LockDirectory(dir, staleMs, flock);
+}
+
+class Flock implements DirectoryLock {
+  #dir: string;
+  #file: string;
+  #fd: number;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    this.#file = path.join(dir, FLOCK_FILE);
     try {
-      assertNoLockfile(dir);
+      this.#fd = fs.openSync(this.#file, 'a');
     } catch (error) {
-      flock.release();
-      throw error;
+      throw ioError(dir, 'opening the lock file', error, this.#file);
     }
-    return flock;
   }
-  let held: DirectoryLock;
-  try {
-    held = acquireLockfile(dir);
-  } catch (error) {
-    flock.release();
-    throw error;
-  }
-  return {
-    release() {
-      held.release();
-      flock.release();
-    },
-  };
-}
 
-function acquireFlock(dir: string): DirectoryLock {
-  const file = path.join(dir, FLOCK_FILE);
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'a');
-  } catch (error) {
-    throw ioError(dir, 'opening the lock file', error, file);
+  acquireSync(): void {
+    try {
+      fsExt.flockSync(this.#fd, 'ex');
+    } catch (error) {
+      throw ioError(this.#dir, 'flock of the lock file', error, this.#file);
+    }
   }
-  try {
-    fsExt.flockSync(fd, 'exnb');
-  } catch (error) {
-    fs.closeSync(fd);
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') throw lockedError(dir, file);
-    throw ioError(dir, 'flock of the lock file', error, file);
-  }
-  let released = false;
-  return {
-    release() {
-      if (released) return;
-      released = true;
-      // Closing the descriptor releases the flock.
-      fs.closeSync(fd);
-    },
-  };
-}
 
-/** A live 'lockfile' lock (another host, or a process that chose that mode) excludes 'flock' users too. */
-function assertNoLockfile(dir: string): void {
-  const file = path.join(dir, LOCKFILE_DIR);
-  if (!fs.existsSync(file)) return;
-  let locked: boolean;
-  try {
-    locked = lockfile.checkSync(dir, { lockfilePath: file, realpath: false, stale: LOCKFILE_STALE_MS });
-  } catch (error) {
-    throw ioError(dir, 'checking the lock directory', error, file);
+  tryAcquire(): boolean {
+    try {
+      fsExt.flockSync(this.#fd, 'exnb');
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+      throw ioError(this.#dir, 'flock of the lock file', error, this.#file);
+    }
   }
-  if (locked) throw lockedError(dir, file);
-}
 
-function acquireLockfile(dir: string): DirectoryLock {
-  const file = path.join(dir, LOCKFILE_DIR);
-  let compromised: Error | undefined;
-  let release: () => void;
-  try {
-    release = lockfile.lockSync(dir, {
-      lockfilePath: file,
-      realpath: false,
-      stale: LOCKFILE_STALE_MS,
-      update: LOCKFILE_UPDATE_MS,
-      onCompromised: (error) => {
-        // Another host took the lock over; our next release must not throw.
-        compromised = error;
-      },
+  acquire(): Promise<void> {
+    // Waits in the thread pool, so the event loop goes on meanwhile.
+    return new Promise<void>((resolve, reject) => {
+      fsExt.flock(this.#fd, 'ex', (error) => (error ? reject(ioError(this.#dir, 'flock of the lock file', error, this.#file)) : resolve()));
     });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') throw lockedError(dir, file);
-    throw ioError(dir, 'taking the lock directory', error, file);
   }
-  let released = false;
-  return {
-    release() {
-      if (released || compromised !== undefined) return;
-      released = true;
-      try {
-        release();
-      } catch {
-        // Already released or taken over: nothing of ours is left to free.
-      }
-    },
-  };
+
+  release(): void {
+    try {
+      fsExt.flockSync(this.#fd, 'un');
+    } catch (error) {
+      throw ioError(this.#dir, 'unlocking the lock file', error, this.#file);
+    }
+  }
+
+  close(): void {
+    try {
+      // Closing the descriptor also drops the flock.
+      fs.closeSync(this.#fd);
+    } catch {
+      // Already closed: nothing left to free.
+    }
+  }
 }
 
-function lockedError(dir: string, file: string): QueueError {
-  return new QueueError('ERR_LOCKED', dir, 'the queue is open in another process or Queue instance; close it there first', { file });
+class LockDirectory implements DirectoryLock {
+  #dir: string;
+  #file: string;
+  #stale: number;
+  #flock: Flock;
+  #release: (() => void) | null = null;
+  #sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+  constructor(dir: string, staleMs: number, flock: Flock) {
+    this.#dir = dir;
+    this.#file = path.join(dir, LOCKFILE_DIR);
+    this.#stale = staleMs;
+    this.#flock = flock;
+  }
+
+  tryAcquire(): boolean {
+    if (!this.#flock.tryAcquire()) return false;
+    return this.#tryOrUnflock();
+  }
+
+  acquireSync(): void {
+    for (;;) {
+      this.#flock.acquireSync();
+      if (this.#tryOrUnflock()) return;
+      Atomics.wait(this.#sleeper, 0, 0, LOCKFILE_RETRY_MS);
+    }
+  }
+
+  async acquire(): Promise<void> {
+    for (;;) {
+      await this.#flock.acquire();
+      if (this.#tryOrUnflock()) return;
+      await new Promise((resolve) => setTimeout(resolve, LOCKFILE_RETRY_MS));
+    }
+  }
+
+  release(): void {
+    const release = this.#release;
+    this.#release = null;
+    try {
+      release?.();
+    } catch {
+      // Taken over after the stale time: nothing of ours is left to remove.
+    } finally {
+      this.#flock.release();
+    }
+  }
+
+  close(): void {
+    try {
+      this.release();
+    } finally {
+      this.#flock.close();
+    }
+  }
+
+  /** With the flock held: takes lock.d too, or lets the flock go (another host has the directory). */
+  #tryOrUnflock(): boolean {
+    let taken = false;
+    try {
+      taken = this.#try();
+    } finally {
+      if (!taken) this.#flock.release();
+    }
+    return taken;
+  }
+
+  #try(): boolean {
+    if (this.#release !== null) return true;
+    try {
+      this.#release = lockfile.lockSync(this.#dir, {
+        lockfilePath: this.#file,
+        realpath: false,
+        stale: this.#stale,
+        onCompromised: () => {
+          // Held past the stale time and taken over; the release will find it gone.
+        },
+      });
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ELOCKED') return false;
+      throw ioError(this.#dir, 'taking the lock directory', error, this.#file);
+    }
+  }
 }

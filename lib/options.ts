@@ -11,6 +11,10 @@ export const DEFAULT_CHUNK_SIZE = 100;
 export const DEFAULT_POLL_INTERVAL = 5000;
 /** 64 MiB: larger items belong in their own files, not in a queue record. */
 export const DEFAULT_MAX_ITEM_BYTES = 64 * 1024 * 1024;
+/** A 'lockfile' lock or lease untouched this long belongs to a dead process. */
+export const DEFAULT_STALE_AFTER = 10_000;
+/** proper-lockfile refuses stale times below 2 s (its mtime checks need the margin). */
+export const MIN_STALE_AFTER = 2000;
 /** A record's length field is 32 bits wide. */
 export const MAX_ITEM_BYTES_LIMIT = 0xffff_ffff - 64;
 
@@ -76,6 +80,15 @@ export interface QueueOptions {
    * @example { maxItemBytes: 1024 * 1024 }
    */
   maxItemBytes?: number;
+  /**
+   * Under `locking: 'lockfile'`: after how many ms without a refresh a lock
+   * directory or a consumer's lease counts as abandoned by a dead process or
+   * host (the lock is taken over, the consumer's items are handed out again).
+   * At least 2000. Every process on one directory should use the same value.
+   * @default 10000
+   * @example { staleAfter: 3000 }
+   */
+  staleAfter?: number;
 }
 
 export interface ResolvedOptions {
@@ -90,10 +103,11 @@ export interface ResolvedOptions {
   pollInterval: number;
   locking: LockingMode;
   maxItemBytes: number;
+  staleAfter: number;
 }
 
 const KNOWN_OPTIONS = new Set([
-  'chunkSize', 'maxSize', 'serializer', 'autosave', 'fsync', 'pollInterval', 'locking', 'maxItemBytes',
+  'chunkSize', 'maxSize', 'serializer', 'autosave', 'fsync', 'pollInterval', 'locking', 'maxItemBytes', 'staleAfter',
 ]);
 
 export function resolveOptions(dir: string, options: QueueOptions | undefined): ResolvedOptions {
@@ -124,6 +138,10 @@ export function resolveOptions(dir: string, options: QueueOptions | undefined): 
   if (!Number.isSafeInteger(maxItemBytes) || maxItemBytes < 1 || maxItemBytes > MAX_ITEM_BYTES_LIMIT) {
     throw invalid(dir, 'maxItemBytes', maxItemBytes, `must be a whole number from 1 to ${MAX_ITEM_BYTES_LIMIT}`);
   }
+  const staleAfter = o.staleAfter ?? DEFAULT_STALE_AFTER;
+  if (typeof staleAfter !== 'number' || !Number.isFinite(staleAfter) || staleAfter < MIN_STALE_AFTER) {
+    throw invalid(dir, 'staleAfter', staleAfter, `must be a number of milliseconds >= ${MIN_STALE_AFTER}`);
+  }
   const serializer = resolveSerializer(o.serializer ?? 'cbor', (why) => invalid(dir, 'serializer', o.serializer, why));
   return {
     chunkSize,
@@ -136,6 +154,7 @@ export function resolveOptions(dir: string, options: QueueOptions | undefined): 
     pollInterval,
     locking,
     maxItemBytes,
+    staleAfter,
   };
 }
 

@@ -1,14 +1,22 @@
 // The public Queue: validates arguments, composes the store (files), the
-// directory lock and the durability policy, and keeps the promises of callers
-// waiting for items, for room or for `join`. It does no file I/O of its own.
+// lock hold (when this process holds the directory lock), the durability
+// policy and the wake-ups, and keeps the promises of callers waiting for
+// items, for room or for `join`. It does no file I/O of its own.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { Empty, Full, QueueError, ioError } from './errors.js';
-import { acquireDirectoryLock, type DirectoryLock } from './lock.js';
+import { LockHold, releaseHoldsOn } from './hold.js';
+import { openDirectoryLock } from './lock.js';
+import { Notifier, type NotifyChannel } from './notify.js';
 import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
-import { QueueStore } from './store.js';
+import { QueueStore, type StoreEvents } from './store.js';
 import { WaitList } from './waiters.js';
+
+/** A getter that finds nothing looks for dead consumers' items at most this often. */
+const RECLAIM_WHEN_IDLE_MS = 50;
+/** A busy consumer looks for them at least this often. */
+const RECLAIM_WHEN_BUSY_MS = 1000;
 
 export interface PutOptions {
   /** Wait while the queue is at `maxSize` (otherwise reject `Full` at once). @default true */
@@ -39,20 +47,31 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   readonly dir: string;
   #options: ResolvedOptions;
   #store: QueueStore;
-  #lock: DirectoryLock;
+  #realDir: string;
+  #hold: LockHold;
+  #notifier: Notifier;
+  #pollTimer: NodeJS.Timeout | undefined;
   #getters = new WaitList();
   #putters = new WaitList();
   #joiners: Joiner[] = [];
-  /** Items before this one are acknowledged by taskDone (== store.ackSeq unless autosave). */
-  #doneSeq: number;
+  /** Items this queue handed out, and how many of them taskDone acknowledged (in that order). */
+  #handedOut = 0;
+  #acknowledged = 0;
+  #lastReclaim = 0;
   #closing: Promise<void> | undefined;
 
-  private constructor(dir: string, options: ResolvedOptions, store: QueueStore, lock: DirectoryLock) {
+  private constructor(dir: string, realDir: string, options: ResolvedOptions, store: QueueStore, hold: LockHold) {
     this.dir = dir;
     this.#options = options;
     this.#store = store;
-    this.#lock = lock;
-    this.#doneSeq = store.ackSeq;
+    this.#realDir = realDir;
+    this.#hold = hold;
+    hold.useHooks({
+      acquired: () => store.refresh(),
+      releasing: () => store.publish(),
+      released: () => this.#published(store.takeEvents()),
+    });
+    this.#notifier = new Notifier(realDir, (events) => this.#wake(events));
   }
 
   /** Opens the queue in `dir`, creating the directory (recursively) and the queue when absent. */
@@ -67,36 +86,41 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     }
     const absolute = path.resolve(dir);
     const resolved = resolveOptions(absolute, options);
+    let realDir: string;
     try {
       fs.mkdirSync(absolute, { recursive: true });
+      realDir = fs.realpathSync(absolute);
     } catch (error) {
       throw ioError(absolute, 'creating the queue directory', error);
     }
-    const lock = acquireDirectoryLock(absolute, resolved.locking);
+    const hold = new LockHold(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
+    let store: QueueStore;
     try {
-      return new Queue<T>(absolute, resolved, QueueStore.open(absolute, resolved), lock);
+      hold.enterSync();
+      store = QueueStore.open(absolute, resolved);
     } catch (error) {
-      lock.release();
+      hold.close();
       throw error;
     }
+    return new Queue<T>(absolute, realDir, resolved, store, hold);
   }
 
-  /** Items not yet handed out. */
+  /** Items not yet handed out (by any process). */
   get size(): number {
-    return this.#store.waiting;
+    return this.#waiting();
   }
 
-  /** Items not yet handed out. */
+  /** Items not yet handed out (by any process). */
   qsize(): number {
-    return this.#store.waiting;
+    return this.#waiting();
   }
 
   empty(): boolean {
-    return this.#store.waiting === 0;
+    return this.#waiting() === 0;
   }
 
   full(): boolean {
-    return this.#options.maxSize > 0 && this.#store.waiting >= this.#options.maxSize;
+    return this.#options.maxSize > 0 && this.#waiting() >= this.#options.maxSize;
   }
 
   /** The chunk size and serializer in use (from the info file when the queue existed). */
@@ -112,29 +136,27 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return this.#closing !== undefined;
   }
 
+  /**
+   * Wakes this queue's waiting calls when a process at the other end of a
+   * channel puts, takes or acknowledges, and tells that process when this one
+   * does: a ChildProcess (parent side), `process` (in a forked child), a
+   * worker_threads MessagePort or a BroadcastChannel. Returns the queue.
+   */
+  useNotify(...channels: NotifyChannel[]): this {
+    this.#assertOpen();
+    for (const channel of channels) this.#notifier.add(channel);
+    return this;
+  }
+
   /** Appends `item`; resolves once it is durable per the `fsync` option. */
   async put(item: T, options: PutOptions = {}): Promise<void> {
-    this.#assertOpen();
-    const { block, deadline } = this.#putArgs(options);
-    await this.#waitForRoom(block, deadline, options.timeout);
-    this.#append([item]);
-    await this.#store.durability.settle();
+    await this.#putList([item], options);
   }
 
   /** Appends all `items` in order, in as few writes as possible. */
   async putMany(items: Iterable<T>, options: PutOptions = {}): Promise<void> {
     this.#assertOpen();
-    const list = this.#itemList(items);
-    const { block, deadline } = this.#putArgs(options);
-    const maxSize = this.#options.maxSize;
-    for (let from = 0; from < list.length; ) {
-      // With maxSize, items go in as room frees up; each part is one append.
-      await this.#waitForRoom(block, deadline, options.timeout);
-      const to = maxSize > 0 ? Math.min(list.length, from + maxSize - this.#store.waiting) : list.length;
-      this.#append(from === 0 && to === list.length ? list : list.slice(from, to));
-      from = to;
-    }
-    await this.#store.durability.settle();
+    await this.#putList(this.#itemList(items), options);
   }
 
   putNowait(item: T): Promise<void> {
@@ -143,13 +165,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** Resolves with the oldest item not yet handed out, waiting while there is none. */
   async get(options: GetOptions = {}): Promise<T> {
-    return (await this.#getBatch(1, options)).values[0];
+    return (await this.#getBatch(1, options))[0];
   }
 
   /** Waits like `get` for the first item, then resolves with up to `max` waiting items. */
   async getMany(max: number, options: GetManyOptions = {}): Promise<T[]> {
     if (!Number.isSafeInteger(max) || max < 1) throw this.#invalidArg(`getMany(max) takes a whole number >= 1, got ${String(max)}`);
-    return (await this.#getBatch(max, { ...options, block: true })).values;
+    return this.#getBatch(max, { ...options, block: true });
   }
 
   getNowait(): Promise<T> {
@@ -158,11 +180,16 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** The next item `get` would return, without taking it; undefined when empty. */
   async peek(): Promise<T | undefined> {
-    return this.peekSync();
+    this.#assertOpen();
+    return this.#locked(() => {
+      this.#assertOpen();
+      return this.#store.peek() as T | undefined;
+    });
   }
 
   peekSync(): T | undefined {
     this.#assertOpen();
+    this.#hold.enterSync();
     return this.#store.peek() as T | undefined;
   }
 
@@ -171,34 +198,50 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * read cursor (with `autosave`, get already did; this only counts for join).
    */
   async taskDone(): Promise<void> {
-    this.#acknowledge();
+    this.#countAcknowledgement();
+    if (!this.#options.autosave) {
+      await this.#locked(() => {
+        this.#assertOpen();
+        this.#store.acknowledgeOldest();
+      });
+    }
+    this.#settleJoiners(this.#store.ackSeq, this.#store.readSeq);
     await this.#store.durability.settle();
   }
 
-  /** Resolves when every item put so far has been acknowledged. */
+  /** Resolves when every item put so far (by any process) has been acknowledged. */
   async join(): Promise<void> {
     this.#assertOpen();
-    const target = this.#store.headSeq;
-    if (this.#doneSeq >= target) return;
-    return new Promise((resolve, reject) => this.#joiners.push({ target, resolve, reject }));
+    const target = await this.#locked(() => {
+      this.#assertOpen();
+      return this.#store.headSeq;
+    });
+    if (this.#joined(target, this.#store.ackSeq, this.#store.readSeq)) return;
+    this.#assertOpen();
+    const joined = new Promise<void>((resolve, reject) => this.#joiners.push({ target, resolve, reject }));
+    this.#pollWhileWaiting();
+    return joined;
   }
 
-  /** Removes every item (handed out or not) and the files that held them. */
+  /** Removes every item (handed out or not, by any process) and the files that held them. */
   async clear(): Promise<void> {
-    this.clearSync();
+    this.#assertOpen();
+    await this.#locked(() => {
+      this.#assertOpen();
+      this.#clearHeld();
+    });
   }
 
   clearSync(): void {
     this.#assertOpen();
-    this.#store.clear();
-    this.#doneSeq = this.#store.ackSeq;
-    this.#settleJoiners();
-    this.#putters.wakeAll();
+    this.#hold.enterSync();
+    this.#clearHeld();
   }
 
   putSync(item: T): void {
     this.#assertOpen();
-    if (this.full()) throw new Full(this.dir, `the queue holds maxSize (${this.#options.maxSize}) items`);
+    this.#hold.enterSync();
+    if (this.#isFull()) throw new Full(this.dir, `the queue holds maxSize (${this.#options.maxSize}) items`);
     this.#append([item]);
     this.#store.durability.settleSync();
   }
@@ -206,18 +249,29 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Takes the oldest waiting item or throws `Empty`. */
   getSync(): T {
     this.#assertOpen();
-    const { values } = this.#take(1);
+    this.#hold.enterSync();
+    let values = this.#take(1);
+    if (values.length === 0 && this.#reclaim(RECLAIM_WHEN_IDLE_MS)) values = this.#take(1);
     if (values.length === 0) throw new Empty(this.dir);
     if (this.#options.autosave) this.#store.durability.settleSync();
     return values[0];
   }
 
   taskDoneSync(): void {
-    this.#acknowledge();
+    this.#countAcknowledgement();
+    if (!this.#options.autosave) {
+      this.#hold.enterSync();
+      this.#store.acknowledgeOldest();
+    }
+    this.#settleJoiners(this.#store.ackSeq, this.#store.readSeq);
     this.#store.durability.settleSync();
   }
 
-  /** Flushes and persists, then releases files, locks and timers. Later calls reject ERR_QUEUE_CLOSED. */
+  /**
+   * Hands back the items this queue holds unacknowledged (to other consumers,
+   * or to the next open), persists, then releases files, locks and timers.
+   * Later calls reject ERR_QUEUE_CLOSED.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#shutDown();
     return this.#closing;
@@ -233,15 +287,16 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * stays unacknowledged. The loop ends when the queue is closed.
    */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    let yielded = -1;
+    /** The hand-out count that the item last yielded brought this queue to. */
+    let yielded = 0;
     return {
       next: async (): Promise<IteratorResult<T>> => {
         try {
           // The body may already have called taskDone for the item (before a break, say).
-          if (yielded >= 0 && this.#doneSeq <= yielded) await this.taskDone();
-          const { values, firstSeq } = await this.#getBatch(1, {});
-          yielded = firstSeq;
-          return { value: values[0], done: false };
+          if (yielded > 0 && this.#acknowledged < yielded) await this.taskDone();
+          const [value] = await this.#getBatch(1, {});
+          yielded = this.#handedOut;
+          return { value, done: false };
         } catch (error) {
           if (error instanceof QueueError && error.code === 'ERR_QUEUE_CLOSED') return { value: undefined, done: true };
           throw error;
@@ -256,14 +311,50 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#getters.failAll(closed);
     this.#putters.failAll(closed);
     for (const joiner of this.#joiners.splice(0)) joiner.reject(closed);
+    this.#stopPolling();
     try {
-      await this.#store.close();
+      await this.#locked(() => {
+        this.#store.endConsumer();
+        this.#store.foldCursor();
+      });
     } finally {
-      this.#lock.release();
+      try {
+        this.#hold.close();
+      } finally {
+        this.#notifier.close();
+        await this.#store.close();
+      }
     }
   }
 
-  async #getBatch(max: number, options: GetOptions): Promise<{ values: T[]; firstSeq: number }> {
+  async #putList(items: readonly T[], options: PutOptions): Promise<void> {
+    this.#assertOpen();
+    const { block, deadline } = this.#putArgs(options);
+    const maxSize = this.#options.maxSize;
+    for (let from = 0; from < items.length; ) {
+      this.#assertOpen();
+      const appended = await this.#locked(() => {
+        this.#assertOpen();
+        if (this.#isFull()) return false;
+        // With maxSize, items go in as room frees up; each part is one append.
+        const to = maxSize > 0 ? Math.min(items.length, from + maxSize - this.#store.waiting) : items.length;
+        this.#append(from === 0 && to === items.length ? items : items.slice(from, to));
+        from = to;
+        return true;
+      });
+      if (appended) continue;
+      if (!block || options.timeout === 0) throw new Full(this.dir, `the queue holds maxSize (${maxSize}) items`);
+      // Wait for room without sitting on the lock (unless close came meanwhile).
+      this.#assertOpen();
+      this.#hold.release();
+      const room = this.#putters.wait(deadline, undefined, () => new Full(this.dir, `no room freed up within ${options.timeout} ms`));
+      this.#pollWhileWaiting();
+      await room;
+    }
+    await this.#store.durability.settle();
+  }
+
+  async #getBatch(max: number, options: GetOptions): Promise<T[]> {
     this.#assertOpen();
     const { block = true, timeout, signal } = options;
     if (typeof block !== 'boolean') throw this.#invalidArg(`option block must be true or false, got ${String(block)}`);
@@ -271,24 +362,48 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     signal?.throwIfAborted();
     const deadline = this.#deadline(timeout);
     for (;;) {
-      const batch = this.#take(max);
-      if (batch.values.length > 0) {
+      this.#assertOpen();
+      const values = await this.#locked(() => {
+        this.#assertOpen();
+        const taken = this.#take(max);
+        return taken.length === 0 && this.#reclaim(RECLAIM_WHEN_IDLE_MS) ? this.#take(max) : taken;
+      });
+      if (values.length > 0) {
         if (this.#options.autosave) await this.#store.durability.settle();
-        return batch;
+        return values;
       }
       if (!block || timeout === 0) throw new Empty(this.dir);
-      await this.#getters.wait(deadline, signal, () => new Empty(this.dir, `no item arrived within ${timeout} ms`));
+      // Wait for a put (here, through a channel or found by polling) without sitting on the lock.
+      this.#assertOpen();
+      this.#hold.release();
+      const arrival = this.#getters.wait(deadline, signal, () => new Empty(this.dir, `no item arrived within ${timeout} ms`));
+      this.#pollWhileWaiting();
+      await arrival;
     }
   }
 
-  #take(max: number): { values: T[]; firstSeq: number } {
-    const firstSeq = this.#store.readSeq;
-    const values = this.#store.take(max) as T[];
+  /** Runs `fn` with the lock held. */
+  #locked<R>(fn: () => R): Promise<R> {
+    return this.#hold.run(fn);
+  }
+
+  /** Takes up to `max` items (the lock is held). */
+  #take(max: number): T[] {
+    this.#reclaim(RECLAIM_WHEN_BUSY_MS);
+    const { values } = this.#store.take(max, !this.#options.autosave);
     if (values.length > 0) {
-      if (this.#options.autosave) this.#store.acknowledgeUpTo(this.#store.readSeq);
+      this.#handedOut += values.length;
       this.#putters.wake(values.length);
     }
-    return { values, firstSeq };
+    return values as T[];
+  }
+
+  /** Looks for consumers that died holding items, if not done within `interval` ms; true if items came back. */
+  #reclaim(interval: number): boolean {
+    const now = performance.now();
+    if (now - this.#lastReclaim < interval) return false;
+    this.#lastReclaim = now;
+    return this.#store.reclaimDead();
   }
 
   #append(items: readonly T[]): void {
@@ -296,31 +411,75 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#getters.wake(items.length);
   }
 
-  #acknowledge(): void {
-    this.#assertOpen();
-    if (this.#doneSeq >= this.#store.readSeq) {
-      throw new QueueError('ERR_TASK_DONE', this.dir, 'taskDone() was called more times than items were handed out');
-    }
-    this.#doneSeq++;
-    if (!this.#options.autosave) this.#store.acknowledgeUpTo(this.#doneSeq);
-    this.#settleJoiners();
+  #clearHeld(): void {
+    this.#store.clear();
+    this.#acknowledged = this.#handedOut;
+    this.#settleJoiners(this.#store.ackSeq, this.#store.readSeq);
+    this.#putters.wakeAll();
   }
 
-  #settleJoiners(): void {
+  #countAcknowledgement(): void {
+    this.#assertOpen();
+    if (this.#acknowledged >= this.#handedOut) {
+      throw new QueueError('ERR_TASK_DONE', this.dir, 'taskDone() was called more times than items were handed out');
+    }
+    this.#acknowledged++;
+  }
+
+  /** After a release: tell the other processes and the queues of this thread what changed. */
+  #published(events: StoreEvents): void {
+    if (events.added || events.taken || events.acknowledged) this.#notifier.send(events);
+  }
+
+  /** Another process (or queue) changed something: let the waiting calls look. */
+  #wake(events: StoreEvents): void {
+    if (this.#closing !== undefined) return;
+    if (events.added) this.#getters.wakeAll();
+    if (events.taken) this.#putters.wakeAll();
+    if (events.acknowledged && this.#joiners.length > 0) {
+      const { ackSeq, readSeq } = this.#store.snapshot();
+      this.#settleJoiners(ackSeq, readSeq);
+    }
+  }
+
+  /** Polls every pollInterval ms while any call waits, for puts no message announces. */
+  #pollWhileWaiting(): void {
+    if (this.#pollTimer !== undefined) return;
+    this.#pollTimer = setInterval(() => {
+      if (this.#getters.length + this.#putters.length + this.#joiners.length === 0) return this.#stopPolling();
+      this.#wake({ added: true, taken: true, acknowledged: true });
+    }, this.#options.pollInterval);
+  }
+
+  #stopPolling(): void {
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
+  }
+
+  #joined(target: number, ackSeq: number, readSeq: number): boolean {
+    // With autosave items count as acknowledged when taken; join also waits for this queue's taskDone calls.
+    if (this.#options.autosave) return readSeq >= target && this.#acknowledged === this.#handedOut;
+    return ackSeq >= target;
+  }
+
+  #settleJoiners(ackSeq: number, readSeq: number): void {
     if (this.#joiners.length === 0) return;
     this.#joiners = this.#joiners.filter((joiner) => {
-      if (this.#doneSeq < joiner.target) return true;
+      if (!this.#joined(joiner.target, ackSeq, readSeq)) return true;
       joiner.resolve();
       return false;
     });
   }
 
-  async #waitForRoom(block: boolean, deadline: number | undefined, timeout: number | undefined): Promise<void> {
-    const maxSize = this.#options.maxSize;
-    while (maxSize > 0 && this.#store.waiting >= maxSize) {
-      if (!block || timeout === 0) throw new Full(this.dir, `the queue holds maxSize (${maxSize}) items`);
-      await this.#putters.wait(deadline, undefined, () => new Full(this.dir, `no room freed up within ${timeout} ms`));
-    }
+  #waiting(): number {
+    if (this.#closing !== undefined || this.#hold.held) return this.#store.waiting;
+    // Queues of this process publish first; other processes' changes show once they publish (within a loop turn).
+    releaseHoldsOn(this.#realDir);
+    return this.#store.snapshot().waiting;
+  }
+
+  #isFull(): boolean {
+    return this.#options.maxSize > 0 && this.#store.waiting >= this.#options.maxSize;
   }
 
   #putArgs(options: PutOptions): { block: boolean; deadline: number | undefined } {

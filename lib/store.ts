@@ -1,13 +1,20 @@
-// The on-disk state of one queue directory, kept consistent by synchronous
-// steps: where the items start (the persisted cursor), where reading stands,
-// and where the next item is appended. Opening finds the newest chunk from the
-// cursor's hint (never by listing the directory), scans only that chunk and
-// cuts off a torn tail. All I/O of the queue happens here or below; the public
+// The on-disk state of one queue directory as one process sees it, changed
+// only under the directory lock (hold.ts decides when that is held). The
+// files: chunk files of checksummed records; the cursor (the acknowledged
+// prefix, durable); and `state` (state.ts), the hand-out bookkeeping that the
+// processes sharing the directory read when they take the lock and publish
+// when they let it go. All I/O of the queue happens here or below; the public
 // class above only waits, validates and wakes.
 //
 // Sequence numbers: item s lives in chunk floor(s / chunkSize). Invariant:
-// ackSeq <= readSeq <= headSeq, where [ackSeq, readSeq) is handed out and not
-// yet acknowledged, and [readSeq, headSeq) is waiting.
+// ackSeq <= every item handed out and not acknowledged, every returned item,
+// and readSeq <= headSeq. [readSeq, headSeq) and the returned items wait.
+//
+// A holder marks the state dirty before it first changes a file and clean
+// when it publishes. A dirty state found on taking the lock means its last
+// holder died in between: the next holder adopts the whole records that holder
+// appended (scanning on from the published head, cutting a torn tail), and
+// hands out again the items it took, so a put that resolved is never lost.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,10 +23,15 @@ import { CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, loadCursor, writeCursorFile
 import { Durability } from './durability.js';
 import { QueueError, ioError } from './errors.js';
 import { INFO_FILE, readInfo, writeInfo } from './info.js';
+import { CONSUMERS_DIR, Lease, leaseAlive, removeLease } from './lease.js';
 import { FLOCK_FILE, LOCKFILE_DIR } from './lock.js';
 import type { ResolvedOptions } from './options.js';
 import { frameSize, writeFrame } from './record.js';
 import { BUILTIN_SERIALIZERS, resolveSerializer, type Serializer } from './serializers.js';
+import {
+  STATE_FILE, StateFile, appendHeld, countOf, dropBelow, initialState, insertRange, lowestOf, shiftHeld,
+  type ConsumerRow, type SharedState,
+} from './state.js';
 
 /** The write buffer starts at 64 KiB and grows for larger batches. */
 const INITIAL_WRITE_BUFFER = 64 * 1024;
@@ -30,67 +42,147 @@ const HINT_EVERY_CHUNKS = 64;
 /** write-file-atomic's temporary files (name + '.' + a murmur hash), left behind only by a crash mid-write. */
 const ATOMIC_TEMP = /^(info|cursor)\.\d+$/;
 
+/** What a holder changed, for the wake-ups of other processes. */
+export interface StoreEvents {
+  /** Items became available: appended, or returned from a consumer that is gone. */
+  added: boolean;
+  /** Items were handed out (room for a put waiting at maxSize). */
+  taken: boolean;
+  /** The acknowledged prefix moved (for join). */
+  acknowledged: boolean;
+}
+
+/** A lock-free look at the shared counters. */
+export interface StoreSnapshot {
+  waiting: number;
+  headSeq: number;
+  ackSeq: number;
+  readSeq: number;
+}
+
 export class QueueStore {
   readonly dir: string;
   readonly chunkSize: number;
   readonly serializer: Serializer;
   readonly durability: Durability;
-  #maxItemBytes: number;
+  #options: ResolvedOptions;
   #cursor: CursorWriter;
-  /** The newest chunk; null when the next append must create one. */
-  #writer: ChunkWriter | null;
+  #stateFile: StateFile;
+  /** The shared state: authoritative while the lock is held, a cache otherwise. */
+  #state: SharedState;
+  /** Changed since the last publish (the dirty mark is on disk). */
+  #changed = false;
+  #events: StoreEvents = { added: false, taken: false, acknowledged: false };
+  /** The chunk this process last appended to; re-synced with the state before each append. */
+  #writer: ChunkWriter | null = null;
   #reader: ChunkReader | null = null;
-  /** Byte offset of item readSeq in #reader's chunk. */
-  #readOffset = 0;
+  /** Where the record after the last one read starts, to read a run of returned items without a hop each. */
+  #nextSeq = -1;
+  #nextOffset = 0;
+  #lease: Lease | null = null;
   #writeBuffer = Buffer.allocUnsafe(INITIAL_WRITE_BUFFER);
-  #headSeq: number;
-  #readSeq: number;
-  #ackSeq: number;
 
   private constructor(
     dir: string, options: ResolvedOptions, serializer: Serializer, chunkSize: number,
-    cursor: CursorWriter, writer: ChunkWriter | null, headSeq: number, durability: Durability,
+    cursor: CursorWriter, stateFile: StateFile, state: SharedState, durability: Durability,
   ) {
     this.dir = dir;
     this.chunkSize = chunkSize;
     this.serializer = serializer;
     this.durability = durability;
-    this.#maxItemBytes = options.maxItemBytes;
+    this.#options = options;
     this.#cursor = cursor;
-    this.#writer = writer;
-    this.#headSeq = headSeq;
-    this.#ackSeq = cursor.state.ackSeq;
-    this.#readSeq = this.#ackSeq;
+    this.#stateFile = stateFile;
+    this.#state = state;
   }
 
   /** Opens (creating when absent) the queue in `dir`; the caller holds the directory lock. */
   static open(dir: string, options: ResolvedOptions): QueueStore {
     const { chunkSize, serializer } = openInfo(dir, options);
-    const state = recoverCursor(dir, chunkSize, options);
+    const cursorState = recoverCursor(dir, chunkSize, options);
     const durable = options.fsync !== 'never';
-    removeAcknowledgedChunks(dir, Math.floor(state.ackSeq / chunkSize));
-    const { writer, headSeq } = findHead(dir, chunkSize, state, options.maxItemBytes);
-    const cursor = new CursorWriter(dir, state, durable);
-    if (writer !== null) cursor.setHeadHint(writer.chunk);
-    const durability = new Durability(options.fsync, dir, (error) => ioError(dir, 'fsync', error));
-    return new QueueStore(dir, options, serializer, chunkSize, cursor, writer, headSeq, durability);
+    removeAcknowledgedChunks(dir, Math.floor(cursorState.ackSeq / chunkSize));
+    const stateFile = new StateFile(dir);
+    let cursor: CursorWriter | undefined;
+    try {
+      cursor = new CursorWriter(dir, cursorState, durable);
+      const durability = new Durability(options.fsync, dir, (error) => ioError(dir, 'fsync', error));
+      const stored = stateFile.read();
+      if (stored === null) stateFile.ensureHeader();
+      const state = stored ?? initialState(cursorState.ackSeq);
+      const store = new QueueStore(dir, options, serializer, chunkSize, cursor, stateFile, state, durability);
+      // Open scans the newest chunk whatever the state says, as a queue without
+      // one would: a state from before a crash or power loss may lag the files,
+      // and damage near the head is found now rather than at a later get.
+      store.#recover(true, Math.max(cursorState.headHint, state.headChunk));
+      store.#removeOrphanLeases();
+      store.publish();
+      return store;
+    } catch (error) {
+      cursor?.closeLog();
+      stateFile.close();
+      throw error;
+    }
   }
 
   get headSeq(): number {
-    return this.#headSeq;
+    return this.#state.headSeq;
   }
 
   get readSeq(): number {
-    return this.#readSeq;
+    return this.#state.readSeq;
   }
 
   get ackSeq(): number {
-    return this.#ackSeq;
+    return this.#state.ackSeq;
   }
 
-  /** Items waiting to be handed out. */
+  /** Items waiting to be handed out, as of the cached state. */
   get waiting(): number {
-    return this.#headSeq - this.#readSeq;
+    return this.#state.headSeq - this.#state.readSeq + countOf(this.#state.returned);
+  }
+
+  /** Items this consumer holds, handed out and not acknowledged. */
+  get held(): number {
+    const row = this.#myRow();
+    return row === undefined ? 0 : countOf(row.held);
+  }
+
+  /** The shared counters, read without the lock (the newest whole state). */
+  snapshot(): StoreSnapshot {
+    const state = this.#stateFile.read() ?? this.#state;
+    return { waiting: state.headSeq - state.readSeq + countOf(state.returned), headSeq: state.headSeq, ackSeq: state.ackSeq, readSeq: state.readSeq };
+  }
+
+  /** The lock was just taken: bring the cached state up to date, recovering after a holder that died. */
+  refresh(): void {
+    const stored = this.#stateFile.read();
+    if (stored === null) {
+      // Removed or damaged behind our back: rebuild it from the files.
+      this.#stateFile.ensureHeader();
+      this.#state = initialState(this.#cursorAckSeq());
+      this.#recover(true, this.#cursor.state.headHint);
+      return;
+    }
+    if (stored.gen !== this.#state.gen) this.#reader?.invalidate();
+    this.#state = stored;
+    if (stored.dirty) this.#recover(false, stored.headChunk);
+  }
+
+  /** Writes the state back if this holder changed it (before the lock is let go). */
+  publish(): void {
+    if (!this.#changed) return;
+    this.#state.gen++;
+    this.#state.dirty = false;
+    this.#stateFile.write(this.#state);
+    this.#changed = false;
+  }
+
+  /** What changed since the last call. */
+  takeEvents(): StoreEvents {
+    const events = this.#events;
+    this.#events = { added: false, taken: false, acknowledged: false };
+    return events;
   }
 
   /**
@@ -100,22 +192,36 @@ export class QueueStore {
    * had written, so the queue is exactly as it was.
    */
   append(items: readonly unknown[]): void {
-    const before = { headSeq: this.#headSeq, writer: this.#writer, size: this.#writer?.size ?? 0, count: this.#writer?.count ?? 0 };
+    if (items.length === 0) return;
+    const state = this.#state;
+    this.#syncWriter();
+    const before = {
+      headSeq: state.headSeq, headChunk: state.headChunk, headBytes: state.headBytes,
+      writer: this.#writer, size: this.#writer?.size ?? 0, count: this.#writer?.count ?? 0,
+    };
+    // Encode the first item before marking anything: a refused item leaves no trace.
+    let length = this.#frame(items[0], 0);
+    this.#markChanged();
     const created: ChunkWriter[] = [];
-    let item = 0;
+    let item = 1;
+    let framed = 1;
     try {
-      while (item < items.length) {
+      for (;;) {
         const writer = this.#writableChunk(created);
         const room = this.chunkSize - writer.count;
-        let length = 0;
-        let framed = 0;
         while (framed < room && item < items.length && length < WRITE_BATCH_BYTES) {
           length = this.#frame(items[item], length);
           framed++;
           item++;
         }
         writer.append(this.#writeBuffer, length, framed);
-        this.#headSeq += framed;
+        state.headSeq += framed;
+        state.headChunk = writer.chunk;
+        state.headBytes = writer.size;
+        if (item >= items.length) break;
+        length = this.#frame(items[item], 0);
+        framed = 1;
+        item++;
       }
     } catch (error) {
       this.#rollBack(before, created);
@@ -126,93 +232,301 @@ export class QueueStore {
     if (before.writer !== null && before.writer.size !== before.size) this.durability.touch(before.writer.fd);
     for (const writer of created) this.durability.touch(writer.fd);
     if (created.length > 0) this.#retire(before.writer, created);
+    this.#events.added = true;
   }
 
-  /** Decodes the next `max` waiting items and marks them handed out. */
-  take(max: number): unknown[] {
-    const count = Math.min(max, this.waiting);
+  /**
+   * Hands out up to `max` waiting items, returned ones first. `consumer`:
+   * record them as held by this process's consumer (false: autosave, they
+   * count as acknowledged at once).
+   */
+  take(max: number, consumer: boolean): { values: unknown[]; seqs: number[] } {
+    const state = this.#state;
     const values: unknown[] = [];
-    for (let i = 0; i < count; i++) {
+    const seqs: number[] = [];
+    if (this.waiting === 0) return { values, seqs };
+    this.#markChanged();
+    const row = consumer ? this.#ensureConsumer() : undefined;
+    while (values.length < max) {
+      const fromReturned = state.returned.length > 0;
+      if (!fromReturned && state.readSeq >= state.headSeq) break;
+      const seq = fromReturned ? state.returned[0].start : state.readSeq;
       let value: unknown;
+      let next: number;
       try {
-        const record = this.#readRecord();
-        value = this.#decode(record.payload, record.offset);
-        this.#readOffset = record.next;
+        ({ value, next } = this.#readItem(seq, fromReturned ? -1 : state.readOffset));
       } catch (error) {
         // Hand out what was read; the damaged record fails again on the next call.
         if (values.length > 0) break;
         throw error;
       }
-      this.#readSeq++;
+      if (fromReturned) shiftHeld(state.returned);
+      else {
+        state.readSeq++;
+        state.readOffset = state.readSeq % this.chunkSize === 0 ? 0 : next;
+      }
+      if (row !== undefined) appendHeld(row.held, seq, 1);
       values.push(value);
+      seqs.push(seq);
     }
-    return values;
+    if (values.length > 0) this.#events.taken = true;
+    if (row === undefined) this.#advanceAck();
+    return { values, seqs };
   }
 
-  /** The next waiting item without handing it out, or undefined when none waits. */
+  /** The next item a take would hand out, without taking it; undefined when none waits. */
   peek(): unknown {
-    if (this.waiting === 0) return undefined;
-    const record = this.#readRecord();
-    return this.#decode(record.payload, record.offset);
+    const state = this.#state;
+    if (state.returned.length > 0) return this.#readItem(state.returned[0].start, -1).value;
+    if (state.readSeq >= state.headSeq) return undefined;
+    return this.#readItem(state.readSeq, state.readOffset).value;
   }
 
   /**
-   * Persists that every item before `ackSeq` is acknowledged, and deletes the
-   * chunks that leaves fully acknowledged once the cursor is durable.
+   * Acknowledges this consumer's oldest held item and persists the new
+   * acknowledged prefix, if it moved. False when this consumer holds nothing
+   * (its items were cleared, or returned after it was taken for dead).
    */
-  acknowledgeUpTo(ackSeq: number): void {
-    if (ackSeq <= this.#ackSeq) return;
-    if (ackSeq > this.#readSeq) throw new Error('perq bug: acknowledging an item not handed out');
-    const firstChunk = Math.floor(this.#ackSeq / this.chunkSize);
-    const pastChunk = Math.floor(ackSeq / this.chunkSize);
-    this.#cursor.advance(ackSeq);
-    this.durability.touch(this.#cursor.logFd);
-    this.#ackSeq = ackSeq;
-    if (pastChunk > firstChunk) {
-      this.durability.afterDurable(() => this.#deleteChunks(firstChunk, pastChunk));
+  acknowledgeOldest(): boolean {
+    const row = this.#myRow();
+    if (row === undefined || row.held.length === 0) return false;
+    this.#markChanged();
+    shiftHeld(row.held);
+    this.#advanceAck();
+    return true;
+  }
+
+  /**
+   * Hands the items of consumers whose process is gone back for others to
+   * take. Returns whether any came back.
+   */
+  reclaimDead(): boolean {
+    const state = this.#state;
+    const mine = this.#lease?.id;
+    const dead = state.consumers.filter((row) => row.id !== mine && !leaseAlive(this.dir, row.id, this.#options.locking, this.#options.staleAfter));
+    if (dead.length === 0) return false;
+    this.#markChanged();
+    let returned = false;
+    for (const row of dead) {
+      dropBelow(row.held, state.ackSeq);
+      for (const range of row.held) insertRange(state.returned, range);
+      returned ||= row.held.length > 0;
+      state.consumers.splice(state.consumers.indexOf(row), 1);
+      removeLease(this.dir, row.id);
     }
+    if (returned) this.#events.added = true;
+    return returned;
+  }
+
+  /** Gives this process's held items back and ends its lease (closing). */
+  endConsumer(): void {
+    if (this.#lease === null) return;
+    const row = this.#myRow();
+    this.#markChanged();
+    if (row !== undefined) {
+      for (const range of row.held) insertRange(this.#state.returned, range);
+      if (row.held.length > 0) this.#events.added = true;
+      this.#state.consumers.splice(this.#state.consumers.indexOf(row), 1);
+    }
+    this.#lease.end();
+    this.#lease = null;
   }
 
   /** Removes every item, handed out or not, and the files that held them. */
   clear(): void {
+    const state = this.#state;
+    this.#markChanged();
     this.#closeReader();
-    const lastChunk = this.#writer?.chunk ?? Math.floor(this.#headSeq / this.chunkSize) - 1;
     if (this.#writer !== null) this.durability.release(this.#writer.fd);
     this.#writer = null;
+    const lastChunk = state.headChunk >= 0 ? state.headChunk : Math.floor(state.headSeq / this.chunkSize) - 1;
     // Continue at the next chunk boundary: the chunk that held the head is deleted.
-    const next = Math.ceil(this.#headSeq / this.chunkSize) * this.chunkSize;
-    const firstChunk = Math.floor(this.#ackSeq / this.chunkSize);
-    this.#headSeq = this.#readSeq = this.#ackSeq = next;
+    const next = Math.ceil(state.headSeq / this.chunkSize) * this.chunkSize;
+    const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
+    Object.assign(state, { ackSeq: next, headSeq: next, readSeq: next, readOffset: 0, headChunk: -1, headBytes: 0, returned: [] });
+    for (const row of state.consumers) row.held = [];
     // The cursor moves first, so a crash mid-clear leaves only stale chunks
     // below it, which the next open deletes.
     this.#cursor.advance(next);
     this.#cursor.setHeadHint(next / this.chunkSize);
     this.#cursor.fold();
     this.#deleteChunks(firstChunk, lastChunk + 1);
+    this.#events.acknowledged = true;
+    this.#events.taken = true;
   }
 
-  /** Folds the cursor, closes every file and completes pending syncs. */
+  /** Folds the cursor into its file (the caller holds the lock). */
+  foldCursor(): void {
+    this.#cursor.advance(this.#state.ackSeq);
+    this.#cursor.fold();
+  }
+
+  /** Closes every file and completes pending syncs (after the last publish). */
   async close(): Promise<void> {
     this.#closeReader();
+    if (this.#writer !== null) this.durability.release(this.#writer.fd);
+    this.#writer = null;
+    this.#lease?.end();
+    this.#lease = null;
     try {
-      this.#cursor.fold();
+      // The last sync round may still need the log's descriptor.
+      await this.durability.close();
     } finally {
-      if (this.#writer !== null) this.durability.release(this.#writer.fd);
-      this.#writer = null;
-      try {
-        // The last sync round may still need the log's descriptor.
-        await this.durability.close();
-      } finally {
-        this.#cursor.closeLog();
-      }
+      this.#cursor.closeLog();
+      this.#stateFile.close();
     }
+  }
+
+  /** Before the first change of a hold: mark the state dirty on disk, so a death from here on is recovered. */
+  #markChanged(): void {
+    if (this.#changed) return;
+    this.#state.gen++;
+    this.#stateFile.write({ ...this.#state, dirty: true });
+    this.#changed = true;
+  }
+
+  /**
+   * Brings the head and the cursor in line with the files: after a holder
+   * died (dirty), when the state is new, or lags the files after a power loss.
+   */
+  #recover(rebuild: boolean, headHint: number): void {
+    const state = this.#state;
+    const ackSeq = Math.max(state.ackSeq, this.#cursorAckSeq());
+    if (!rebuild && !state.dirty && this.#headMatchesFiles()) {
+      state.ackSeq = ackSeq;
+      return;
+    }
+    this.#markChanged();
+    if (this.#writer !== null) this.durability.release(this.#writer.fd);
+    this.#writer = null;
+    this.#closeReader();
+    const { writer, headSeq } = findHead(this.dir, this.chunkSize, { ackSeq, headHint: Math.max(0, headHint) }, this.#options.maxItemBytes);
+    state.ackSeq = ackSeq;
+    state.headSeq = headSeq;
+    state.headChunk = writer?.chunk ?? -1;
+    state.headBytes = writer?.size ?? 0;
+    if (writer !== null) {
+      this.#writer = writer;
+      this.#cursor.setHeadHint(writer.chunk);
+    }
+    if (state.readSeq < ackSeq || state.readSeq > headSeq) {
+      state.readSeq = ackSeq;
+      state.readOffset = -1;
+    }
+    dropBelow(state.returned, ackSeq);
+    for (const row of state.consumers) dropBelow(row.held, ackSeq);
+    this.#events.added = true;
+  }
+
+  /** Whether the newest chunk is exactly as long as the state says, and none follows it. */
+  #headMatchesFiles(): boolean {
+    const state = this.#state;
+    const next = state.headChunk >= 0 ? state.headChunk + 1 : Math.floor(state.headSeq / this.chunkSize);
+    if (chunkExists(this.dir, next)) return false;
+    if (state.headChunk < 0) return true;
+    try {
+      return fs.statSync(chunkPath(this.dir, state.headChunk)).size === state.headBytes;
+    } catch {
+      return false;
+    }
+  }
+
+  #cursorAckSeq(): number {
+    const loaded = loadCursor(this.dir);
+    return Math.max(loaded.file?.ackSeq ?? 0, loaded.logAckSeq ?? 0);
+  }
+
+  /** Lease files with no row: consumers that died before they were registered. */
+  #removeOrphanLeases(): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(this.dir, CONSUMERS_DIR));
+    } catch {
+      return;
+    }
+    const known = new Set(this.#state.consumers.map((row) => String(row.id)));
+    for (const name of names) {
+      const id = Number(name);
+      if (known.has(name) || !Number.isSafeInteger(id)) continue;
+      if (!leaseAlive(this.dir, id, this.#options.locking, this.#options.staleAfter)) removeLease(this.dir, id);
+    }
+  }
+
+  #myRow(): ConsumerRow | undefined {
+    const id = this.#lease?.id;
+    if (id === undefined) return undefined;
+    return this.#state.consumers.find((row) => row.id === id);
+  }
+
+  /** This process's consumer row, registering it (with its lease) on first use. */
+  #ensureConsumer(): ConsumerRow {
+    const existing = this.#myRow();
+    if (existing !== undefined) return existing;
+    if (this.#lease !== null) {
+      // Our row is gone: another process took us for dead (a lease not touched in time).
+      process.emitWarning(`perq queue ${this.dir}: this consumer was taken for dead and its items were handed out again; registering anew`, { code: 'PERQ_LEASE_LOST' });
+      this.#lease.end();
+      this.#lease = null;
+    }
+    const state = this.#state;
+    const id = state.nextConsumer++;
+    this.#lease = Lease.take(this.dir, id, this.#options.locking, this.#options.staleAfter);
+    const row: ConsumerRow = { id, held: [] };
+    state.consumers.push(row);
+    return row;
+  }
+
+  /** Moves the acknowledged prefix up to the lowest item still handed out or waiting. */
+  #advanceAck(): void {
+    const state = this.#state;
+    let floor = Math.min(state.readSeq, lowestOf(state.returned));
+    for (const row of state.consumers) floor = Math.min(floor, lowestOf(row.held));
+    if (floor <= state.ackSeq) return;
+    const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
+    const pastChunk = Math.floor(floor / this.chunkSize);
+    this.#cursor.advance(floor);
+    this.durability.touch(this.#cursor.logFd);
+    state.ackSeq = floor;
+    this.#events.acknowledged = true;
+    if (pastChunk > firstChunk) {
+      this.durability.afterDurable(() => this.#deleteChunks(firstChunk, pastChunk));
+    }
+  }
+
+  /** Points #writer at the chunk the state says is the head (null when the next append starts a chunk). */
+  #syncWriter(): void {
+    const state = this.#state;
+    const current = this.#writer;
+    const full = state.headChunk < 0 || state.headSeq >= (state.headChunk + 1) * this.chunkSize;
+    if (full) {
+      if (current !== null) this.durability.release(current.fd);
+      this.#writer = null;
+      return;
+    }
+    const count = state.headSeq - state.headChunk * this.chunkSize;
+    if (current !== null && current.chunk === state.headChunk) {
+      // Another process may have appended since: its records end where the state says.
+      current.size = state.headBytes;
+      current.count = count;
+      return;
+    }
+    if (current !== null) this.durability.release(current.fd);
+    this.#writer = null;
+    const file = chunkPath(this.dir, state.headChunk);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r+');
+    } catch (error) {
+      throw ioError(this.dir, 'opening the newest chunk', error, file);
+    }
+    this.#writer = ChunkWriter.resume(this.dir, state.headChunk, fd, state.headBytes, count);
   }
 
   /** The chunk to append to: the current one, or a new one once it is full. */
   #writableChunk(created: ChunkWriter[]): ChunkWriter {
     const current = this.#writer;
     if (current !== null && current.count < this.chunkSize) return current;
-    const chunk = current === null ? Math.floor(this.#headSeq / this.chunkSize) : current.chunk + 1;
+    const chunk = Math.floor(this.#state.headSeq / this.chunkSize);
     const writer = ChunkWriter.create(this.dir, chunk);
     created.push(writer);
     this.#writer = writer;
@@ -226,11 +540,14 @@ export class QueueStore {
     this.durability.touchDirectory();
     const newest = created[created.length - 1].chunk;
     this.#cursor.setHeadHint(newest);
-    if (newest - this.#cursor.foldedHeadHint >= HINT_EVERY_CHUNKS) this.#cursor.fold();
+    if (newest - this.#cursor.foldedHeadHint >= HINT_EVERY_CHUNKS) {
+      this.#cursor.advance(this.#state.ackSeq);
+      this.#cursor.fold();
+    }
   }
 
   /** Undoes a failed append: deletes the chunks it created and cuts the old one back. */
-  #rollBack(before: { headSeq: number; writer: ChunkWriter | null; size: number; count: number }, created: ChunkWriter[]): void {
+  #rollBack(before: { headSeq: number; headChunk: number; headBytes: number; writer: ChunkWriter | null; size: number; count: number }, created: ChunkWriter[]): void {
     for (const writer of created) {
       writer.close();
       try {
@@ -241,7 +558,10 @@ export class QueueStore {
     }
     if (before.writer !== null && before.writer.size !== before.size) before.writer.truncate(before.size, before.count);
     this.#writer = before.writer;
-    this.#headSeq = before.headSeq;
+    const state = this.#state;
+    state.headSeq = before.headSeq;
+    state.headChunk = before.headChunk;
+    state.headBytes = before.headBytes;
   }
 
   /** Encodes `item` and frames it into the write buffer at `offset`; returns the offset after it. */
@@ -262,20 +582,10 @@ export class QueueStore {
     if (!(payload instanceof Uint8Array)) {
       throw new QueueError('ERR_SERIALIZE', this.dir, `serializer '${this.serializer.name}' returned ${typeof payload} instead of a Uint8Array`);
     }
-    if (payload.length > this.#maxItemBytes) {
-      throw new QueueError('ERR_ITEM_TOO_LARGE', this.dir, `item encodes to ${payload.length} bytes, more than maxItemBytes (${this.#maxItemBytes})`);
+    if (payload.length > this.#options.maxItemBytes) {
+      throw new QueueError('ERR_ITEM_TOO_LARGE', this.dir, `item encodes to ${payload.length} bytes, more than maxItemBytes (${this.#options.maxItemBytes})`);
     }
     return payload;
-  }
-
-  #decode(payload: Uint8Array, offset: number): unknown {
-    try {
-      return this.serializer.decode(payload);
-    } catch (error) {
-      throw new QueueError('ERR_CORRUPT', this.dir, `serializer '${this.serializer.name}' cannot decode an intact record: ${(error as Error)?.message ?? String(error)}`, {
-        file: chunkPath(this.dir, Math.floor(this.#readSeq / this.chunkSize)), offset, cause: error,
-      });
-    }
   }
 
   #growWriteBuffer(needed: number, keep: number): void {
@@ -284,27 +594,33 @@ export class QueueStore {
     this.#writeBuffer = grown;
   }
 
-  /** Reads the record of item readSeq (without handing it out). */
-  #readRecord(): { payload: Buffer; next: number; offset: number } {
-    const chunk = Math.floor(this.#readSeq / this.chunkSize);
+  /** Reads and decodes item `seq`, whose offset in its chunk is `offset` (-1: not known, found by hopping). */
+  #readItem(seq: number, offset: number): { value: unknown; next: number } {
+    const chunk = Math.floor(seq / this.chunkSize);
     if (this.#reader === null || this.#reader.chunk !== chunk) {
       this.#closeReader();
-      const reader = new ChunkReader(this.dir, chunk, this.#maxItemBytes);
-      try {
-        this.#readOffset = reader.skip(0, this.#readSeq % this.chunkSize);
-      } catch (error) {
-        reader.close();
-        throw error;
-      }
-      this.#reader = reader;
+      this.#reader = new ChunkReader(this.dir, chunk, this.#options.maxItemBytes);
     }
-    const offset = this.#readOffset;
-    return { ...this.#reader.readAt(offset), offset };
+    const reader = this.#reader;
+    if (offset < 0) offset = this.#nextSeq === seq ? this.#nextOffset : reader.skip(0, seq % this.chunkSize);
+    const record = reader.readAt(offset);
+    let value: unknown;
+    try {
+      value = this.serializer.decode(record.payload);
+    } catch (error) {
+      throw new QueueError('ERR_CORRUPT', this.dir, `serializer '${this.serializer.name}' cannot decode an intact record: ${(error as Error)?.message ?? String(error)}`, {
+        file: reader.file, offset, cause: error,
+      });
+    }
+    this.#nextSeq = (seq + 1) % this.chunkSize === 0 ? -1 : seq + 1;
+    this.#nextOffset = record.next;
+    return { value, next: record.next };
   }
 
   #closeReader(): void {
     this.#reader?.close();
     this.#reader = null;
+    this.#nextSeq = -1;
   }
 
   #deleteChunks(from: number, to: number): void {
@@ -312,7 +628,7 @@ export class QueueStore {
       try {
         fs.unlinkSync(chunkPath(this.dir, chunk));
       } catch {
-        // Already gone is fine; anything else is swept up by the next open.
+        // Already gone (another process deleted it) is fine; anything else is swept up by the next open.
       }
     }
     this.durability.touchDirectory();
@@ -348,7 +664,7 @@ function openInfo(dir: string, options: ResolvedOptions): { chunkSize: number; s
 
 /** A directory without an info file may become a queue only if it holds nothing else. */
 function assertFreshDirectory(dir: string): void {
-  const names = listDirectory(dir).filter((name) => name !== FLOCK_FILE && name !== LOCKFILE_DIR && !ATOMIC_TEMP.test(name));
+  const names = listDirectory(dir).filter((name) => name !== FLOCK_FILE && name !== LOCKFILE_DIR && name !== STATE_FILE && name !== CONSUMERS_DIR && !ATOMIC_TEMP.test(name));
   if (names.length === 0) return;
   const queueData = names.filter((name) => parseChunkFileName(name) >= 0 || name === CURSOR_FILE || name === CURSOR_LOG_FILE);
   if (queueData.length > 0) {

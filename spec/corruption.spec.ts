@@ -206,8 +206,8 @@ describe('damaged info and cursor files', () => {
     assert.equal(fs.existsSync(path.join(dir, 'info')), false);
   });
 
-  for (const damage of ['truncated', 'missing', 'garbage'] as const) {
-    test(`a ${damage} cursor file is rebuilt from the chunks: nothing unacknowledged is lost`, async (t) => {
+  for (const [damage, stateLost] of [['truncated', false], ['missing', false], ['garbage', false], ['truncated', true], ['missing', true]] as const) {
+    test(`a ${damage} cursor file${stateLost ? ' with the state file lost too' : ''} is rebuilt: nothing unacknowledged is lost`, async (t) => {
       const dir = tempQueueDir(t);
       const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw', chunkSize: 4 });
       await q.putMany(Array.from({ length: 10 }, (_, i) => item(i)));
@@ -218,13 +218,15 @@ describe('damaged info and cursor files', () => {
       if (damage === 'truncated') fs.truncateSync(cursor, 5);
       else if (damage === 'missing') fs.unlinkSync(cursor);
       else fs.writeFileSync(cursor, Buffer.alloc(24, 7));
+      if (stateLost) fs.unlinkSync(path.join(dir, 'state'));
       const warnings: Error[] = [];
       const onWarning = (warning: Error): number => warnings.push(warning);
       process.on('warning', onWarning);
       t.after(() => process.off('warning', onWarning));
       const items = await drain(dir);
-      // Chunk 0 (items 0-3) was deleted; chunk 1 starts at 4: item 4 comes again, 5-9 are all there.
-      assert.deepEqual(items, [4, 5, 6, 7, 8, 9]);
+      // The state still says 5 are done. Without it: chunk 0 (items 0-3) was
+      // deleted and chunk 1 starts at 4, so item 4 comes again; 5-9 are all there.
+      assert.deepEqual(items, stateLost ? [4, 5, 6, 7, 8, 9] : [5, 6, 7, 8, 9]);
       await new Promise((resolve) => setImmediate(resolve));
       assert.ok(warnings.some((w) => (w as Error & { code?: string }).code === 'PERQ_CURSOR_RECOVERED'));
     });

@@ -1,6 +1,7 @@
-// lib/lock.ts: one holder per queue directory, in both locking modes, within
-// one process and across real processes; a holder's death frees a flock at
-// once (the kernel drops it), and a lockfile once it has gone stale.
+// lib/lock.ts: one holder of a queue directory's lock at a time, in both
+// locking modes, within one process (two descriptors) and across real
+// processes; a holder's death frees a flock at once (the kernel drops it) and
+// a lockfile once it has gone stale. Also how Queues of one process share it.
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -9,47 +10,24 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { QueueError } from '../lib/errors.js';
 import { Queue } from '../lib/index.js';
-import { FLOCK_FILE, LOCKFILE_DIR, acquireDirectoryLock, type DirectoryLock } from '../lib/lock.js';
+import { LOCKFILE_DIR, openDirectoryLock, type DirectoryLock } from '../lib/lock.js';
 import type { LockingMode } from '../lib/options.js';
 import { exited, forkFixture, tempDir, tempQueueDir } from './helpers.js';
 
-/** Longer than the lockfile stale time (10 s): how far back a dead holder's lock is dated. */
+const STALE_MS = 10_000;
+/** Longer than the stale time: how far back a dead holder's lock is dated. */
 const LONG_AGO_MS = 60_000;
 
-/**
- * The ERR_LOCKED check. Both modes take the flock first, so on one host a
- * 'lockfile' holder is usually met at the flock; `only` names the one file expected.
- */
-function lockedError(dir: string, mode: LockingMode, only?: string) {
-  const files = only !== undefined ? [only] : mode === 'flock' ? [FLOCK_FILE] : [FLOCK_FILE, LOCKFILE_DIR];
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof QueueError, String(error));
-    assert.equal(error.code, 'ERR_LOCKED');
-    assert.equal(error.dir, dir);
-    assert.ok(files.map((name) => path.join(dir, name)).includes(error.file as string), `file ${String(error.file)}`);
-    assert.ok(error.message.includes(dir), error.message);
-    return true;
-  };
-}
-
-/** Takes the lock and releases it when the test ends (unless released before). */
-function acquire(t: TestContext, dir: string, mode: LockingMode): DirectoryLock {
-  const lock = acquireDirectoryLock(dir, mode);
-  let released = false;
-  t.after(() => {
-    if (!released) lock.release();
-  });
-  return {
-    release() {
-      released = true;
-      lock.release();
-    },
-  };
+/** Opens a lock that is closed when the test ends. */
+function openLock(t: TestContext, dir: string, mode: LockingMode): DirectoryLock {
+  const lock = openDirectoryLock(dir, mode, STALE_MS);
+  t.after(() => lock.close());
+  return lock;
 }
 
 /** Forks the lock holder fixture and resolves once it holds the lock; it is killed when the test ends. */
-async function holderProcess(t: TestContext, dir: string, mode: LockingMode, how: 'lock' | 'queue'): Promise<ChildProcess> {
-  const child = forkFixture('unit-lock-holder', [dir, mode, how]);
+async function holderProcess(t: TestContext, dir: string, mode: LockingMode): Promise<ChildProcess> {
+  const child = forkFixture('unit-lock-holder', [dir, mode]);
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -72,144 +50,189 @@ async function kill(child: ChildProcess): Promise<void> {
   assert.equal(signal, 'SIGKILL');
 }
 
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 for (const mode of ['flock', 'lockfile'] as const) {
-  describe(`locking: '${mode}' within one process`, () => {
-    test('a second acquire on the same directory is ERR_LOCKED naming the directory and lock file', (t) => {
+  describe(`locking: '${mode}'`, () => {
+    test('while one holds the lock, another cannot take it; after release it can, again and again', (t) => {
       const dir = tempDir(t);
-      acquire(t, dir, mode);
-      assert.throws(() => acquireDirectoryLock(dir, mode), lockedError(dir, mode));
-      // Still refused on a second try: a refusal does not disturb the holder.
-      assert.throws(() => acquireDirectoryLock(dir, mode), lockedError(dir, mode));
+      const first = openLock(t, dir, mode);
+      const second = openLock(t, dir, mode);
+      for (let round = 0; round < 3; round++) {
+        assert.equal(first.tryAcquire(), true);
+        assert.equal(second.tryAcquire(), false);
+        assert.equal(second.tryAcquire(), false, 'a refusal does not disturb the holder');
+        first.release();
+        assert.equal(second.tryAcquire(), true);
+        assert.equal(first.tryAcquire(), false);
+        second.release();
+      }
     });
 
-    test('release lets the next acquire in, again and again', (t) => {
+    test('taking a lock already held by the same lock object succeeds (it is one holder)', (t) => {
       const dir = tempDir(t);
-      for (let round = 0; round < 3; round++) {
-        const lock = acquire(t, dir, mode);
-        assert.throws(() => acquireDirectoryLock(dir, mode), lockedError(dir, mode));
-        lock.release();
-      }
-      acquire(t, dir, mode);
+      const lock = openLock(t, dir, mode);
+      lock.acquireSync();
+      assert.equal(lock.tryAcquire(), true);
+      lock.release();
+      assert.equal(openLock(t, dir, mode).tryAcquire(), true);
+    });
+
+    test('acquire() waits without blocking the event loop and resolves once the holder releases', async (t) => {
+      const dir = tempDir(t);
+      const holder = openLock(t, dir, mode);
+      const waiter = openLock(t, dir, mode);
+      holder.acquireSync();
+      let got = false;
+      const waiting = waiter.acquire().then(() => (got = true));
+      await settle(30);
+      assert.equal(got, false, 'acquired while still held');
+      holder.release();
+      await waiting;
+      assert.equal(holder.tryAcquire(), false);
+      waiter.release();
     });
 
     test('locks on different directories do not interfere', (t) => {
-      const a = tempDir(t);
-      const b = tempDir(t);
-      acquire(t, a, mode);
-      acquire(t, b, mode);
-      assert.throws(() => acquireDirectoryLock(a, mode), lockedError(a, mode));
+      const a = openLock(t, tempDir(t), mode);
+      const b = openLock(t, tempDir(t), mode);
+      assert.equal(a.tryAcquire(), true);
+      assert.equal(b.tryAcquire(), true);
     });
 
-    test('a second Queue on an open directory is ERR_LOCKED, and opens once the first is closed', async (t) => {
-      const dir = tempQueueDir(t);
-      const first = await Queue.open(dir, { locking: mode });
-      await assert.rejects(Queue.open(dir, { locking: mode }), lockedError(dir, mode));
-      await first.close();
-      const second = await Queue.open(dir, { locking: mode });
-      await second.close();
+    test('a holder in another process keeps us out; killed with SIGKILL, it stops doing so', async (t) => {
+      const dir = tempDir(t);
+      const child = await holderProcess(t, dir, mode);
+      const lock = openLock(t, dir, mode);
+      assert.equal(lock.tryAcquire(), false);
+      await kill(child);
+      if (mode === 'lockfile') {
+        // The kernel dropped the child's flock, but the lock.d it left (as a
+        // host that vanished would) is respected until stale...
+        assert.equal(lock.tryAcquire(), false);
+        // ...which we bring forward instead of waiting the stale time out.
+        const longAgo = new Date(Date.now() - LONG_AGO_MS);
+        fs.utimesSync(path.join(dir, LOCKFILE_DIR), longAgo, longAgo);
+      }
+      assert.equal(lock.tryAcquire(), true);
     });
 
-    test('a refused Queue.open leaves the holder\'s queue working', async (t) => {
+    test("a queue's put waits while another process holds the lock and completes once the holder dies", async (t) => {
       const dir = tempQueueDir(t);
-      const first = await Queue.open<number>(dir, { locking: mode });
+      const q = await Queue.open<number>(dir, { locking: mode, staleAfter: STALE_MS });
       try {
-        await first.put(1);
-        assert.throws(() => Queue.openSync(dir, { locking: mode }), lockedError(dir, mode));
-        await first.put(2);
-        assert.deepEqual(await first.getMany(2), [1, 2]);
+      await q.put(1);
+      await settle(5); // let this process release the lock
+      const child = await holderProcess(t, dir, mode);
+      let done = false;
+      const putting = q.put(2).then(() => (done = true));
+      await settle(50);
+      assert.equal(done, false, 'put went ahead while another process held the lock');
+      await kill(child);
+      if (mode === 'lockfile') {
+        const longAgo = new Date(Date.now() - LONG_AGO_MS);
+        fs.utimesSync(path.join(dir, LOCKFILE_DIR), longAgo, longAgo);
+      }
+      await putting;
+      assert.deepEqual(await q.getMany(2), [1, 2]);
       } finally {
-        await first.close();
+        await q.close();
       }
     });
   });
 }
 
 describe("locking: 'lockfile' files", () => {
-  test('the lock is a lock.d directory while held, gone after release', (t) => {
+  test('the lock is a lock.d directory while held, gone after release; releasing twice is harmless', (t) => {
     const dir = tempDir(t);
-    const lock = acquire(t, dir, 'lockfile');
+    const lock = openLock(t, dir, 'lockfile');
+    lock.acquireSync();
     assert.ok(fs.statSync(path.join(dir, LOCKFILE_DIR)).isDirectory());
     lock.release();
     assert.equal(fs.existsSync(path.join(dir, LOCKFILE_DIR)), false);
+    lock.release();
+    assert.equal(openLock(t, dir, 'lockfile').tryAcquire(), true);
   });
 
-  test('releasing twice is harmless', (t) => {
-    const dir = tempDir(t);
-    const lock = acquireDirectoryLock(dir, 'lockfile');
-    lock.release();
-    lock.release();
-    acquire(t, dir, 'lockfile');
-  });
-
-  test('a lock.d left behind long ago (its holder gone) is taken over', (t) => {
+  test('a lock.d left behind long ago (its holder gone) is taken over; a fresh one is respected', (t) => {
     const dir = tempDir(t);
     const stale = path.join(dir, LOCKFILE_DIR);
     fs.mkdirSync(stale);
+    const lock = openLock(t, dir, 'lockfile');
+    assert.equal(lock.tryAcquire(), false);
     const longAgo = new Date(Date.now() - LONG_AGO_MS);
     fs.utimesSync(stale, longAgo, longAgo);
-    acquire(t, dir, 'lockfile');
+    assert.equal(lock.tryAcquire(), true);
   });
 
-  test('a fresh lock.d left by someone else (another host) is respected, in both modes', (t) => {
+  test('a flock holder keeps a lockfile holder out on the same host, and the other way round', (t) => {
     const dir = tempDir(t);
-    fs.mkdirSync(path.join(dir, LOCKFILE_DIR));
-    assert.throws(() => acquireDirectoryLock(dir, 'lockfile'), lockedError(dir, 'lockfile', LOCKFILE_DIR));
-    assert.throws(() => acquireDirectoryLock(dir, 'flock'), lockedError(dir, 'flock', LOCKFILE_DIR));
-  });
-
-  test('a flock holder keeps a lockfile opener out on the same host, and the other way round', (t) => {
-    const dir = tempDir(t);
-    const held = acquire(t, dir, 'flock');
-    assert.throws(() => acquireDirectoryLock(dir, 'lockfile'), lockedError(dir, 'lockfile', FLOCK_FILE));
-    held.release();
-    const lockfileHeld = acquire(t, dir, 'lockfile');
-    assert.throws(() => acquireDirectoryLock(dir, 'flock'), lockedError(dir, 'flock', FLOCK_FILE));
-    lockfileHeld.release();
+    const flock = openLock(t, dir, 'flock');
+    const lockfile = openLock(t, dir, 'lockfile');
+    assert.equal(flock.tryAcquire(), true);
+    assert.equal(lockfile.tryAcquire(), false);
+    assert.equal(fs.existsSync(path.join(dir, LOCKFILE_DIR)), false, 'a refused lockfile holder left its lock.d');
+    flock.release();
+    assert.equal(lockfile.tryAcquire(), true);
+    assert.equal(flock.tryAcquire(), false);
   });
 });
 
-describe('a lock held by another process', () => {
-  for (const how of ['lock', 'queue'] as const) {
-    test(`flock (${how === 'lock' ? 'taken directly' : 'taken by Queue.open'}): refused while the holder lives, free as soon as it is SIGKILLed`, async (t) => {
-      const dir = how === 'queue' ? tempQueueDir(t) : tempDir(t);
-      const child = await holderProcess(t, dir, 'flock', how);
-      assert.throws(() => acquireDirectoryLock(dir, 'flock'), lockedError(dir, 'flock'));
-      await assert.rejects(Queue.open(dir), lockedError(dir, 'flock'));
-      await kill(child);
-      // No clean-up ran in the child: the kernel dropped the flock when it died.
-      acquire(t, dir, 'flock').release();
-      const q = await Queue.open<number>(dir);
-      await q.put(1);
-      await q.close();
-    });
-  }
-
-  test('flock: while a child holds the lock, the child sees the parent\'s lock too (both directions)', async (t) => {
-    const dir = tempDir(t);
-    const lock = acquire(t, dir, 'flock');
-    const child = forkFixture('unit-lock-holder', [dir, 'flock', 'lock']);
-    t.after(async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited(child);
-      }
-    });
-    const message = await new Promise<unknown>((resolve) => child.once('message', resolve));
-    assert.deepEqual(message, { error: 'ERR_LOCKED' });
-    lock.release();
+describe('queues of one process on one directory', () => {
+  test('share the lock: both put and get, interleaved, with no deadlock, and both close', async (t) => {
+    const dir = tempQueueDir(t);
+    const first = await Queue.open<number>(dir);
+    const second = await Queue.open<number>(dir);
+    const puts: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) puts.push((i % 2 === 0 ? first : second).put(i));
+    await Promise.all(puts);
+    const got = [...(await first.getMany(100)), ...(await second.getMany(100))];
+    assert.deepEqual(got.sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i));
+    for (let i = 0; i < 100; i++) await Promise.all([first.taskDone(), second.taskDone()]);
+    await Promise.all([first.close(), second.close()]);
+    const again = await Queue.open<number>(dir);
+    assert.equal(again.size, 0);
+    await again.close();
   });
 
-  test('lockfile: refused while the holder lives; after it is SIGKILLed, taken over once the lock is stale', async (t) => {
-    const dir = tempDir(t);
-    const child = await holderProcess(t, dir, 'lockfile', 'lock');
-    assert.throws(() => acquireDirectoryLock(dir, 'lockfile'), lockedError(dir, 'lockfile'));
-    await kill(child);
-    // The kernel dropped its flock, but the lock.d it leaves (as a host that
-    // vanished would) is still respected until stale...
-    assert.throws(() => acquireDirectoryLock(dir, 'lockfile'), lockedError(dir, 'lockfile', LOCKFILE_DIR));
-    // ...which we bring forward instead of waiting the stale time out.
-    const longAgo = new Date(Date.now() - LONG_AGO_MS);
-    fs.utimesSync(path.join(dir, LOCKFILE_DIR), longAgo, longAgo);
-    acquire(t, dir, 'lockfile');
+  test('a second open with another locking mode is ERR_INVALID_ARG naming the directory', async (t) => {
+    const dir = tempQueueDir(t);
+    const first = await Queue.open(dir, { locking: 'flock' });
+    try {
+      assert.throws(
+        () => Queue.openSync(dir, { locking: 'lockfile' }),
+        (error: unknown) => error instanceof QueueError && error.code === 'ERR_INVALID_ARG' && error.message.includes(fs.realpathSync(dir)),
+      );
+      await first.put(1);
+      assert.equal(await first.get(), 1);
+    } finally {
+      await first.close();
+    }
+  });
+});
+
+describe('holding the lock across calls', () => {
+  test('calls made without awaiting keep their order even when the hold runs over its time and steps aside', async (t) => {
+    const dir = tempQueueDir(t);
+    // Every 50th item takes over 2 ms to encode, so the hold (5 ms) runs out again and again.
+    const slow = {
+      name: 'slow',
+      encode: (v: unknown) => {
+        if ((v as number) % 50 === 0) {
+          const until = performance.now() + 2;
+          while (performance.now() < until);
+        }
+        return Buffer.from(String(v));
+      },
+      decode: (b: Uint8Array) => Number(Buffer.from(b).toString()),
+    };
+    const q = await Queue.open<number>(dir, { serializer: slow });
+    try {
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => q.put(i)));
+      const got = await Promise.all(Array.from({ length: 10 }, () => q.getMany(100)));
+      assert.deepEqual(got.flat(), Array.from({ length: 1000 }, (_, i) => i));
+    } finally {
+      await q.close();
+    }
   });
 });

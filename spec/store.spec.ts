@@ -73,17 +73,19 @@ describe('QueueStore', () => {
     assert.deepEqual(fs.readFileSync(path.join(dir, 'chunk-0000000000000000')), before);
     assert.equal(store.headSeq, 3);
     store.append([4]);
-    assert.deepEqual(store.take(10), [1, 2, 3, 4]);
+    assert.deepEqual(store.take(10, false).values, [1, 2, 3, 4]);
     await store.close();
   });
 
   test('acknowledging deletes exactly the chunks every item of which is acknowledged', async (t) => {
     const { store, dir } = openStore(t, { chunkSize: 10 });
     store.append(Array.from({ length: 30 }, (_, i) => i));
-    assert.equal(store.take(25).length, 25);
-    store.acknowledgeUpTo(19);
+    assert.equal(store.take(25, true).values.length, 25);
+    for (let i = 0; i < 9; i++) assert.equal(store.acknowledgeOldest(), true);
+    assert.deepEqual(chunkFiles(dir), ['chunk-0000000000000000', 'chunk-0000000000000001', 'chunk-0000000000000002']);
+    store.acknowledgeOldest();
     assert.deepEqual(chunkFiles(dir), ['chunk-0000000000000001', 'chunk-0000000000000002']);
-    store.acknowledgeUpTo(20);
+    for (let i = 0; i < 10; i++) store.acknowledgeOldest();
     assert.deepEqual(chunkFiles(dir), ['chunk-0000000000000002']);
     assert.equal(store.ackSeq, 20);
     await store.close();

@@ -1,0 +1,241 @@
+// Holding the directory lock across several operations. Taking the lock and
+// re-reading the shared state for every put would cost several system calls
+// per item, so a process keeps the lock once it has it until the event loop
+// turns (or MAX_HOLD_MS pass, whichever is first) and publishes its changes
+// then: a loop of awaited puts pays for the lock about once per turn, while
+// other processes wait at most a few milliseconds. Items reach the chunk files
+// at once; a holder that dies before publishing leaves the state marked dirty,
+// and the next holder adopts what it wrote (see store.ts).
+//
+// Queues of one process on one directory share one kernel lock (one
+// descriptor): taking it twice from one thread would deadlock, so they hand
+// it over among themselves instead, each publishing before the next refreshes.
+
+import { QueueError } from './errors.js';
+import type { DirectoryLock } from './lock.js';
+import type { LockingMode } from './options.js';
+
+/** The longest a process keeps the lock while others may be waiting for it. */
+export const MAX_HOLD_MS = 5;
+
+export interface HoldHooks {
+  /** Just acquired: bring the cached shared state up to date. */
+  acquired(): void;
+  /** About to release: publish what changed. */
+  releasing(): void;
+  /** Released: tell other processes what changed. */
+  released(): void;
+}
+
+const NO_HOOKS: HoldHooks = { acquired() {}, releasing() {}, released() {} };
+
+/** The kernel lock of one directory in this process, and which of its queues has it. */
+class SharedLock {
+  readonly lock: DirectoryLock;
+  readonly mode: LockingMode;
+  held = false;
+  since = 0;
+  owner: LockHold | null = null;
+  acquiring: Promise<void> | null = null;
+  /** Set while this process steps aside after holding too long; calls wait for it in order. */
+  yielding: Promise<void> | null = null;
+  releaseScheduled = false;
+  holds = new Set<LockHold>();
+
+  constructor(lock: DirectoryLock, mode: LockingMode) {
+    this.lock = lock;
+    this.mode = mode;
+  }
+}
+
+const sharedByDir = new Map<string, SharedLock>();
+
+export class LockHold {
+  #dir: string;
+  #shared: SharedLock;
+  #hooks: HoldHooks = NO_HOOKS;
+  #closed = false;
+
+  /** `openLock` is called only when no other queue of this process has `dir` open. */
+  constructor(dir: string, mode: LockingMode, openLock: () => DirectoryLock) {
+    this.#dir = dir;
+    let shared = sharedByDir.get(dir);
+    if (shared === undefined) sharedByDir.set(dir, (shared = new SharedLock(openLock(), mode)));
+    else if (shared.mode !== mode) {
+      throw new QueueError('ERR_INVALID_ARG', dir, `this process already has the queue open with locking '${shared.mode}', not '${mode}'`);
+    }
+    shared.holds.add(this);
+    this.#shared = shared;
+  }
+
+  /** What to do around each holding (set once the queue's store is open). */
+  useHooks(hooks: HoldHooks): void {
+    this.#hooks = hooks;
+  }
+
+  get held(): boolean {
+    return this.#shared.held && this.#shared.owner === this;
+  }
+
+  /** Makes sure the lock is held, blocking the thread while another process has it. */
+  enterSync(): void {
+    const shared = this.#shared;
+    this.#assertOpen();
+    if (this.held && !overdue(shared)) return;
+    if (shared.held && overdue(shared)) releaseShared(shared);
+    if (!shared.held) {
+      shared.lock.acquireSync();
+      this.#kernelAcquired();
+    }
+    this.#takeOver();
+  }
+
+  /**
+   * Runs `fn` with the lock held, waiting for it without blocking the event
+   * loop. The hand-over from a sibling queue and `fn` run in one synchronous
+   * step, so two queues of this process cannot take it from each other in turn.
+   */
+  async run<R>(fn: () => R): Promise<R> {
+    const shared = this.#shared;
+    this.#assertOpen();
+    if (shared.yielding === null && shared.held && overdue(shared)) {
+      // Held too long: let a waiting process in before taking it again.
+      // Later calls wait behind this one, so the order of calls is kept.
+      releaseShared(shared);
+      shared.yielding = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        shared.yielding = null;
+      });
+    }
+    if (shared.yielding !== null) await shared.yielding;
+    for (;;) {
+      this.#assertOpen();
+      if (shared.held) {
+        this.#takeOver();
+        return fn();
+      }
+      if (shared.acquiring === null) {
+        if (shared.lock.tryAcquire()) {
+          this.#kernelAcquired();
+          continue;
+        }
+        // The queues of this process share one wait in the kernel.
+        shared.acquiring = shared.lock.acquire().then(
+          () => {
+            shared.acquiring = null;
+            // A sync call may have taken and released it meanwhile: confirm
+            // (a no-op for the lock we hold, a fresh try if it was let go).
+            if (!shared.held && shared.lock.tryAcquire()) this.#kernelAcquired();
+          },
+          (error: unknown) => {
+            shared.acquiring = null;
+            throw error;
+          },
+        );
+      }
+      await shared.acquiring;
+    }
+  }
+
+  /** Publishes and releases the kernel lock, if this queue has it. */
+  release(): void {
+    const shared = this.#shared;
+    if (!this.held) return;
+    try {
+      this.#hooks.releasing();
+    } finally {
+      shared.owner = null;
+      shared.held = false;
+      shared.lock.release();
+    }
+    this.#hooks.released();
+  }
+
+  /** Releases for good (the queue is closing); the last queue of the directory frees the lock. */
+  close(): void {
+    const shared = this.#shared;
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.release();
+      if (shared.owner === this) shared.owner = null;
+    } finally {
+      shared.holds.delete(this);
+      if (shared.holds.size === 0) {
+        if (sharedByDir.get(this.#dir) === shared) sharedByDir.delete(this.#dir);
+        if (shared.held) {
+          shared.held = false;
+          shared.lock.release();
+        }
+        // A wait still in the thread pool uses the descriptor: close after it ends.
+        if (shared.acquiring === null) shared.lock.close();
+        else shared.acquiring.finally(() => shared.lock.close()).catch(() => undefined);
+      }
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new QueueError('ERR_QUEUE_CLOSED', this.#dir, 'the queue is closed');
+  }
+
+  /** Hands the held kernel lock to this queue: the previous owner publishes, this one refreshes. */
+  #takeOver(): void {
+    const shared = this.#shared;
+    const previous = shared.owner;
+    if (previous === this) return;
+    if (previous !== null) {
+      try {
+        previous.#hooks.releasing();
+      } finally {
+        shared.owner = null;
+      }
+      previous.#hooks.released();
+    }
+    shared.owner = this;
+    try {
+      this.#hooks.acquired();
+    } catch (error) {
+      // Could not read the shared state: let go, so the next try starts afresh.
+      shared.owner = null;
+      shared.held = false;
+      shared.lock.release();
+      throw error;
+    }
+  }
+
+  #kernelAcquired(): void {
+    const shared = this.#shared;
+    shared.held = true;
+    shared.owner = null;
+    shared.since = performance.now();
+    if (shared.releaseScheduled) return;
+    shared.releaseScheduled = true;
+    setImmediate(() => {
+      shared.releaseScheduled = false;
+      try {
+        releaseShared(shared);
+      } catch (error) {
+        // Nobody awaits this release: report, and the next holder recovers.
+        process.emitWarning(`perq queue ${this.#dir}: publishing the shared state failed: ${(error as Error)?.message ?? String(error)}`, { code: 'PERQ_PUBLISH_FAILED' });
+      }
+    });
+  }
+}
+
+function overdue(shared: SharedLock): boolean {
+  return performance.now() - shared.since > MAX_HOLD_MS;
+}
+
+/** Releases the kernel lock, the owning queue publishing first. */
+function releaseShared(shared: SharedLock): void {
+  if (shared.owner !== null) shared.owner.release();
+  else if (shared.held) {
+    shared.held = false;
+    shared.lock.release();
+  }
+}
+
+/** Publishes what the queues of this process changed in `dir` and releases its lock, so a lock-free read sees it. */
+export function releaseHoldsOn(dir: string): void {
+  const shared = sharedByDir.get(dir);
+  if (shared !== undefined) releaseShared(shared);
+}

@@ -1,0 +1,112 @@
+// Consumer leases: how the processes sharing a directory tell a live consumer
+// from a dead one, so that items handed to a dead one are handed out again.
+// Each consumer owns `consumers/<id>` while it lives:
+// - 'flock': it holds an exclusive flock on the file. The kernel drops it when
+//   the process dies (SIGKILL included), so a probe that can take the flock
+//   knows at once that the owner is gone.
+// - 'lockfile': it touches the file every staleMs / 4; a lease whose mtime is
+//   older than staleMs is dead (flock does not cross hosts on NFS or sshfs).
+// Leases are created and probed under the directory lock, so a probe never
+// sees a lease between its creation and its flock.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import fsExt from 'fs-ext';
+import { ioError } from './errors.js';
+import type { LockingMode } from './options.js';
+
+export const CONSUMERS_DIR = 'consumers';
+
+export function leasePath(dir: string, id: number): string {
+  return path.join(dir, CONSUMERS_DIR, String(id));
+}
+
+export class Lease {
+  readonly id: number;
+  readonly file: string;
+  #fd: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  private constructor(id: number, file: string, fd: number, timer: NodeJS.Timeout | undefined) {
+    this.id = id;
+    this.file = file;
+    this.#fd = fd;
+    this.#timer = timer;
+  }
+
+  /** Creates and takes lease `id` (the caller holds the directory lock). */
+  static take(dir: string, id: number, mode: LockingMode, staleMs: number): Lease {
+    const file = leasePath(dir, id);
+    let fd: number;
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      // A leftover of a consumer that died before it was registered may sit here.
+      fs.rmSync(file, { force: true });
+      fd = fs.openSync(file, 'wx');
+      if (mode === 'flock') fsExt.flockSync(fd, 'exnb');
+      fs.writeSync(fd, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() })}\n`);
+    } catch (error) {
+      throw ioError(dir, 'taking a consumer lease', error, file);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    if (mode === 'lockfile') {
+      timer = setInterval(() => {
+        try {
+          const now = new Date();
+          fs.futimesSync(fd, now, now);
+        } catch {
+          // Missed once; the next touch comes well within the stale time.
+        }
+      }, Math.max(10, Math.floor(staleMs / 4)));
+      timer.unref();
+    }
+    return new Lease(id, file, fd, timer);
+  }
+
+  /** Gives the lease up: its items must already be returned (the caller holds the directory lock). */
+  end(): void {
+    clearInterval(this.#timer);
+    try {
+      fs.unlinkSync(this.file);
+    } catch {
+      // Already removed by a process that took us for dead.
+    }
+    try {
+      fs.closeSync(this.#fd);
+    } catch {
+      // Nothing to lose on a descriptor only used for its lock and mtime.
+    }
+  }
+}
+
+/** Whether consumer `id`'s owner is alive (call under the directory lock). */
+export function leaseAlive(dir: string, id: number, mode: LockingMode, staleMs: number): boolean {
+  const file = leasePath(dir, id);
+  if (mode === 'lockfile') {
+    try {
+      return fs.statSync(file).mtimeMs >= Date.now() - staleMs;
+    } catch {
+      return false;
+    }
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    fsExt.flockSync(fd, 'exnb');
+    return false;
+  } catch {
+    return true;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Removes a dead consumer's lease file. */
+export function removeLease(dir: string, id: number): void {
+  fs.rmSync(leasePath(dir, id), { force: true });
+}

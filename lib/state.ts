@@ -1,0 +1,325 @@
+// The shared state of a queue directory that several processes use at once:
+// where the head is, which items are handed out and to whom. It lives in the
+// file `state`, read and written only under the directory lock, in one of two
+// slots (A/B): a write goes to the slot not holding the newest valid state, so
+// a torn write (power loss) only ever loses that newest update, and a reader
+// without the lock (`size`, a poll) sees one whole state or the one before.
+//
+// The durable record of what is done stays the cursor (cursor.ts): `state` is
+// the hand-out bookkeeping, and everything in it can be rebuilt conservatively
+// (items handed out again, never skipped) when it is lost.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32c } from './crc32c.js';
+import { QueueError, ioError } from './errors.js';
+
+export const STATE_FILE = 'state';
+/**
+ * Layout: an 8-byte header (magic, the slot size) and two slots. Slots start
+ * at 4 KiB and grow (doubling, both rewritten) when a state does not fit, so
+ * the file stays small while a handful of items are handed out.
+ */
+const HEADER_BYTES = 8;
+const FILE_MAGIC = 0x46535150; // 'PQSF' little-endian
+export const INITIAL_SLOT_BYTES = 4096;
+/** One read takes the fixed fields and typical tables at once. */
+const FIRST_READ_BYTES = 4096;
+const MAGIC = 0x54535150; // 'PQST' little-endian
+/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, counts, crc */
+const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 4;
+const RANGE_BYTES = 12;
+
+/** Items [start, start + count). */
+export interface Range {
+  start: number;
+  count: number;
+}
+
+export interface ConsumerRow {
+  id: number;
+  /** Items handed out to this consumer and not yet acknowledged, in hand-out order. */
+  held: Range[];
+}
+
+export interface SharedState {
+  /** Bumped by every write: a process whose cached copy has this gen need not re-read. */
+  gen: number;
+  /** Set while a holder has changed files it has not yet published: its death needs recovery. */
+  dirty: boolean;
+  /** The acknowledged prefix, as the cursor holds it: items before it are done. */
+  ackSeq: number;
+  /** The next sequence number to append. */
+  headSeq: number;
+  /** The chunk holding the newest records and its size in bytes (-1 and 0: none). */
+  headChunk: number;
+  headBytes: number;
+  /** The next item never handed out, and its byte offset in its chunk (valid while readSeq < headSeq). */
+  readSeq: number;
+  readOffset: number;
+  nextConsumer: number;
+  /** Items handed out to consumers that are gone: handed out again before readSeq, lowest first. */
+  returned: Range[];
+  consumers: ConsumerRow[];
+}
+
+export function initialState(ackSeq: number): SharedState {
+  return {
+    gen: 0, dirty: false, ackSeq, headSeq: ackSeq, headChunk: -1, headBytes: 0,
+    readSeq: ackSeq, readOffset: 0, nextConsumer: 1, returned: [], consumers: [],
+  };
+}
+
+/** The `state` file of one directory, kept open. */
+export class StateFile {
+  readonly file: string;
+  #dir: string;
+  #fd: number;
+  /** The slot holding the newest state read or written (0 or 1). */
+  #slot = 1;
+  #slotBytes = INITIAL_SLOT_BYTES;
+  #buffer = Buffer.allocUnsafe(FIRST_READ_BYTES);
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    this.file = path.join(dir, STATE_FILE);
+    try {
+      this.#fd = fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    } catch (error) {
+      throw ioError(dir, 'opening the state file', error, this.file);
+    }
+  }
+
+  /** The newest valid state, or null when the file holds none (new, or both slots damaged). */
+  read(): SharedState | null {
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    if (this.#pread(header, HEADER_BYTES, 0) < HEADER_BYTES || header.readUInt32LE(0) !== FILE_MAGIC) return null;
+    const slotBytes = header.readUInt32LE(4);
+    if (slotBytes < INITIAL_SLOT_BYTES || slotBytes > 0x4000_0000) return null;
+    this.#slotBytes = slotBytes;
+    let best: SharedState | null = null;
+    let bestSlot = 1;
+    for (const slot of [0, 1]) {
+      const state = this.#readSlot(slot);
+      if (state !== null && (best === null || state.gen > best.gen)) {
+        best = state;
+        bestSlot = slot;
+      }
+    }
+    if (best !== null) this.#slot = bestSlot;
+    return best;
+  }
+
+  /** Writes `state` into the other slot; it becomes the newest. */
+  write(state: SharedState): void {
+    const bytes = encodeState(state);
+    if (bytes.length > this.#slotBytes) return this.#grow(bytes);
+    const slot = 1 - this.#slot;
+    this.#pwrite(bytes, this.#slotOffset(slot));
+    this.#slot = slot;
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.#fd);
+    } catch {
+      // Nothing unwritten is held by a descriptor we only pwrite through.
+    }
+  }
+
+  /** Moves to slots big enough for `bytes`: both slots first, then the header that points at them. */
+  #grow(bytes: Buffer): void {
+    let slotBytes = this.#slotBytes;
+    while (slotBytes < bytes.length) slotBytes *= 2;
+    this.#slotBytes = slotBytes;
+    this.#pwrite(bytes, this.#slotOffset(1));
+    this.#pwrite(bytes, this.#slotOffset(0));
+    this.#writeHeader();
+    this.#slot = 0;
+  }
+
+  /** A new file gets its header before its first state. */
+  #writeHeader(): void {
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    header.writeUInt32LE(FILE_MAGIC, 0);
+    header.writeUInt32LE(this.#slotBytes, 4);
+    this.#pwrite(header, 0);
+  }
+
+  #slotOffset(slot: number): number {
+    return HEADER_BYTES + slot * this.#slotBytes;
+  }
+
+  #readSlot(slot: number): SharedState | null {
+    const at = this.#slotOffset(slot);
+    let got = this.#pread(this.#buffer, Math.min(FIRST_READ_BYTES, this.#slotBytes), at);
+    if (got < 8 || this.#buffer.readUInt32LE(0) !== MAGIC) return null;
+    const length = this.#buffer.readUInt32LE(4);
+    if (length < FIXED_BYTES || length > this.#slotBytes) return null;
+    if (length > got) {
+      if (length > this.#buffer.length) this.#buffer = Buffer.allocUnsafe(length);
+      got = this.#pread(this.#buffer, length, at);
+    }
+    if (got < length) return null;
+    return decodeState(this.#buffer.subarray(0, length));
+  }
+
+  #pwrite(bytes: Buffer, position: number): void {
+    let done = 0;
+    try {
+      while (done < bytes.length) done += fs.writeSync(this.#fd, bytes, done, bytes.length - done, position + done);
+    } catch (error) {
+      throw ioError(this.#dir, 'writing the state file', error, this.file);
+    }
+  }
+
+  #pread(buffer: Buffer, length: number, position: number): number {
+    let done = 0;
+    try {
+      while (done < length) {
+        const n = fs.readSync(this.#fd, buffer, done, length - done, position + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch (error) {
+      throw ioError(this.#dir, 'reading the state file', error, this.file);
+    }
+    return done;
+  }
+
+  /** Makes sure the file has its header (a new or damaged file). */
+  ensureHeader(): void {
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    if (this.#pread(header, HEADER_BYTES, 0) === HEADER_BYTES && header.readUInt32LE(0) === FILE_MAGIC) return;
+    this.#slotBytes = INITIAL_SLOT_BYTES;
+    this.#writeHeader();
+  }
+}
+
+export function encodeState(state: SharedState): Buffer {
+  const ranges = state.returned.length + state.consumers.reduce((sum, row) => sum + row.held.length, 0);
+  const length = FIXED_BYTES + ranges * RANGE_BYTES + state.consumers.length * 8;
+  const b = Buffer.allocUnsafe(length);
+  let at = 0;
+  at = b.writeUInt32LE(MAGIC, at);
+  at = b.writeUInt32LE(length, at);
+  at = b.writeDoubleLE(state.gen, at);
+  at = b.writeUInt32LE(state.dirty ? 1 : 0, at);
+  at = b.writeDoubleLE(state.ackSeq, at);
+  at = b.writeDoubleLE(state.headSeq, at);
+  at = b.writeDoubleLE(state.headChunk, at);
+  at = b.writeDoubleLE(state.headBytes, at);
+  at = b.writeDoubleLE(state.readSeq, at);
+  at = b.writeDoubleLE(state.readOffset, at);
+  at = b.writeDoubleLE(state.nextConsumer, at);
+  at = b.writeUInt32LE(state.returned.length, at);
+  at = b.writeUInt32LE(state.consumers.length, at);
+  for (const range of state.returned) at = writeRange(b, at, range);
+  for (const row of state.consumers) {
+    at = b.writeUInt32LE(row.id, at);
+    at = b.writeUInt32LE(row.held.length, at);
+    for (const range of row.held) at = writeRange(b, at, range);
+  }
+  b.writeUInt32LE(crc32c(b, 0, at), at);
+  return b;
+}
+
+export function decodeState(b: Buffer): SharedState | null {
+  const length = b.length;
+  if (length < FIXED_BYTES || crc32c(b, 0, length - 4) !== b.readUInt32LE(length - 4)) return null;
+  let at = 8;
+  const next = (): number => {
+    const value = b.readDoubleLE(at);
+    at += 8;
+    return value;
+  };
+  const gen = next();
+  const dirty = b.readUInt32LE(at) === 1;
+  at += 4;
+  const state: SharedState = {
+    gen, dirty, ackSeq: next(), headSeq: next(), headChunk: next(), headBytes: next(), readSeq: next(), readOffset: next(),
+    nextConsumer: next(), returned: [], consumers: [],
+  };
+  const returned = b.readUInt32LE(at);
+  const consumers = b.readUInt32LE(at + 4);
+  at += 8;
+  try {
+    for (let i = 0; i < returned; i++) at = readRange(b, at, state.returned);
+    for (let i = 0; i < consumers; i++) {
+      const row: ConsumerRow = { id: b.readUInt32LE(at), held: [] };
+      const held = b.readUInt32LE(at + 4);
+      at += 8;
+      for (let j = 0; j < held; j++) at = readRange(b, at, row.held);
+      state.consumers.push(row);
+    }
+  } catch {
+    return null;
+  }
+  return at === length - 4 ? state : null;
+}
+
+function writeRange(b: Buffer, at: number, range: Range): number {
+  at = b.writeDoubleLE(range.start, at);
+  return b.writeUInt32LE(range.count, at);
+}
+
+function readRange(b: Buffer, at: number, into: Range[]): number {
+  if (at + RANGE_BYTES > b.length - 4) throw new RangeError('range past the end');
+  into.push({ start: b.readDoubleLE(at), count: b.readUInt32LE(at + 8) });
+  return at + RANGE_BYTES;
+}
+
+/** The lowest item in `ranges`, or Infinity. */
+export function lowestOf(ranges: readonly Range[]): number {
+  let lowest = Infinity;
+  for (const range of ranges) if (range.count > 0 && range.start < lowest) lowest = range.start;
+  return lowest;
+}
+
+/** Adds `range` to sorted `ranges`, merging ranges that touch or overlap. */
+export function insertRange(ranges: Range[], range: Range): void {
+  if (range.count <= 0) return;
+  const all = [...ranges, { ...range }].sort((a, b) => a.start - b.start);
+  ranges.length = 0;
+  for (const next of all) {
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && last.start + last.count >= next.start) {
+      last.count = Math.max(last.start + last.count, next.start + next.count) - last.start;
+    } else ranges.push(next);
+  }
+}
+
+/** Appends `seq` to hand-out-ordered `ranges`, extending the last range when it follows on. */
+export function appendHeld(ranges: Range[], start: number, count: number): void {
+  const last = ranges[ranges.length - 1];
+  if (last !== undefined && last.start + last.count === start) last.count += count;
+  else ranges.push({ start, count });
+}
+
+/** Removes and returns the first item of hand-out-ordered `ranges`. */
+export function shiftHeld(ranges: Range[]): number | undefined {
+  const first = ranges[0];
+  if (first === undefined) return undefined;
+  const seq = first.start;
+  first.start++;
+  if (--first.count === 0) ranges.shift();
+  return seq;
+}
+
+/** Drops every item below `floor` from `ranges`. */
+export function dropBelow(ranges: Range[], floor: number): void {
+  for (let i = ranges.length - 1; i >= 0; i--) {
+    const range = ranges[i];
+    if (range.start + range.count <= floor) ranges.splice(i, 1);
+    else if (range.start < floor) {
+      range.count -= floor - range.start;
+      range.start = floor;
+    }
+  }
+}
+
+export function countOf(ranges: readonly Range[]): number {
+  let count = 0;
+  for (const range of ranges) count += range.count;
+  return count;
+}
