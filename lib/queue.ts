@@ -51,6 +51,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #hold: LockHold;
   #notifier: Notifier;
   #pollTimer: NodeJS.Timeout | undefined;
+  #deadWatchTimer: NodeJS.Timeout | undefined;
   #getters = new WaitList();
   #putters = new WaitList();
   #joiners: Joiner[] = [];
@@ -378,6 +379,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#hold.release();
       const arrival = this.#getters.wait(deadline, signal, () => new Empty(this.dir, `no item arrived within ${timeout} ms`));
       this.#pollWhileWaiting();
+      this.#watchForDeadConsumers();
       await arrival;
     }
   }
@@ -454,6 +456,30 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #stopPolling(): void {
     clearInterval(this.#pollTimer);
     this.#pollTimer = undefined;
+    clearInterval(this.#deadWatchTimer);
+    this.#deadWatchTimer = undefined;
+  }
+
+  /**
+   * While a getter waits, looks (without the lock) for consumers that died
+   * holding items, so their items come back at once: no message announces a death.
+   */
+  #watchForDeadConsumers(): void {
+    if (this.#deadWatchTimer !== undefined) return;
+    this.#deadWatchTimer = setInterval(() => {
+      if (this.#getters.length === 0) {
+        clearInterval(this.#deadWatchTimer);
+        this.#deadWatchTimer = undefined;
+        return;
+      }
+      let suspected = false;
+      try {
+        suspected = this.#store.deadHolderSuspected();
+      } catch {
+        // The next look, or the getter's own take, reports a real problem.
+      }
+      if (suspected) this.#getters.wakeAll();
+    }, RECLAIM_WHEN_IDLE_MS);
   }
 
   #joined(target: number, ackSeq: number, readSeq: number): boolean {

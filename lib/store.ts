@@ -300,6 +300,18 @@ export class QueueStore {
    * Hands the items of consumers whose process is gone back for others to
    * take. Returns whether any came back.
    */
+  /**
+   * Without the lock: whether another consumer holds items and looks dead, so
+   * that a waiting getter should take the lock and reclaim them.
+   */
+  deadHolderSuspected(): boolean {
+    const state = this.#stateFile.read() ?? this.#state;
+    const mine = this.#lease?.id;
+    return state.consumers.some(
+      (row) => row.id !== mine && row.held.length > 0 && !leaseAlive(this.dir, row.id, this.#options.locking, this.#options.staleAfter),
+    );
+  }
+
   reclaimDead(): boolean {
     const state = this.#state;
     const mine = this.#lease?.id;
