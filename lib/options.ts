@@ -89,6 +89,16 @@ export interface QueueOptions {
    * @example { staleAfter: 3000 }
    */
   staleAfter?: number;
+  /**
+   * Wake a waiting `get` (or `put`, `join`) through `fs.watch` on the
+   * directory when another process of this host changes the queue: for local
+   * processes with no parent/child channel between them. Polling goes on
+   * beside it, and takes over where the platform cannot watch. Changes made on
+   * another host of a network file system are not seen this way.
+   * @default false
+   * @example { watch: true }
+   */
+  watch?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -104,10 +114,11 @@ export interface ResolvedOptions {
   locking: LockingMode;
   maxItemBytes: number;
   staleAfter: number;
+  watch: boolean;
 }
 
 const KNOWN_OPTIONS = new Set([
-  'chunkSize', 'maxSize', 'serializer', 'autosave', 'fsync', 'pollInterval', 'locking', 'maxItemBytes', 'staleAfter',
+  'chunkSize', 'maxSize', 'serializer', 'autosave', 'fsync', 'pollInterval', 'locking', 'maxItemBytes', 'staleAfter', 'watch',
 ]);
 
 export function resolveOptions(dir: string, options: QueueOptions | undefined): ResolvedOptions {
@@ -142,6 +153,8 @@ export function resolveOptions(dir: string, options: QueueOptions | undefined): 
   if (typeof staleAfter !== 'number' || !Number.isFinite(staleAfter) || staleAfter < MIN_STALE_AFTER) {
     throw invalid(dir, 'staleAfter', staleAfter, `must be a number of milliseconds >= ${MIN_STALE_AFTER}`);
   }
+  const watch = o.watch ?? false;
+  if (typeof watch !== 'boolean') throw invalid(dir, 'watch', watch, 'must be true or false');
   const serializer = resolveSerializer(o.serializer ?? 'cbor', (why) => invalid(dir, 'serializer', o.serializer, why));
   return {
     chunkSize,
@@ -155,6 +168,7 @@ export function resolveOptions(dir: string, options: QueueOptions | undefined): 
     locking,
     maxItemBytes,
     staleAfter,
+    watch,
   };
 }
 

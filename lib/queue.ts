@@ -12,6 +12,7 @@ import { Notifier, type NotifyChannel } from './notify.js';
 import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { QueueStore, type StoreEvents } from './store.js';
 import { WaitList } from './waiters.js';
+import { StateWatcher } from './watch.js';
 
 /** A getter that finds nothing looks for dead consumers' items at most this often. */
 const RECLAIM_WHEN_IDLE_MS = 50;
@@ -50,6 +51,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #realDir: string;
   #hold: LockHold;
   #notifier: Notifier;
+  #watcher: StateWatcher | null;
   #pollTimer: NodeJS.Timeout | undefined;
   #deadWatchTimer: NodeJS.Timeout | undefined;
   #getters = new WaitList();
@@ -73,6 +75,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       released: () => this.#published(store.takeEvents()),
     });
     this.#notifier = new Notifier(realDir, (events) => this.#wake(events));
+    this.#watcher = options.watch ? new StateWatcher(realDir, () => this.#wake({ added: true, taken: true, acknowledged: true })) : null;
   }
 
   /** Opens the queue in `dir`, creating the directory (recursively) and the queue when absent. */
@@ -323,6 +326,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
         this.#hold.close();
       } finally {
         this.#notifier.close();
+        this.#watcher?.close();
         await this.#store.close();
       }
     }

@@ -198,6 +198,8 @@ describe('invalid options and arguments', () => {
     ['serializer', { serializer: { name: 'x' } }],
     ['serializer', { serializer: { name: 'cbor', encode: () => new Uint8Array(), decode: () => 1 } }],
     ['autosave', { autosave: 'yes' }],
+    ['watch', { watch: 1 }],
+    ['staleAfter', { staleAfter: 1000 }],
     ['maxSize', { maxSize: 'big' }],
     ['chunksize', { chunksize: 10 }],
   ];

@@ -1,0 +1,115 @@
+// lib/watch.ts and the `watch` option: local processes with no channel
+// between them wake each other through fs.watch on the queue directory;
+// without it (and with polling slowed right down) they do not; where the
+// watch is blind (an sshfs mount, changes made on the other side) polling
+// still finds the item.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { Queue } from '../lib/index.js';
+import type { LockingMode } from '../lib/options.js';
+import { StateWatcher } from '../lib/watch.js';
+import { exited, forkFixture, tempDir } from './helpers.js';
+import { mountOverSsh } from './support/sshfs.js';
+
+/** Puts one item { p: 'w', n: 0 } from another process (no channel to us); resolves once its put has resolved. */
+async function putFromAnotherProcess(t: TestContext, dir: string, locking: LockingMode = 'flock'): Promise<void> {
+  const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'perq-watch-log-')), 'producer.log');
+  const child = forkFixture('mp-producer', [dir, 'w', '1', locking, '2000', log, '0']);
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited(child);
+    fs.rmSync(path.dirname(log), { recursive: true, force: true });
+  });
+  await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code, signal) => reject(new Error(`producer exited (${code ?? signal})`)));
+  });
+  assert.equal(fs.readFileSync(log, 'utf8'), '0\n');
+  child.send('stop');
+}
+
+describe('watch: true', () => {
+  test('a get waiting in one process is woken by a put in an unrelated process, with polling slowed right down', async (t) => {
+    const dir = path.join(tempDir(t), 'q');
+    const q = await Queue.open(dir, { watch: true, pollInterval: 60_000 });
+    try {
+      const waiting = q.get({ timeout: 20_000 });
+      await putFromAnotherProcess(t, dir);
+      const putAt = performance.now();
+      assert.deepEqual(await waiting, { p: 'w', n: 0 });
+      assert.ok(performance.now() - putAt < 2000, `woken after ${Math.round(performance.now() - putAt)} ms`);
+    } finally {
+      await q.close();
+    }
+  });
+
+  test('without it, the same get is not woken before the next poll', async (t) => {
+    const dir = path.join(tempDir(t), 'q');
+    const q = await Queue.open(dir, { pollInterval: 60_000 });
+    try {
+      const waiting = q.get({ timeout: 1500 });
+      await putFromAnotherProcess(t, dir);
+      await assert.rejects(waiting, { code: 'ERR_EMPTY' });
+      assert.deepEqual(await q.get({ block: false }), { p: 'w', n: 0 }, 'the item was there all along');
+    } finally {
+      await q.close();
+    }
+  });
+
+  test('through an sshfs mount the watch is blind to changes made on the other side, and polling finds the item', async (t) => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'perq-watch-'));
+    const mount = await mountOverSsh(root);
+    t.after(async () => {
+      try {
+        await mount.unmount();
+      } finally {
+        fs.rmSync(root, { recursive: true, force: true });
+      }
+    });
+    const local = path.join(root, 'q');
+    await (await Queue.open(local, { locking: 'lockfile' })).close();
+    const q = await Queue.open(path.join(mount.mountPoint, 'q'), { locking: 'lockfile', watch: true, pollInterval: 300 });
+    try {
+      const waiting = q.get({ timeout: 10_000 });
+      await putFromAnotherProcess(t, local, 'lockfile');
+      assert.deepEqual(await waiting, { p: 'w', n: 0 });
+    } finally {
+      await q.close();
+    }
+  });
+});
+
+describe('StateWatcher', () => {
+  test('reports writes to the state file and not to other files; stops when closed', async (t) => {
+    const dir = tempDir(t);
+    fs.writeFileSync(path.join(dir, 'state'), 'x');
+    let changes = 0;
+    const watcher = new StateWatcher(dir, () => changes++);
+    try {
+      assert.equal(watcher.watching, true);
+      fs.writeFileSync(path.join(dir, 'chunk-0000000000000000'), 'y');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(changes, 0, 'a chunk write counted as a state change');
+      fs.writeFileSync(path.join(dir, 'state'), 'z');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(changes > 0, 'the state write was not reported');
+    } finally {
+      watcher.close();
+    }
+    const before = changes;
+    fs.writeFileSync(path.join(dir, 'state'), 'w');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(changes, before);
+    assert.equal(watcher.watching, false);
+  });
+
+  test('a directory that cannot be watched leaves it to polling, without an error', (t) => {
+    const watcher = new StateWatcher(path.join(tempDir(t), 'missing'), () => undefined);
+    assert.equal(watcher.watching, false);
+    watcher.close();
+  });
+});
