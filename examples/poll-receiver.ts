@@ -1,0 +1,24 @@
+// Poll mode, receiving side: gets what poll-sender puts, looking at the
+// directory every second (pollInterval); acknowledges each item once it is
+// printed, so a receiver killed in between gets it again when restarted.
+//
+//   node dist/examples/poll-receiver.js /tmp/perq-poll
+//   node dist/examples/poll-receiver.js /mnt/shared/q lockfile
+
+import { Queue } from '../lib/index.js';
+
+const [dir = '/tmp/perq-poll', locking = 'flock'] = process.argv.slice(2);
+const queue = await Queue.open<{ text: string; sentAt: string }>(dir, {
+  locking: locking === 'lockfile' ? 'lockfile' : 'flock',
+  pollInterval: 1000,
+});
+console.log(`receiving from ${queue.dir} (${queue.size} waiting). Ctrl-C to stop.`);
+process.on('SIGINT', async () => {
+  await queue.close(); // hands back an item taken and not yet acknowledged
+  process.exit(0);
+});
+for (;;) {
+  const item = await queue.get();
+  console.log(`received: ${item.text} (sent ${item.sentAt})`);
+  await queue.taskDone();
+}
