@@ -5,3 +5,4 @@ export { QueueError, Empty, Full } from './errors.js';
 export type { QueueErrorCode } from './errors.js';
 export type { QueueOptions, FsyncMode, LockingMode } from './options.js';
 export type { Serializer, SerializerName, SerializerOption } from './serializers.js';
+export { taskQueue, type TaskQueue, type PushResult, type TaskQueueOptions, type TaskStorageOptions, type TaskHandler, type TaskContext, type TaskLogLevel, type DeadLetter } from './task-queue.js';

@@ -60,7 +60,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Items this queue handed out, and how many of them taskDone acknowledged (in that order). */
   #handedOut = 0;
   #acknowledged = 0;
-  #lastReclaim = 0;
+  #lastReclaim = -Infinity;
   #closing: Promise<void> | undefined;
 
   private constructor(dir: string, realDir: string, options: ResolvedOptions, store: QueueStore, hold: LockHold) {
@@ -187,14 +187,22 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#assertOpen();
     return this.#locked(() => {
       this.#assertOpen();
-      return this.#store.peek() as T | undefined;
+      return this.#peek();
     });
   }
 
   peekSync(): T | undefined {
     this.#assertOpen();
     this.#hold.enterSync();
-    return this.#store.peek() as T | undefined;
+    return this.#peek();
+  }
+
+  /** What a get would take now, reclaiming dead consumers' items as a get would (the lock is held). */
+  #peek(): T | undefined {
+    this.#reclaim(RECLAIM_WHEN_BUSY_MS);
+    const next = this.#store.peek();
+    if (next === undefined && this.#reclaim(RECLAIM_WHEN_IDLE_MS)) return this.#store.peek() as T | undefined;
+    return next as T | undefined;
   }
 
   /**

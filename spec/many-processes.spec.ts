@@ -379,6 +379,31 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
     });
   }
 
+  test('peek shows the item of a killed consumer as the next one, as get would take it', async (t) => {
+    const runs: Run[] = [];
+    const { root } = testRoot(t, runs, []);
+    const dir = path.join(root, 'q');
+    const q = await Queue.open<string>(dir, { pollInterval: 60_000 });
+    try {
+      await q.putMany(['a', 'b']);
+      const { child } = await holder(t, dir, 'flock', 10_000);
+      assert.equal(await q.peek(), 'b');
+      child.kill('SIGKILL');
+      await exited(child);
+      const deadline = performance.now() + 1000;
+      let next = await q.peek();
+      while (next !== 'a' && performance.now() < deadline) {
+        await sleep(20);
+        next = await q.peek();
+      }
+      assert.equal(next, 'a');
+      assert.equal(await q.get({ block: false }), 'a');
+      assert.equal(await q.get({ block: false }), 'b');
+    } finally {
+      await q.close();
+    }
+  });
+
   test('a consumer that closes hands its item back to the others', async (t) => {
     const runs: Run[] = [];
     const { root } = testRoot(t, runs, []);

@@ -11,7 +11,7 @@ const require = createRequire(import.meta.url);
 
 test("import from 'perq' resolves through the exports map", async (t) => {
   const perq = await import('perq');
-  assert.deepEqual(Object.keys(perq).sort(), ['Empty', 'Full', 'Queue', 'QueueError']);
+  assert.deepEqual(Object.keys(perq).sort(), ['Empty', 'Full', 'Queue', 'QueueError', 'taskQueue']);
   assert.ok(new perq.Empty('/x') instanceof perq.QueueError);
   assert.ok(new perq.Full('/x') instanceof perq.QueueError);
   const q = await perq.Queue.open(tempQueueDir(t));
