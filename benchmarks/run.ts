@@ -1,16 +1,18 @@
 // Runs perq's benchmarks and prints their tables as markdown on stdout
 // (progress goes to stderr). `npm run bench` builds and runs everything.
 // Usage: node --expose-gc dist/benchmarks/run.js [--quick] [group ...]
-// Groups: table, throughput, producers, files, memory.
+// Groups: table, throughput, producers, files, memory, wakeups, processes.
 
 import { files } from './files.js';
 import { describeMachine, formatSeconds, gcExposed, type BenchContext, type BenchGroup } from './harness.js';
 import { memory } from './memory.js';
 import { persistQueueTable } from './persist-queue-table.js';
+import { processes } from './processes.js';
 import { producers } from './producers.js';
 import { throughput } from './throughput.js';
+import { wakeups } from './wakeups.js';
 
-const GROUPS: readonly BenchGroup[] = [persistQueueTable, throughput, producers, files, memory];
+const GROUPS: readonly BenchGroup[] = [persistQueueTable, throughput, producers, files, memory, wakeups, processes];
 const MS_PER_S = 1000;
 /** Wide enough for the longest group name, so the usage text lines up. */
 const GROUP_NAME_WIDTH = 11;

@@ -12,6 +12,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import fsExt from 'fs-ext';
 import lockfile from 'proper-lockfile';
 import { ioError } from './errors.js';
@@ -19,7 +20,7 @@ import type { LockingMode } from './options.js';
 
 export const FLOCK_FILE = 'lock';
 export const LOCKFILE_DIR = 'lock.d';
-/** How long a 'lockfile' waiter sleeps between attempts. */
+/** How long a waiter that cannot block (lockfile mode, or flock in a worker thread) sleeps between attempts. */
 const LOCKFILE_RETRY_MS = 1;
 
 export interface DirectoryLock {
@@ -73,7 +74,13 @@ class Flock implements DirectoryLock {
     }
   }
 
-  acquire(): Promise<void> {
+  async acquire(): Promise<void> {
+    if (!isMainThread) {
+      // fs-ext's async flock reports to the main thread's event loop, never
+      // to a worker's: a worker polls instead.
+      while (!this.tryAcquire()) await new Promise((resolve) => setTimeout(resolve, LOCKFILE_RETRY_MS));
+      return;
+    }
     // Waits in the thread pool, so the event loop goes on meanwhile.
     return new Promise<void>((resolve, reject) => {
       fsExt.flock(this.#fd, 'ex', (error) => (error ? reject(ioError(this.#dir, 'flock of the lock file', error, this.#file)) : resolve()));

@@ -5,7 +5,11 @@
 //   (a forked child), a worker_threads MessagePort or a BroadcastChannel.
 //   Messages that are not perq's are left alone; a channel whose other end
 //   is gone is dropped quietly.
-// - Queues of one directory in the same thread hear each other directly.
+// - Queues of the same directory in the same thread hear each other directly.
+// A channel gets one set of listeners in this thread however many queues use
+// it (a process with a dozen queues on one IPC channel must not trip Node's
+// listener-leak warning); its messages are handed to the queues of their
+// directory.
 
 import { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -21,7 +25,16 @@ export interface WakeMessage extends StoreEvents {
   dir: string;
 }
 
-interface Attached {
+/** A Notifier's interest in a channel's messages. */
+interface Subscriber {
+  /** The directory (real path) whose messages it wants. */
+  dir: string;
+  wake(events: StoreEvents): void;
+  /** `link`'s channel is gone: forget it. */
+  gone(link: Link): void;
+}
+
+interface Endpoint {
   send(message: WakeMessage): void;
   detach(): void;
 }
@@ -30,52 +43,60 @@ interface Attached {
 const localBus = new EventEmitter();
 localBus.setMaxListeners(0);
 
-export class Notifier {
-  #dir: string;
-  #onWake: (events: StoreEvents) => void;
-  #channels = new Map<NotifyChannel, Attached>();
-  #onLocal: (from: Notifier, events: StoreEvents) => void;
+/** The channels in use in this thread, each with its one set of listeners. */
+const links = new Map<NotifyChannel, Link>();
 
-  /** `dir`: the queue directory's real path, the same in every process. */
-  constructor(dir: string, onWake: (events: StoreEvents) => void) {
-    this.#dir = dir;
-    this.#onWake = onWake;
-    this.#onLocal = (from, events) => {
-      if (from !== this) onWake(events);
-    };
-    localBus.on(dir, this.#onLocal);
+/** One channel in this thread: listens once, hands each wake-up to the subscribers of its directory. */
+class Link {
+  readonly channel: NotifyChannel;
+  #subscribers = new Set<Subscriber>();
+  #endpoint: Endpoint;
+  #closed = false;
+
+  /** Throws ERR_INVALID_ARG (naming `dir`) if `channel` is none of the four kinds. */
+  constructor(channel: NotifyChannel, dir: string) {
+    this.channel = channel;
+    this.#endpoint = this.#attach(channel, dir);
   }
 
-  /** Starts listening and sending on `channel`; ERR_INVALID_ARG if it is none of the four kinds. */
-  add(channel: NotifyChannel): void {
-    if (this.#channels.has(channel)) return;
-    this.#channels.set(channel, this.#attach(channel));
+  subscribe(subscriber: Subscriber): void {
+    this.#subscribers.add(subscriber);
   }
 
-  /** Tells the other side of every channel, and the queues of this thread, what changed. */
-  send(events: StoreEvents): void {
-    localBus.emit(this.#dir, this, events);
-    if (this.#channels.size === 0) return;
-    const message: WakeMessage = { perq: 'wake', dir: this.#dir, ...events };
-    for (const attached of [...this.#channels.values()]) attached.send(message);
+  /** The last subscriber to leave takes the listeners off the channel. */
+  unsubscribe(subscriber: Subscriber): void {
+    this.#subscribers.delete(subscriber);
+    if (this.#subscribers.size === 0) this.#close();
   }
 
-  close(): void {
-    localBus.off(this.#dir, this.#onLocal);
-    for (const attached of this.#channels.values()) attached.detach();
-    this.#channels.clear();
+  send(message: WakeMessage): void {
+    if (!this.#closed) this.#endpoint.send(message);
   }
 
   #receive(message: unknown): void {
     if (typeof message !== 'object' || message === null) return;
     const m = message as Partial<WakeMessage>;
-    if (m.perq !== 'wake' || m.dir !== this.#dir) return;
-    this.#onWake({ added: m.added === true, taken: m.taken === true, acknowledged: m.acknowledged === true });
+    if (m.perq !== 'wake' || typeof m.dir !== 'string') return;
+    const events = { added: m.added === true, taken: m.taken === true, acknowledged: m.acknowledged === true };
+    for (const subscriber of [...this.#subscribers]) {
+      if (subscriber.dir === m.dir) subscriber.wake(events);
+    }
   }
 
-  #drop(channel: NotifyChannel): void {
-    this.#channels.get(channel)?.detach();
-    this.#channels.delete(channel);
+  /** The other end is gone (or the channel closed): nothing more can cross it. */
+  #drop(): void {
+    if (this.#closed) return;
+    const subscribers = [...this.#subscribers];
+    this.#close();
+    for (const subscriber of subscribers) subscriber.gone(this);
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscribers.clear();
+    this.#endpoint.detach();
+    if (links.get(this.channel) === this) links.delete(this.channel);
   }
 
   #post(channel: MessagePort | BroadcastChannel, message: WakeMessage): void {
@@ -83,16 +104,16 @@ export class Notifier {
       channel.postMessage(message);
     } catch {
       // Closed: it can carry nothing more.
-      this.#drop(channel);
+      this.#drop();
     }
   }
 
-  #attach(channel: NotifyChannel): Attached {
+  #attach(channel: NotifyChannel, dir: string): Endpoint {
     const onMessage = (message: unknown): void => this.#receive(message);
-    if (channel === process) return this.#attachProcess(onMessage);
-    if (channel instanceof ChildProcess) return this.#attachChild(channel, onMessage);
+    if (channel === process) return this.#attachProcess(dir, onMessage);
+    if (channel instanceof ChildProcess) return this.#attachChild(channel, dir, onMessage);
     if (channel instanceof MessagePort) {
-      const onClose = (): void => this.#drop(channel);
+      const onClose = (): void => this.#drop();
       channel.on('message', onMessage);
       channel.on('close', onClose);
       return {
@@ -111,21 +132,21 @@ export class Notifier {
         detach: () => channel.removeEventListener('message', onEvent),
       };
     }
-    throw new QueueError('ERR_INVALID_ARG', this.#dir, 'useNotify takes ChildProcess objects, process (in a forked child), MessagePorts or BroadcastChannels');
+    throw new QueueError('ERR_INVALID_ARG', dir, 'useNotify takes ChildProcess objects, process (in a forked child), MessagePorts or BroadcastChannels');
   }
 
-  #attachProcess(onMessage: (message: unknown) => void): Attached {
+  #attachProcess(dir: string, onMessage: (message: unknown) => void): Endpoint {
     if (typeof process.send !== 'function') {
-      throw new QueueError('ERR_INVALID_ARG', this.#dir, 'useNotify(process) needs an IPC channel to the parent: start this process with child_process.fork');
+      throw new QueueError('ERR_INVALID_ARG', dir, 'useNotify(process) needs an IPC channel to the parent: start this process with child_process.fork');
     }
-    const onDisconnect = (): void => this.#drop(process);
+    const onDisconnect = (): void => this.#drop();
     process.on('message', onMessage);
     process.on('disconnect', onDisconnect);
     return {
       send: (message) => {
-        if (!process.connected || process.send === undefined) return this.#drop(process);
+        if (!process.connected || process.send === undefined) return this.#drop();
         process.send(message, undefined, undefined, (error: Error | null) => {
-          if (error) this.#drop(process);
+          if (error) this.#drop();
         });
       },
       detach: () => {
@@ -135,16 +156,20 @@ export class Notifier {
     };
   }
 
-  #attachChild(child: ChildProcess, onMessage: (message: unknown) => void): Attached {
-    const onGone = (): void => this.#drop(child);
+  #attachChild(child: ChildProcess, dir: string, onMessage: (message: unknown) => void): Endpoint {
+    // A child started without an IPC channel has no send at all (one whose channel closed keeps it).
+    if (typeof child.send !== 'function') {
+      throw new QueueError('ERR_INVALID_ARG', dir, `useNotify(child) needs a child with an IPC channel (pid ${child.pid ?? 'none'} has none): start it with child_process.fork, or with 'ipc' in its stdio`);
+    }
+    const onGone = (): void => this.#drop();
     child.on('message', onMessage);
     child.on('disconnect', onGone);
     child.on('exit', onGone);
     return {
       send: (message) => {
-        if (!child.connected) return this.#drop(child);
+        if (!child.connected) return this.#drop();
         child.send(message, (error) => {
-          if (error) this.#drop(child);
+          if (error) this.#drop();
         });
       },
       detach: () => {
@@ -153,5 +178,48 @@ export class Notifier {
         child.off('exit', onGone);
       },
     };
+  }
+}
+
+export class Notifier {
+  #dir: string;
+  #links = new Set<Link>();
+  #subscriber: Subscriber;
+  #onLocal: (from: Notifier, events: StoreEvents) => void;
+
+  /** `dir`: the queue directory's real path, the same in every process. */
+  constructor(dir: string, onWake: (events: StoreEvents) => void) {
+    this.#dir = dir;
+    this.#onLocal = (from, events) => {
+      if (from !== this) onWake(events);
+    };
+    this.#subscriber = { dir, wake: onWake, gone: (link) => this.#links.delete(link) };
+    localBus.on(dir, this.#onLocal);
+  }
+
+  /** Starts listening and sending on `channel`; ERR_INVALID_ARG if it is none of the four kinds. */
+  add(channel: NotifyChannel): void {
+    let link = links.get(channel);
+    if (link === undefined) {
+      link = new Link(channel, this.#dir);
+      links.set(channel, link);
+    }
+    if (this.#links.has(link)) return;
+    link.subscribe(this.#subscriber);
+    this.#links.add(link);
+  }
+
+  /** Tells the other side of every channel, and the queues of this thread, what changed. */
+  send(events: StoreEvents): void {
+    localBus.emit(this.#dir, this, events);
+    if (this.#links.size === 0) return;
+    const message: WakeMessage = { perq: 'wake', dir: this.#dir, ...events };
+    for (const link of [...this.#links]) link.send(message);
+  }
+
+  close(): void {
+    localBus.off(this.#dir, this.#onLocal);
+    for (const link of this.#links) link.unsubscribe(this.#subscriber);
+    this.#links.clear();
   }
 }
