@@ -291,8 +291,12 @@ export class QueueStore {
     const row = this.#myRow();
     if (row === undefined || row.held.length === 0) return false;
     this.#markChanged();
-    shiftHeld(row.held);
+    const seq = shiftHeld(row.held) ?? -1;
     this.#advanceAck();
+    // Above the acknowledged prefix (a lower item is still out) the
+    // acknowledgement lives only in the state: publish it now, so that a
+    // resolved taskDone survives this process dying before the hold ends.
+    if (seq >= this.#state.ackSeq) this.publish();
     return true;
   }
 

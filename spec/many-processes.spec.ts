@@ -404,6 +404,29 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
     }
   });
 
+  test('an item acknowledged above the acknowledged prefix stays acknowledged when its consumer dies right after taskDone resolved', async (t) => {
+    const runs: Run[] = [];
+    const { root } = testRoot(t, runs, []);
+    const dir = path.join(root, 'q');
+    const q = await Queue.open<string>(dir, { pollInterval: 60_000 });
+    try {
+      await q.putMany(['a', 'b']);
+      // 'a' stays out with a live holder, so the acknowledgement of 'b' is above the prefix.
+      const { child: holding } = await holder(t, dir, 'flock', 10_000);
+      const marker = path.join(root, 'acked');
+      const dying = forkFixture('mp-ack-and-die', [dir, marker]);
+      const { signal } = await exited(dying);
+      assert.equal(signal, 'SIGKILL');
+      assert.equal(JSON.parse(fs.readFileSync(marker, 'utf8')), 'b');
+      holding.kill('SIGKILL');
+      await exited(holding);
+      assert.equal(await q.get({ timeout: 5000 }), 'a');
+      await assert.rejects(q.get({ timeout: 500 }), { code: 'ERR_EMPTY' }, "'b' was handed out again after its taskDone resolved");
+    } finally {
+      await q.close();
+    }
+  });
+
   test('a consumer that closes hands its item back to the others', async (t) => {
     const runs: Run[] = [];
     const { root } = testRoot(t, runs, []);
