@@ -23,7 +23,7 @@ import { CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, loadCursor, writeCursorFile
 import { Durability } from './durability.js';
 import { QueueError, ioError } from './errors.js';
 import { INFO_FILE, readInfo, writeInfo } from './info.js';
-import { CONSUMERS_DIR, Lease, leaseAlive, removeLease } from './lease.js';
+import { CONSUMERS_DIR, Lease, leaseAlive, leasePath, removeLease } from './lease.js';
 import { FLOCK_FILE, LOCKFILE_DIR } from './lock.js';
 import type { ResolvedOptions } from './options.js';
 import { frameSize, writeFrame } from './record.js';
@@ -485,7 +485,10 @@ export class QueueStore {
       this.#lease = null;
     }
     const state = this.#state;
-    const id = state.nextConsumer++;
+    // Skip ids with a lease file: after the state was rebuilt, the counter
+    // restarts while consumers from before may still live.
+    let id = state.nextConsumer++;
+    while (fs.existsSync(leasePath(this.dir, id))) id = state.nextConsumer++;
     this.#lease = Lease.take(this.dir, id, this.#options.locking, this.#options.staleAfter);
     const row: ConsumerRow = { id, held: [] };
     state.consumers.push(row);

@@ -249,3 +249,25 @@ describe('damaged info and cursor files', () => {
     assert.deepEqual(await drain(crashed), [3, 4, 5, 6, 7, 8, 9]);
   });
 });
+
+describe('a damaged state file', () => {
+  test('a consumer registered after the state was rebuilt never takes the id of one still alive', async (t) => {
+    const dir = tempQueueDir(t);
+    const first = await Queue.open<string>(dir);
+    const second = await Queue.open<string>(dir);
+    try {
+      await first.putMany(['a', 'b']);
+      assert.equal(await first.get(), 'a');
+      const leases = () => fs.readdirSync(path.join(dir, 'consumers')).sort();
+      assert.deepEqual(leases(), ['1']);
+      await new Promise((resolve) => setImmediate(resolve)); // the hold ends
+      // Both slots unreadable (the same file: every process sees it).
+      const state = path.join(dir, 'state');
+      fs.writeFileSync(state, Buffer.alloc(fs.statSync(state).size));
+      assert.equal(await second.get(), 'a', 'rebuilt from the files, the state no longer knows who held a');
+      assert.deepEqual(leases(), ['1', '2'], 'the second consumer took a fresh id');
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+});
