@@ -46,7 +46,14 @@ async function consume(dir: string, label: string, crashAfter: number): Promise<
     process.exit(0);
   });
   for (;;) {
-    const job = await queue.get();
+    let job: Job;
+    try {
+      job = await queue.get();
+    } catch (error) {
+      // Told to stop: close() ends the wait.
+      if ((error as { code?: string }).code === 'ERR_QUEUE_CLOSED') return;
+      throw error;
+    }
     if (done === crashAfter) {
       log(`consumer ${label}`, `got ${name(job)} and is working on it...`);
       process.send?.({ holding: name(job) } satisfies Message);
