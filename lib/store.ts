@@ -116,6 +116,8 @@ export class QueueStore {
       // and damage near the head is found now rather than at a later get.
       store.#recover(true, Math.max(cursorState.headHint, state.headChunk));
       store.#removeOrphanLeases();
+      // Items of consumers that died count as waiting from the start (size, peek).
+      store.reclaimDead();
       store.publish();
       return store;
     } catch (error) {

@@ -250,6 +250,30 @@ describe('damaged info and cursor files', () => {
   });
 });
 
+describe('a crash copy whose state still shows items held by the dead consumer', () => {
+  test('those items count as waiting at once, back to the cursor the log allows', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw', chunkSize: 100 });
+    await q.putMany(Array.from({ length: 10 }, (_, i) => item(i)));
+    await q.getMany(4);
+    await new Promise((resolve) => setImmediate(resolve)); // the state is published: 0..3 held by this consumer
+    for (let i = 0; i < 4; i++) await q.taskDone(); // these go to the cursor log only
+    const crashed = tempQueueDir(t, 'crashed');
+    fs.cpSync(dir, crashed, { recursive: true });
+    await q.close();
+    fs.rmSync(path.join(crashed, 'lock'));
+    flipByte(path.join(crashed, 'cursor.log'), 3 * 16 + 6); // the 4th acknowledgement is lost
+    const reopened = await Queue.open<Uint8Array>(crashed, { serializer: 'raw' });
+    try {
+      assert.equal(reopened.size, 7);
+      assert.equal((await reopened.peek())?.[0], 3);
+    } finally {
+      await reopened.close();
+    }
+    assert.deepEqual(await drain(crashed), [3, 4, 5, 6, 7, 8, 9]);
+  });
+});
+
 describe('a damaged state file', () => {
   test('a consumer registered after the state was rebuilt never takes the id of one still alive', async (t) => {
     const dir = tempQueueDir(t);
