@@ -29,7 +29,9 @@ async function putFromAnotherProcess(t: TestContext, dir: string, locking: Locki
     child.once('exit', (code, signal) => reject(new Error(`producer exited (${code ?? signal})`)));
   });
   assert.equal(fs.readFileSync(log, 'utf8'), '0\n');
+  // Let it close and exit before the test goes on (and removes the directory).
   child.send('stop');
+  assert.equal((await exited(child)).code, 0);
 }
 
 describe('watch: true', () => {
