@@ -50,12 +50,15 @@ export interface Series {
 /** The directory under which each run makes its own temporary directory. */
 export function benchRoot(): string {
   const chosen = process.env[BENCH_DIR_ENV];
-  return chosen !== undefined && chosen !== '' ? path.resolve(chosen) : os.tmpdir();
+  if (chosen === undefined || chosen === '') return os.tmpdir();
+  const root = path.resolve(chosen);
+  // Made here, not at the first run: the machine description looks at it first.
+  fs.mkdirSync(root, { recursive: true });
+  return root;
 }
 
 /** Calls `fn` with a fresh empty directory and removes the directory afterwards. */
 export async function withTempDir<R>(fn: (dir: string) => Promise<R>): Promise<R> {
-  fs.mkdirSync(benchRoot(), { recursive: true });
   const dir = fs.mkdtempSync(path.join(benchRoot(), TEMP_PREFIX));
   try {
     return await fn(dir);

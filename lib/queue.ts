@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Empty, Full, QueueError, ioError } from './errors.js';
 import { LockHold, releaseHoldsOn } from './hold.js';
-import { openDirectoryLock } from './lock.js';
+import { INFO_FILE } from './info.js';
+import { FLOCK_FILE, openDirectoryLock } from './lock.js';
 import { Notifier, type NotifyChannel } from './notify.js';
 import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { QueueStore, type StoreEvents } from './store.js';
@@ -97,6 +98,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     } catch (error) {
       throw ioError(absolute, 'creating the queue directory', error);
     }
+    const lockFile = path.join(absolute, FLOCK_FILE);
+    const hadLockFile = fs.existsSync(lockFile);
     const hold = new LockHold(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
     let store: QueueStore;
     try {
@@ -104,6 +107,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       store = QueueStore.open(absolute, resolved);
     } catch (error) {
       hold.close();
+      // A directory with other files and no queue in it: leave it as it was found.
+      if (!hadLockFile && error instanceof QueueError && error.code === 'ERR_FORMAT' && !fs.existsSync(path.join(absolute, INFO_FILE))) {
+        fs.rmSync(lockFile, { force: true });
+      }
       throw error;
     }
     return new Queue<T>(absolute, realDir, resolved, store, hold);
