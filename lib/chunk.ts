@@ -171,7 +171,7 @@ export class ChunkReader {
   }
 
   /** Offset after skipping `count` records from `offset`, checking headers only. */
-  skip(offset: number, count: number): number {
+  offsetAfterRecords(offset: number, count: number): number {
     for (let i = 0; i < count; i++) {
       const view = this.#view(offset, HEADER_BYTES);
       const length = readHeaderLength(view.bytes, view.at);

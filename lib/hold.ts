@@ -143,9 +143,7 @@ export class LockHold {
     try {
       this.#hooks.releasing();
     } finally {
-      shared.owner = null;
-      shared.held = false;
-      shared.lock.release();
+      dropKernelLock(shared);
     }
     this.#hooks.released();
   }
@@ -157,15 +155,11 @@ export class LockHold {
     this.#closed = true;
     try {
       this.release();
-      if (shared.owner === this) shared.owner = null;
     } finally {
       shared.holds.delete(this);
       if (shared.holds.size === 0) {
         if (sharedByDir.get(this.#dir) === shared) sharedByDir.delete(this.#dir);
-        if (shared.held) {
-          shared.held = false;
-          shared.lock.release();
-        }
+        if (shared.held) dropKernelLock(shared);
         // A wait still in the thread pool uses the descriptor: close after it ends.
         if (shared.acquiring === null) shared.lock.close();
         else shared.acquiring.finally(() => shared.lock.close()).catch(() => undefined);
@@ -195,9 +189,7 @@ export class LockHold {
       this.#hooks.acquired();
     } catch (error) {
       // Could not read the shared state: let go, so the next try starts afresh.
-      shared.owner = null;
-      shared.held = false;
-      shared.lock.release();
+      dropKernelLock(shared);
       throw error;
     }
   }
@@ -228,10 +220,14 @@ function overdue(shared: SharedLock): boolean {
 /** Releases the kernel lock, the owning queue publishing first. */
 function releaseShared(shared: SharedLock): void {
   if (shared.owner !== null) shared.owner.release();
-  else if (shared.held) {
-    shared.held = false;
-    shared.lock.release();
-  }
+  else if (shared.held) dropKernelLock(shared);
+}
+
+/** Lets the kernel lock go, with no publishing. */
+function dropKernelLock(shared: SharedLock): void {
+  shared.owner = null;
+  shared.held = false;
+  shared.lock.release();
 }
 
 /** Publishes what the queues of this process changed in `dir` and releases its lock, so a lock-free read sees it. */

@@ -269,8 +269,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   getSync(): T {
     this.#assertOpen();
     this.#hold.enterSync();
-    let values = this.#take(1);
-    if (values.length === 0 && this.#reclaim(RECLAIM_WHEN_IDLE_MS)) values = this.#take(1);
+    const values = this.#takeOrReclaim(1);
     if (values.length === 0) throw new Empty(this.dir);
     if (this.#options.autosave) this.#store.durability.settleSync();
     return values[0];
@@ -385,8 +384,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#assertOpen();
       const values = await this.#locked(() => {
         this.#assertOpen();
-        const taken = this.#take(max);
-        return taken.length === 0 && this.#reclaim(RECLAIM_WHEN_IDLE_MS) ? this.#take(max) : taken;
+        return this.#takeOrReclaim(max);
       });
       if (values.length > 0) {
         if (this.#options.autosave) await this.#store.durability.settle();
@@ -417,6 +415,12 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#putters.wake(values.length);
     }
     return values as T[];
+  }
+
+  /** Takes up to `max` items; finding none, first takes back what dead consumers held (the lock is held). */
+  #takeOrReclaim(max: number): T[] {
+    const taken = this.#take(max);
+    return taken.length === 0 && this.#reclaim(RECLAIM_WHEN_IDLE_MS) ? this.#take(max) : taken;
   }
 
   /** Looks for consumers that died holding items, if not done within `interval` ms; true if items came back. */

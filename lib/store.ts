@@ -141,19 +141,13 @@ export class QueueStore {
 
   /** Items waiting to be handed out, as of the cached state. */
   get waiting(): number {
-    return this.#state.headSeq - this.#state.readSeq + countOf(this.#state.returned);
-  }
-
-  /** Items this consumer holds, handed out and not acknowledged. */
-  get held(): number {
-    const row = this.#myRow();
-    return row === undefined ? 0 : countOf(row.held);
+    return waitingIn(this.#state);
   }
 
   /** The shared counters, read without the lock (the newest whole state). */
   snapshot(): StoreSnapshot {
     const state = this.#stateFile.read() ?? this.#state;
-    return { waiting: state.headSeq - state.readSeq + countOf(state.returned), headSeq: state.headSeq, ackSeq: state.ackSeq, readSeq: state.readSeq };
+    return { waiting: waitingIn(state), headSeq: state.headSeq, ackSeq: state.ackSeq, readSeq: state.readSeq };
   }
 
   /** The lock was just taken: bring the cached state up to date, recovering after a holder that died. */
@@ -303,36 +297,27 @@ export class QueueStore {
   }
 
   /**
-   * Hands the items of consumers whose process is gone back for others to
-   * take. Returns whether any came back.
-   */
-  /**
    * Without the lock: whether another consumer holds items and looks dead, so
    * that a waiting getter should take the lock and reclaim them.
    */
   deadHolderSuspected(): boolean {
     const state = this.#stateFile.read() ?? this.#state;
-    const mine = this.#lease?.id;
-    return state.consumers.some(
-      (row) => row.id !== mine && row.held.length > 0 && !leaseAlive(this.dir, row.id, this.#options.locking, this.#options.staleAfter),
-    );
+    return state.consumers.some((row) => row.held.length > 0 && this.#isDeadOther(row));
   }
 
+  /**
+   * Hands the items of consumers whose process is gone back for others to
+   * take. Returns whether any came back.
+   */
   reclaimDead(): boolean {
-    const state = this.#state;
-    const mine = this.#lease?.id;
-    const dead = state.consumers.filter((row) => row.id !== mine && !leaseAlive(this.dir, row.id, this.#options.locking, this.#options.staleAfter));
+    const dead = this.#state.consumers.filter((row) => this.#isDeadOther(row));
     if (dead.length === 0) return false;
     this.#markChanged();
     let returned = false;
     for (const row of dead) {
-      dropBelow(row.held, state.ackSeq);
-      for (const range of row.held) insertRange(state.returned, range);
-      returned ||= row.held.length > 0;
-      state.consumers.splice(state.consumers.indexOf(row), 1);
+      returned = this.#handBack(row) || returned;
       removeLease(this.dir, row.id);
     }
-    if (returned) this.#events.added = true;
     return returned;
   }
 
@@ -341,11 +326,7 @@ export class QueueStore {
     if (this.#lease === null) return;
     const row = this.#myRow();
     this.#markChanged();
-    if (row !== undefined) {
-      for (const range of row.held) insertRange(this.#state.returned, range);
-      if (row.held.length > 0) this.#events.added = true;
-      this.#state.consumers.splice(this.#state.consumers.indexOf(row), 1);
-    }
+    if (row !== undefined) this.#handBack(row);
     this.#lease.end();
     this.#lease = null;
   }
@@ -466,8 +447,28 @@ export class QueueStore {
     for (const name of names) {
       const id = Number(name);
       if (known.has(name) || !Number.isSafeInteger(id)) continue;
-      if (!leaseAlive(this.dir, id, this.#options.locking, this.#options.staleAfter)) removeLease(this.dir, id);
+      if (!this.#leaseAlive(id)) removeLease(this.dir, id);
     }
+  }
+
+  /** Another consumer's row whose lease shows its process gone. */
+  #isDeadOther(row: ConsumerRow): boolean {
+    return row.id !== this.#lease?.id && !this.#leaseAlive(row.id);
+  }
+
+  #leaseAlive(id: number): boolean {
+    return leaseAlive(this.dir, id, this.#options.locking, this.#options.staleAfter);
+  }
+
+  /** Drops a consumer's row, its unacknowledged items going back to wait; true if there were any. */
+  #handBack(row: ConsumerRow): boolean {
+    const state = this.#state;
+    dropBelow(row.held, state.ackSeq);
+    for (const range of row.held) insertRange(state.returned, range);
+    state.consumers.splice(state.consumers.indexOf(row), 1);
+    if (row.held.length === 0) return false;
+    this.#events.added = true;
+    return true;
   }
 
   #myRow(): ConsumerRow | undefined {
@@ -623,7 +624,7 @@ export class QueueStore {
       this.#reader = new ChunkReader(this.dir, chunk, this.#options.maxItemBytes);
     }
     const reader = this.#reader;
-    if (offset < 0) offset = this.#nextSeq === seq ? this.#nextOffset : reader.skip(0, seq % this.chunkSize);
+    if (offset < 0) offset = this.#nextSeq === seq ? this.#nextOffset : reader.offsetAfterRecords(0, seq % this.chunkSize);
     const record = reader.readAt(offset);
     let value: unknown;
     try {
@@ -681,6 +682,11 @@ function openInfo(dir: string, options: ResolvedOptions): { chunkSize: number; s
     serializer = resolveSerializer(info.serializer, () => new Error('unreachable'));
   }
   return { chunkSize: info.chunkSize, serializer };
+}
+
+/** Items not yet handed out: after the read position, and handed back. */
+function waitingIn(state: SharedState): number {
+  return state.headSeq - state.readSeq + countOf(state.returned);
 }
 
 /** A directory without an info file may become a queue only if it holds nothing else. */

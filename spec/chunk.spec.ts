@@ -415,13 +415,13 @@ describe('ChunkReader', () => {
     writeChunk(dir, 0, frames(records));
     for (const k of [0, 1, 249, 250, 251, 499]) {
       const reader = openReader(t, dir, 0);
-      const offset = reader.skip(0, k);
+      const offset = reader.offsetAfterRecords(0, k);
       assert.equal(offset, at[k], `skip ${k}`);
       assert.deepEqual(new Uint8Array(reader.readAt(offset).payload), records[k], `record ${k}`);
     }
     const reader = openReader(t, dir, 0);
-    assert.equal(reader.skip(at[10], 5), at[15]);
-    assert.equal(reader.skip(0, 500), at[500]);
+    assert.equal(reader.offsetAfterRecords(at[10], 5), at[15]);
+    assert.equal(reader.offsetAfterRecords(0, 500), at[500]);
   });
 
   test('a record cut short by truncation is ERR_CORRUPT with the file and offset', (t) => {
@@ -449,7 +449,7 @@ describe('ChunkReader', () => {
     const file = writeChunk(dir, 0, Buffer.concat([frames(records), Buffer.from([1, 2, 3])]));
     const reader = openReader(t, dir, 0);
     assert.throws(() => reader.readAt(at[1]), isCorrupt(dir, file, at[1]));
-    assert.throws(() => reader.skip(0, 2), isCorrupt(dir, file, at[1]));
+    assert.throws(() => reader.offsetAfterRecords(0, 2), isCorrupt(dir, file, at[1]));
   });
 
   test('a damaged header is ERR_CORRUPT for readAt and skip', (t) => {
@@ -461,7 +461,7 @@ describe('ChunkReader', () => {
     const reader = openReader(t, dir, 0);
     assert.deepEqual(new Uint8Array(reader.readAt(0).payload), records[0]);
     assert.throws(() => reader.readAt(at[1]), isCorrupt(dir, file, at[1]));
-    assert.throws(() => reader.skip(0, 2), isCorrupt(dir, file, at[1]));
+    assert.throws(() => reader.offsetAfterRecords(0, 2), isCorrupt(dir, file, at[1]));
   });
 
   test('a damaged payload is ERR_CORRUPT, never a wrong item', (t) => {
@@ -477,7 +477,7 @@ describe('ChunkReader', () => {
       return true;
     });
     // Headers are intact, so skipping over the damaged record still works.
-    assert.equal(reader.skip(0, 2), at[2]);
+    assert.equal(reader.offsetAfterRecords(0, 2), at[2]);
   });
 
   test('a record longer than maxItemBytes is ERR_CORRUPT', (t) => {

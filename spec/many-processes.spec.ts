@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
-import type { LockingMode } from '../lib/options.js';
+import type { LockingMode, QueueOptions } from '../lib/options.js';
 import { exited, forkFixture } from './helpers.js';
 import { mountOverSsh } from './support/sshfs.js';
 
@@ -337,6 +337,18 @@ describe('many producer and consumer processes on one directory', () => {
 });
 
 describe('a consumer that stops holding an item it has not acknowledged', () => {
+  /** Runs `body` with a queue in a fresh root (removed when the test ends), closing the queue after it. */
+  async function withQueue(t: TestContext, options: QueueOptions, body: (q: Queue<string>, dir: string, root: string) => Promise<void>): Promise<void> {
+    const { root } = testRoot(t, [], []);
+    const dir = path.join(root, 'q');
+    const q = await Queue.open<string>(dir, options);
+    try {
+      await body(q, dir, root);
+    } finally {
+      await q.close();
+    }
+  }
+
   async function holder(t: TestContext, dir: string, locking: LockingMode, staleAfter: number): Promise<{ child: ChildProcess; got: unknown }> {
     const child = forkFixture('mp-holder', [dir, locking, String(staleAfter)]);
     t.after(async () => {
@@ -352,12 +364,8 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
 
   for (const [locking, staleAfter] of [['flock', 10_000], ['lockfile', 2000]] as const) {
     test(`locking '${locking}': its item stays its own while it lives, and comes back ${locking === 'flock' ? 'at once' : 'once its lease is stale'} when it is SIGKILLed`, async (t) => {
-      const runs: Run[] = [];
-      const { root } = testRoot(t, runs, []);
-      const dir = path.join(root, 'q');
       // No polling to speak of: what brings the item back is seeing the holder's death.
-      const q = await Queue.open<string>(dir, { locking, staleAfter, pollInterval: 60_000 });
-      try {
+      await withQueue(t, { locking, staleAfter, pollInterval: 60_000 }, async (q, dir) => {
         await q.putMany(['a', 'b']);
         const { child, got } = await holder(t, dir, locking, staleAfter);
         assert.equal(got, 'a');
@@ -373,18 +381,12 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
         await q.taskDone();
         await q.taskDone();
         assert.equal(q.size, 0);
-      } finally {
-        await q.close();
-      }
+      });
     });
   }
 
   test('peek shows the item of a killed consumer as the next one, as get would take it', async (t) => {
-    const runs: Run[] = [];
-    const { root } = testRoot(t, runs, []);
-    const dir = path.join(root, 'q');
-    const q = await Queue.open<string>(dir, { pollInterval: 60_000 });
-    try {
+    await withQueue(t, { pollInterval: 60_000 }, async (q, dir) => {
       await q.putMany(['a', 'b']);
       const { child } = await holder(t, dir, 'flock', 10_000);
       assert.equal(await q.peek(), 'b');
@@ -399,17 +401,11 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
       assert.equal(next, 'a');
       assert.equal(await q.get({ block: false }), 'a');
       assert.equal(await q.get({ block: false }), 'b');
-    } finally {
-      await q.close();
-    }
+    });
   });
 
   test('an item acknowledged above the acknowledged prefix stays acknowledged when its consumer dies right after taskDone resolved', async (t) => {
-    const runs: Run[] = [];
-    const { root } = testRoot(t, runs, []);
-    const dir = path.join(root, 'q');
-    const q = await Queue.open<string>(dir, { pollInterval: 60_000 });
-    try {
+    await withQueue(t, { pollInterval: 60_000 }, async (q, dir, root) => {
       await q.putMany(['a', 'b']);
       // 'a' stays out with a live holder, so the acknowledgement of 'b' is above the prefix.
       const { child: holding } = await holder(t, dir, 'flock', 10_000);
@@ -422,17 +418,11 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
       await exited(holding);
       assert.equal(await q.get({ timeout: 5000 }), 'a');
       await assert.rejects(q.get({ timeout: 500 }), { code: 'ERR_EMPTY' }, "'b' was handed out again after its taskDone resolved");
-    } finally {
-      await q.close();
-    }
+    });
   });
 
   test('a consumer that closes hands its item back to the others', async (t) => {
-    const runs: Run[] = [];
-    const { root } = testRoot(t, runs, []);
-    const dir = path.join(root, 'q');
-    const q = await Queue.open<string>(dir, { pollInterval: 100 });
-    try {
+    await withQueue(t, { pollInterval: 100 }, async (q, dir) => {
       await q.put('a');
       const { child, got } = await holder(t, dir, 'flock', 10_000);
       assert.equal(got, 'a');
@@ -440,8 +430,6 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
       child.send('close');
       assert.equal(await q.get({ timeout: 5000 }), 'a');
       await q.taskDone();
-    } finally {
-      await q.close();
-    }
+    });
   });
 });
