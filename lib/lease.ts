@@ -35,14 +35,13 @@ export class Lease {
     this.#timer = timer;
   }
 
-  /** Creates and takes lease `id` (the caller holds the directory lock). */
+  /** Creates and takes lease `id`, which must not exist yet (the caller holds the directory lock). */
   static take(dir: string, id: number, mode: LockingMode, staleMs: number): Lease {
     const file = leasePath(dir, id);
     let fd: number;
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      // A leftover of a consumer that died before it was registered may sit here.
-      fs.rmSync(file, { force: true });
+      // 'wx': never take over a file that is there (the store picks an id without one).
       fd = fs.openSync(file, 'wx');
       if (mode === 'flock') fsExt.flockSync(fd, 'exnb');
       fs.writeSync(fd, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() })}\n`);
