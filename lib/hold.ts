@@ -27,6 +27,18 @@ export interface HoldHooks {
   released(): void;
 }
 
+export interface RunOptions {
+  /**
+   * The call finishes work this process started under the lock (taskDone
+   * after a get): it runs in the current hold even past MAX_HOLD_MS, rather
+   * than stepping aside with the work half done. A consumer that let go
+   * between its get and its taskDone would leave an item out, and every other
+   * consumer's acknowledgement above it would have to be published on its
+   * own.
+   */
+  finishing?: boolean;
+}
+
 const NO_HOOKS: HoldHooks = { acquired() {}, releasing() {}, released() {} };
 
 /** The kernel lock of one directory in this process, and which of its queues has it. */
@@ -95,9 +107,13 @@ export class LockHold {
    * loop. The hand-over from a sibling queue and `fn` run in one synchronous
    * step, so two queues of this process cannot take it from each other in turn.
    */
-  async run<R>(fn: () => R): Promise<R> {
+  async run<R>(fn: () => R, options: RunOptions = {}): Promise<R> {
     const shared = this.#shared;
     this.#assertOpen();
+    if (options.finishing === true && shared.yielding === null && shared.held) {
+      this.#takeOver();
+      return fn();
+    }
     if (shared.yielding === null && shared.held && overdue(shared)) {
       // Held too long: let a waiting process in before taking it again.
       // Later calls wait behind this one, so the order of calls is kept.

@@ -219,10 +219,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   async taskDone(): Promise<void> {
     this.#countAcknowledgement();
     if (!this.#options.autosave) {
-      await this.#locked(() => {
+      await this.#hold.run(() => {
         this.#assertOpen();
         this.#store.acknowledgeOldest();
-      });
+      }, { finishing: true });
     }
     this.#settleJoiners(this.#store.ackSeq, this.#store.readSeq);
     await this.#store.durability.settle();

@@ -70,8 +70,10 @@ export class QueueStore {
   #stateFile: StateFile;
   /** The shared state: authoritative while the lock is held, a cache otherwise. */
   #state: SharedState;
-  /** Changed since the last publish (the dirty mark is on disk). */
+  /** Changed since the last publish. */
   #changed = false;
+  /** The dirty mark is on disk for the changes since the last publish. */
+  #marked = false;
   #events: StoreEvents = { added: false, taken: false, acknowledged: false };
   /** The chunk this process last appended to; re-synced with the state before each append. */
   #writer: ChunkWriter | null = null;
@@ -172,6 +174,7 @@ export class QueueStore {
     this.#state.dirty = false;
     this.#stateFile.write(this.#state);
     this.#changed = false;
+    this.#marked = false;
   }
 
   /** What changed since the last call. */
@@ -241,7 +244,11 @@ export class QueueStore {
     const values: unknown[] = [];
     const seqs: number[] = [];
     if (this.waiting === 0) return { values, seqs };
-    this.#markChanged();
+    // Handing out to a consumer changes only the state: lost unpublished,
+    // the items simply wait again. Autosave moves the cursor, which the
+    // dirty mark must cover.
+    if (consumer) this.#changed = true;
+    else this.#markChanged();
     const row = consumer ? this.#ensureConsumer() : undefined;
     while (values.length < max) {
       const fromReturned = state.returned.length > 0;
@@ -286,13 +293,21 @@ export class QueueStore {
   acknowledgeOldest(): boolean {
     const row = this.#myRow();
     if (row === undefined || row.held.length === 0) return false;
-    this.#markChanged();
-    const seq = shiftHeld(row.held) ?? -1;
-    this.#advanceAck();
-    // Above the acknowledged prefix (a lower item is still out) the
-    // acknowledgement lives only in the state: publish it now, so that a
-    // resolved taskDone survives this process dying before the hold ends.
-    if (seq >= this.#state.ackSeq) this.publish();
+    const floor = this.#ackFloor();
+    if (row.held[0].start <= floor || floor > this.#state.ackSeq) {
+      // The prefix moves: the cursor is written, under the dirty mark.
+      this.#markChanged();
+      shiftHeld(row.held);
+      this.#advanceAck();
+    } else {
+      // Above the prefix (a lower item is still out) the acknowledgement
+      // lives only in the state: publish it now, so that a resolved taskDone
+      // survives this process dying before the hold ends. No dirty mark is
+      // needed: until this write the old state stands, and it is whole.
+      this.#changed = true;
+      shiftHeld(row.held);
+      this.publish();
+    }
     return true;
   }
 
@@ -378,10 +393,11 @@ export class QueueStore {
 
   /** Before the first change of a hold: mark the state dirty on disk, so a death from here on is recovered. */
   #markChanged(): void {
-    if (this.#changed) return;
+    this.#changed = true;
+    if (this.#marked) return;
     this.#state.gen++;
     this.#stateFile.write({ ...this.#state, dirty: true });
-    this.#changed = true;
+    this.#marked = true;
   }
 
   /**
@@ -498,11 +514,18 @@ export class QueueStore {
     return row;
   }
 
-  /** Moves the acknowledged prefix up to the lowest item still handed out or waiting. */
-  #advanceAck(): void {
+  /** The lowest item still handed out or waiting: where the acknowledged prefix may end. */
+  #ackFloor(): number {
     const state = this.#state;
     let floor = Math.min(state.readSeq, lowestOf(state.returned));
     for (const row of state.consumers) floor = Math.min(floor, lowestOf(row.held));
+    return floor;
+  }
+
+  /** Moves the acknowledged prefix up to the lowest item still handed out or waiting. */
+  #advanceAck(): void {
+    const state = this.#state;
+    const floor = this.#ackFloor();
     if (floor <= state.ackSeq) return;
     const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
     const pastChunk = Math.floor(floor / this.chunkSize);

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { QueueError } from '../lib/errors.js';
+import { LockHold, MAX_HOLD_MS } from '../lib/hold.js';
 import { Queue } from '../lib/index.js';
 import { LOCKFILE_DIR, openDirectoryLock, type DirectoryLock } from '../lib/lock.js';
 import type { LockingMode } from '../lib/options.js';
@@ -212,6 +213,27 @@ describe('queues of one process on one directory', () => {
 });
 
 describe('holding the lock across calls', () => {
+  test('a call that finishes started work runs in a hold past its time; any other call steps aside first', async (t) => {
+    const dir = tempDir(t);
+    const hold = new LockHold(dir, 'flock', () => openDirectoryLock(dir, 'flock', STALE_MS));
+    t.after(() => hold.close());
+    await hold.run(() => undefined);
+    assert.ok(hold.held);
+    const until = performance.now() + MAX_HOLD_MS + 1;
+    while (performance.now() < until);
+    let finished = false;
+    const finishing = hold.run(() => (finished = true), { finishing: true });
+    assert.ok(finished, 'the finishing call ran at once, in the hold');
+    assert.ok(hold.held);
+    await finishing;
+    let ran = false;
+    const stepping = hold.run(() => (ran = true));
+    assert.ok(!ran, 'an ordinary call past the hold time waits for its turn');
+    assert.ok(!hold.held, 'and the lock was let go meanwhile');
+    await stepping;
+    assert.ok(ran);
+  });
+
   test('calls made without awaiting keep their order even when the hold runs over its time and steps aside', async (t) => {
     const dir = tempQueueDir(t);
     // Every 50th item takes over 2 ms to encode, so the hold (5 ms) runs out again and again.

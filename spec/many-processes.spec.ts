@@ -421,6 +421,23 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
     });
   });
 
+  test('a consumer killed after get, before its hold on the lock ends, leaves the item waiting at once', async (t) => {
+    await withQueue(t, { pollInterval: 60_000 }, async (q, dir, root) => {
+      await q.putMany(['a', 'b']);
+      const marker = path.join(root, 'got');
+      const dying = forkFixture('mp-ack-and-die', [dir, marker, 'get-only']);
+      const { signal } = await exited(dying);
+      assert.equal(signal, 'SIGKILL');
+      assert.equal(JSON.parse(fs.readFileSync(marker, 'utf8')), 'a');
+      assert.equal(q.size, 2);
+      assert.equal(await q.get({ block: false }), 'a');
+      assert.equal(await q.get({ block: false }), 'b');
+      await q.taskDone();
+      await q.taskDone();
+      assert.equal(q.size, 0);
+    });
+  });
+
   test('a consumer that closes hands its item back to the others', async (t) => {
     await withQueue(t, { pollInterval: 100 }, async (q, dir) => {
       await q.put('a');
