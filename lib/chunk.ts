@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { QueueError, ioError } from './errors.js';
 import { HEADER_BYTES, readHeaderLength, payloadIntact } from './record.js';
+import type { SpareChunks } from './spares.js';
 
 /** Digits in a chunk number: enough for 2^53 items with a chunk size of 1. */
 const CHUNK_NUMBER_DIGITS = 16;
@@ -242,11 +243,11 @@ export class ChunkWriter {
     this.count = count;
   }
 
-  /** Creates chunk `chunk`, which must not exist yet. */
-  static create(dir: string, chunk: number): ChunkWriter {
+  /** Creates chunk `chunk`, which must not exist yet, from a spare file when one is ready. */
+  static create(dir: string, chunk: number, spares?: SpareChunks): ChunkWriter {
     const file = chunkPath(dir, chunk);
     try {
-      return new ChunkWriter(dir, chunk, fs.openSync(file, 'ax'), 0, 0);
+      return new ChunkWriter(dir, chunk, spares?.claim(file) ?? fs.openSync(file, 'ax'), 0, 0);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new QueueError('ERR_CORRUPT', dir, 'the next chunk file already exists: the queue directory was changed behind perq (a chunk may be missing)', { file });

@@ -28,6 +28,7 @@ import { FLOCK_FILE, LOCKFILE_DIR } from './lock.js';
 import type { ResolvedOptions } from './options.js';
 import { frameSize, writeFrame } from './record.js';
 import { BUILTIN_SERIALIZERS, resolveSerializer, type Serializer } from './serializers.js';
+import { SpareChunks } from './spares.js';
 import {
   STATE_FILE, StateFile, appendHeld, countOf, dropBelow, initialState, insertRange, lowestOf, shiftHeld,
   type ConsumerRow, type SharedState,
@@ -82,6 +83,7 @@ export class QueueStore {
   #nextSeq = -1;
   #nextOffset = 0;
   #lease: Lease | null = null;
+  #spares: SpareChunks;
   #writeBuffer = Buffer.allocUnsafe(INITIAL_WRITE_BUFFER);
 
   private constructor(
@@ -96,6 +98,7 @@ export class QueueStore {
     this.#cursor = cursor;
     this.#stateFile = stateFile;
     this.#state = state;
+    this.#spares = new SpareChunks(dir);
   }
 
   /** Opens (creating when absent) the queue in `dir`; the caller holds the directory lock. */
@@ -230,7 +233,10 @@ export class QueueStore {
     // marked before #retire releases the full ones.
     if (before.writer !== null && before.writer.size !== before.size) this.durability.touch(before.writer.fd);
     for (const writer of created) this.durability.touch(writer.fd);
-    if (created.length > 0) this.#retire(before.writer, created);
+    if (created.length > 0) {
+      this.#retire(before.writer, created);
+      this.#spares.refill();
+    }
     this.#events.added = true;
   }
 
@@ -383,6 +389,7 @@ export class QueueStore {
     this.#lease?.end();
     this.#lease = null;
     try {
+      await this.#spares.close();
       // The last sync round may still need the log's descriptor.
       await this.durability.close();
     } finally {
@@ -572,7 +579,7 @@ export class QueueStore {
     const current = this.#writer;
     if (current !== null && current.count < this.chunkSize) return current;
     const chunk = Math.floor(this.#state.headSeq / this.chunkSize);
-    const writer = ChunkWriter.create(this.dir, chunk);
+    const writer = ChunkWriter.create(this.dir, chunk, this.#spares);
     created.push(writer);
     this.#writer = writer;
     return writer;
