@@ -1,48 +1,29 @@
-// Spare chunk files: empty files made ahead of need, off the directory lock
-// and off this thread, that a writer turns into its next chunk under the lock.
-// Creating a file is the dearest system call a put makes: 50 µs to over 1 ms
-// of kernel time on the ext4 this was measured on, against ~25 µs for a link
-// and an unlink. A worker thread (spare-maker.ts) creates the spares on the
-// other core, so the creation neither holds the lock that every other process
-// of the directory waits for nor takes this thread's time. It starts only once
-// a queue has filled a few chunks: a script that puts a handful of items
-// never pays for a thread.
+// Spare chunk files: a chunk whose items are all acknowledged is emptied and
+// kept under a spare name instead of being deleted, and a writer that needs a
+// new chunk takes a spare rather than creating a file. Creating a file is the
+// dearest system call a put makes (50 µs to over 1 ms of kernel time on the
+// ext4 this was measured on), and it is made under the directory lock that
+// every other process waits for; emptying, linking and unlinking cost ~40 µs
+// together. A queue that is drained about as fast as it is filled then
+// creates almost no files.
 //
-// The spares have fixed names, spares/<slot>/next for slots 0 to 3: any writer
-// in any process can take any of them, none is left over for long, and no
-// listing of the directory is needed to find them. Each has a directory of its
-// own because creating a file holds its directory's lock for the whole
-// (long) creation: a writer linking into the queue directory, or unlinking
-// the spare it took, never waits behind the maker creating the next one.
-// A spare becomes a chunk by a hard link
-// (which, unlike a rename, refuses to replace an existing chunk) and the
-// unlink of its spare name. A crash between the two leaves the spare name on
-// a chunk in use: the next claim sees a second link or data in it and lets it
-// go, so no chunk is ever written through two names.
+// The spares have fixed names (spare-0 ... spare-3): any process can take any
+// of them, at most four exist, and no listing of the directory is needed to
+// find them. A spare becomes a chunk by a hard link (which, unlike a rename,
+// refuses to replace an existing chunk) and the unlink of its spare name. A
+// crash between the two leaves the spare name on a chunk in use: the next
+// claim sees a second link or data in it and lets it go, so no chunk is ever
+// written through two names.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
-import type { SpareReply, SpareRequest } from './spare-maker.js';
 
-/** The directory of the spares, inside the queue directory. */
-export const SPARES_DIR = 'spares';
-const SLOTS = 4;
-const SPARE_NAME = 'next';
-/** The spare files, relative to the queue directory. */
-export const SPARE_FILES: readonly string[] = Array.from({ length: SLOTS }, (_, slot) => path.join(SPARES_DIR, String(slot), SPARE_NAME));
-/** Chunks a queue creates itself before it asks for spares. */
-const START_AFTER_CHUNKS = 4;
+export const SPARE_FILES: readonly string[] = ['spare-0', 'spare-1', 'spare-2', 'spare-3'];
 
 export class SpareChunks {
   #dir: string;
-  /** Off once the file system refuses hard links (then chunks are created directly). */
+  /** Off once the file system refuses hard links: chunks are then created and deleted. */
   #enabled = true;
-  #chunksMade = 0;
-  /** Spares this queue took and has not yet asked to be made again; all of them at first. */
-  #wanted = new Set(SPARE_FILES);
-  #asked = false;
-  #closed = false;
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -50,12 +31,11 @@ export class SpareChunks {
 
   /**
    * Under the lock: makes a spare into the chunk file `file` and returns its
-   * descriptor, opened for appending; null when no spare is ready. An
+   * descriptor, opened for appending; null when no spare is there. An
    * existing `file` is an EEXIST error, as creating it would be.
    */
   claim(file: string): number | null {
-    this.#chunksMade++;
-    if (!this.#enabled || !this.#asked) return null;
+    if (!this.#enabled) return null;
     for (const name of SPARE_FILES) {
       const spare = path.join(this.#dir, name);
       try {
@@ -67,7 +47,6 @@ export class SpareChunks {
         this.#enabled = false;
         return null;
       }
-      this.#wanted.add(name);
       try {
         fs.unlinkSync(spare);
       } catch {
@@ -83,65 +62,34 @@ export class SpareChunks {
     return null;
   }
 
-  /** After chunks were made: asks the spare maker to replace the spares taken. */
-  refill(): void {
-    if (!this.#enabled || this.#closed || this.#chunksMade < START_AFTER_CHUNKS) return;
-    const maker = spareMaker();
-    if (maker === null) return;
-    for (const name of this.#wanted) maker.postMessage({ make: path.join(this.#dir, name) } satisfies SpareRequest);
-    this.#wanted.clear();
-    this.#asked = true;
+  /**
+   * Deletes an acknowledged chunk file, keeping it as a spare when a spare
+   * name is free. Emptied first, so a spare never holds data.
+   */
+  recycle(file: string): void {
+    if (this.#enabled) {
+      try {
+        fs.truncateSync(file, 0);
+        for (const name of SPARE_FILES) {
+          if (!this.#enabled || this.#linkAsSpare(file, path.join(this.#dir, name))) break;
+        }
+      } catch {
+        // Not kept as a spare; deleted below all the same.
+      }
+    }
+    fs.unlinkSync(file);
   }
 
-  /** Waits until the spare maker has done what this queue asked, so that no spare appears after the queue is closed. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    if (this.#asked) await flushSpareMaker();
+  /** Links `file` as `spare`; false when that name is taken (or links are refused). */
+  #linkAsSpare(file: string, spare: string): boolean {
+    try {
+      fs.linkSync(file, spare);
+      return true;
+    } catch (error) {
+      // Taken, or the chunk was deleted meanwhile; anything else: no hard links here.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOENT') this.#enabled = false;
+      return false;
+    }
   }
-}
-
-/** The spare maker of this thread, started on first use; null if it cannot run. */
-let maker: Worker | null = null;
-let makerBroken = false;
-let nextFlush = 0;
-const flushes = new Map<number, () => void>();
-
-function spareMaker(): Worker | null {
-  if (maker !== null || makerBroken) return maker;
-  try {
-    maker = new Worker(new URL('./spare-maker.js', import.meta.url));
-  } catch {
-    makerBroken = true;
-    return null;
-  }
-  // The maker never keeps the process alive, except while a close waits for it.
-  maker.unref();
-  maker.on('message', (reply: SpareReply) => {
-    flushes.get(reply.flushed)?.();
-  });
-  maker.on('error', () => stopMaker());
-  maker.on('exit', () => stopMaker());
-  return maker;
-}
-
-/** The maker died or could not start: queues create their chunks themselves from now on. */
-function stopMaker(): void {
-  maker = null;
-  makerBroken = true;
-  for (const done of flushes.values()) done();
-}
-
-function flushSpareMaker(): Promise<void> {
-  const worker = maker;
-  if (worker === null) return Promise.resolve();
-  const id = nextFlush++;
-  if (flushes.size === 0) worker.ref();
-  return new Promise<void>((resolve) => {
-    flushes.set(id, () => {
-      flushes.delete(id);
-      if (flushes.size === 0) maker?.unref();
-      resolve();
-    });
-    worker.postMessage({ flush: id } satisfies SpareRequest);
-  });
 }

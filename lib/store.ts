@@ -233,10 +233,7 @@ export class QueueStore {
     // marked before #retire releases the full ones.
     if (before.writer !== null && before.writer.size !== before.size) this.durability.touch(before.writer.fd);
     for (const writer of created) this.durability.touch(writer.fd);
-    if (created.length > 0) {
-      this.#retire(before.writer, created);
-      this.#spares.refill();
-    }
+    if (created.length > 0) this.#retire(before.writer, created);
     this.#events.added = true;
   }
 
@@ -389,7 +386,6 @@ export class QueueStore {
     this.#lease?.end();
     this.#lease = null;
     try {
-      await this.#spares.close();
       // The last sync round may still need the log's descriptor.
       await this.durability.close();
     } finally {
@@ -678,7 +674,7 @@ export class QueueStore {
   #deleteChunks(from: number, to: number): void {
     for (let chunk = from; chunk < to; chunk++) {
       try {
-        fs.unlinkSync(chunkPath(this.dir, chunk));
+        this.#spares.recycle(chunkPath(this.dir, chunk));
       } catch {
         // Already gone (another process deleted it) is fine; anything else is swept up by the next open.
       }
