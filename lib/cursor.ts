@@ -19,8 +19,12 @@ import { ioError } from './errors.js';
 
 export const CURSOR_FILE = 'cursor';
 export const CURSOR_LOG_FILE = 'cursor.log';
-/** Log entries between folds: keeps the log small (16 KiB) and renames rare. */
-export const FOLD_EVERY = 1024;
+/**
+ * Log entries between folds: keeps the log small (128 KiB, read whole on
+ * open in well under a millisecond) and folds rare. A fold writes a new
+ * cursor file, and creating a file can cost a millisecond of kernel time.
+ */
+export const FOLD_EVERY = 8192;
 
 const CURSOR_MAGIC = 0x52435150; // 'PQCR' little-endian
 const CURSOR_BYTES = 24;
