@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { QueueError } from '../lib/errors.js';
-import { LockHold, MAX_HOLD_MS } from '../lib/hold.js';
+import { LOCKFILE_MAX_HOLD_MS, LockHold, MAX_HOLD_MS } from '../lib/hold.js';
 import { Queue } from '../lib/index.js';
 import { LOCKFILE_DIR, openDirectoryLock, type DirectoryLock } from '../lib/lock.js';
 import type { LockingMode } from '../lib/options.js';
@@ -213,6 +213,28 @@ describe('queues of one process on one directory', () => {
 });
 
 describe('holding the lock across calls', () => {
+  test("under 'lockfile' a hold lasts LOCKFILE_MAX_HOLD_MS, not MAX_HOLD_MS", async (t) => {
+    const dir = tempDir(t);
+    const hold = new LockHold(dir, 'lockfile', () => openDirectoryLock(dir, 'lockfile', STALE_MS));
+    t.after(() => hold.close());
+    const busyUntil = (ms: number) => {
+      while (performance.now() < ms);
+    };
+    await hold.run(() => undefined);
+    const start = performance.now();
+    busyUntil(start + MAX_HOLD_MS + 1);
+    let ran = false;
+    const within = hold.run(() => (ran = true));
+    assert.ok(ran && hold.held, 'past MAX_HOLD_MS the hold goes on');
+    await within;
+    busyUntil(start + LOCKFILE_MAX_HOLD_MS + 1);
+    ran = false;
+    const past = hold.run(() => (ran = true));
+    assert.ok(!ran && !hold.held, 'past LOCKFILE_MAX_HOLD_MS the call steps aside');
+    await past;
+    assert.ok(ran);
+  });
+
   test('a call that finishes started work runs in a hold past its time; any other call steps aside first', async (t) => {
     const dir = tempDir(t);
     const hold = new LockHold(dir, 'flock', () => openDirectoryLock(dir, 'flock', STALE_MS));
