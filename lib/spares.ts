@@ -19,19 +19,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 export const SPARE_FILES: readonly string[] = ['spare-0', 'spare-1', 'spare-2', 'spare-3'];
-/** Deletions without trying to recycle after every spare name was found taken. */
-const SKIP_WHEN_FULL = 64;
 
 export class SpareChunks {
   #dir: string;
   /** Off once the file system refuses hard links: chunks are then created and deleted. */
   #enabled = true;
-  /**
-   * Deletions left before recycling is tried again, after one found every
-   * spare name taken: a drain of a long queue then deletes at the price of an
-   * unlink, not of four failed links. Taking a spare resets it.
-   */
-  #skipRecycling = 0;
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -60,7 +52,6 @@ export class SpareChunks {
       } catch {
         // The check below finds the second name and gives this spare up.
       }
-      this.#skipRecycling = 0;
       const fd = fs.openSync(file, 'a');
       const { nlink, size } = fs.fstatSync(fd);
       if (nlink === 1 && size === 0) return fd;
@@ -76,12 +67,11 @@ export class SpareChunks {
    * name is free. Emptied first, so a spare never holds data.
    */
   recycle(file: string): void {
-    if (this.#enabled && this.#skipRecycling > 0) this.#skipRecycling--;
-    else if (this.#enabled) {
+    if (this.#enabled) {
       try {
         fs.truncateSync(file, 0);
-        if (!SPARE_FILES.some((name) => this.#linkAsSpare(file, path.join(this.#dir, name)))) {
-          this.#skipRecycling = SKIP_WHEN_FULL;
+        for (const name of SPARE_FILES) {
+          if (!this.#enabled || this.#linkAsSpare(file, path.join(this.#dir, name))) break;
         }
       } catch {
         // Not kept as a spare; deleted below all the same.
