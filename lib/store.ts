@@ -157,6 +157,11 @@ export class QueueStore {
 
   /** The lock was just taken: bring the cached state up to date, recovering after a holder that died. */
   refresh(): void {
+    // What is on disk now is the truth: nothing of an earlier hold is pending
+    // (a publish that failed left its changes unpublished, and its mark, if
+    // any, for this read to find).
+    this.#changed = false;
+    this.#marked = false;
     const stored = this.#stateFile.read();
     if (stored === null) {
       // Removed or damaged behind our back: rebuild it from the files.
