@@ -83,11 +83,30 @@ export class StateFile {
   constructor(dir: string) {
     this.#dir = dir;
     this.file = path.join(dir, STATE_FILE);
+    this.#fd = this.#open();
+  }
+
+  /**
+   * Under the lock: when `state` was deleted or replaced since this process
+   * opened it, opens the file now there (creating it when absent) and returns
+   * true. Without this, a process would go on reading and writing a deleted
+   * inode while the others share a new file, each with its own idea of where
+   * the head is: appends would overwrite each other.
+   */
+  reopenIfReplaced(): boolean {
+    let current: fs.Stats | undefined;
     try {
-      this.#fd = fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-    } catch (error) {
-      throw ioError(dir, 'opening the state file', error, this.file);
+      current = fs.statSync(this.file);
+    } catch {
+      // Deleted: opening creates it anew.
     }
+    const open = fs.fstatSync(this.#fd);
+    if (current !== undefined && current.ino === open.ino && current.dev === open.dev) return false;
+    this.close();
+    this.#fd = this.#open();
+    this.#slot = 1;
+    this.#slotBytes = INITIAL_SLOT_BYTES;
+    return true;
   }
 
   /** The newest valid state, or null when the file holds none (new, or both slots damaged). */
@@ -124,6 +143,14 @@ export class StateFile {
       fs.closeSync(this.#fd);
     } catch {
       // Nothing unwritten is held by a descriptor we only pwrite through.
+    }
+  }
+
+  #open(): number {
+    try {
+      return fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    } catch (error) {
+      throw ioError(this.#dir, 'opening the state file', error, this.file);
     }
   }
 

@@ -162,6 +162,7 @@ export class QueueStore {
     // any, for this read to find).
     this.#changed = false;
     this.#marked = false;
+    if (this.#stateFile.reopenIfReplaced()) this.#reader?.invalidate();
     const stored = this.#stateFile.read();
     if (stored === null) {
       // Removed or damaged behind our back: rebuild it from the files.

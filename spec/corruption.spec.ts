@@ -274,7 +274,37 @@ describe('a crash copy whose state still shows items held by the dead consumer',
   });
 });
 
-describe('a damaged state file', () => {
+describe('a damaged or deleted state file', () => {
+  test('deleted under an open queue, it is noticed at the next hold: appends from both sides never overwrite each other', async (t) => {
+    const dir = tempQueueDir(t);
+    const turn = () => new Promise((resolve) => setImmediate(resolve)); // the hold ends, the state is published
+    const first = await Queue.open<string>(dir);
+    try {
+      await first.putMany(['a', 'b']);
+      await turn();
+      fs.unlinkSync(path.join(dir, 'state'));
+      // A queue opened now makes a new state file, rebuilt from the chunks.
+      const second = await Queue.open<string>(dir);
+      try {
+        await second.put('c');
+        await turn();
+        await first.put('d');
+        await turn();
+        await second.put('e');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await first.close();
+    }
+    const reopened = await Queue.open<string>(dir);
+    try {
+      assert.deepEqual(await reopened.getMany(10), ['a', 'b', 'c', 'd', 'e']);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   test('a consumer registered after the state was rebuilt never takes the id of one still alive', async (t) => {
     const dir = tempQueueDir(t);
     const first = await Queue.open<string>(dir);
