@@ -247,7 +247,7 @@ export class ChunkWriter {
   static create(dir: string, chunk: number, spares?: SpareChunks): ChunkWriter {
     const file = chunkPath(dir, chunk);
     try {
-      return new ChunkWriter(dir, chunk, spares?.claim(file) ?? fs.openSync(file, 'ax'), 0, 0);
+      return new ChunkWriter(dir, chunk, spares !== undefined ? spares.open(file) : fs.openSync(file, 'ax'), 0, 0);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new QueueError('ERR_CORRUPT', dir, 'the next chunk file already exists: the queue directory was changed behind perq (a chunk may be missing)', { file });

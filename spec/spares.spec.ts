@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { chunkPath } from '../lib/chunk.js';
 import { Queue } from '../lib/index.js';
-import { SPARE_FILES } from '../lib/spares.js';
+import { SPARE_FILES, spareTuning } from '../lib/spares.js';
 import { chunkFiles, tempQueueDir } from './helpers.js';
 
 function sparesIn(dir: string): string[] {
@@ -35,6 +35,11 @@ async function drain(q: Queue<number>, count: number): Promise<number[]> {
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 describe('spare chunk files', () => {
+  // Spares are taken only where creating a file is dear; make it so here.
+  const measured = spareTuning.dearCreateUs;
+  before(() => (spareTuning.dearCreateUs = 0));
+  after(() => (spareTuning.dearCreateUs = measured));
+
   test('a queue that is only filled keeps no spares', async (t) => {
     const dir = tempQueueDir(t);
     const q = await Queue.open<number>(dir, { chunkSize: 2 });
@@ -133,6 +138,30 @@ describe('spare chunk files', () => {
       });
       assert.equal(fs.readFileSync(chunkPath(dir, 2), 'utf8'), 'not perq');
       assert.equal(q.size, 0);
+    } finally {
+      await q.close();
+    }
+  });
+});
+
+describe('spare chunk files where creating a file is cheap', () => {
+  const measured = spareTuning.dearCreateUs;
+  before(() => (spareTuning.dearCreateUs = Number.POSITIVE_INFINITY));
+  after(() => (spareTuning.dearCreateUs = measured));
+
+  test('a writer creates its chunks and leaves the spares alone', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<number>(dir, { chunkSize: 2 });
+    try {
+      await q.putMany([0, 1, 2, 3]);
+      assert.deepEqual(await drain(q, 2), [0, 1]);
+      const [spare] = sparesIn(dir);
+      assert.ok(spare !== undefined, 'drained chunks are still kept, for writers where creating is dear');
+      const { ino } = fs.statSync(path.join(dir, spare));
+      await q.putMany([4, 5]);
+      assert.notEqual(fs.statSync(chunkPath(dir, 2)).ino, ino);
+      assert.equal(fs.statSync(path.join(dir, spare)).ino, ino, 'the spare is still there');
+      assert.deepEqual(await q.getMany(10), [2, 3, 4, 5]);
     } finally {
       await q.close();
     }
