@@ -243,7 +243,7 @@ export class ChunkWriter {
     this.count = count;
   }
 
-  /** Creates chunk `chunk`, which must not exist yet, from a spare file when one is ready. */
+  /** Creates chunk `chunk`, which must not exist yet (through `spares`: from a spare file where creating files is dear). */
   static create(dir: string, chunk: number, spares?: SpareChunks): ChunkWriter {
     const file = chunkPath(dir, chunk);
     try {

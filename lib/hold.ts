@@ -3,9 +3,10 @@
 // per item, so a process keeps the lock once it has it until the event loop
 // turns (or MAX_HOLD_MS pass; LOCKFILE_MAX_HOLD_MS under 'lockfile') and
 // publishes its changes then: a loop of awaited puts pays for the lock about
-// once per turn, while other processes wait at most a few milliseconds. Items reach the chunk files
-// at once; a holder that dies before publishing leaves the state marked dirty,
-// and the next holder adopts what it wrote (see store.ts).
+// once per turn, while other processes wait at most a few milliseconds. Items
+// reach the chunk files at once; a holder that dies before publishing leaves
+// the state marked dirty, and the next holder adopts what it wrote (see
+// store.ts).
 //
 // Queues of one process on one directory share one kernel lock (one
 // descriptor): taking it twice from one thread would deadlock, so they hand
