@@ -13,14 +13,7 @@ process.on('disconnect', async () => {
   process.exit(0);
 });
 
-/** A get ended by close (on Ctrl-C or when the parent goes): wait for the exit that follows. */
-async function stopped(error: { code?: string }): Promise<never> {
-  if (error?.code !== 'ERR_QUEUE_CLOSED') throw error;
-  return new Promise<never>(() => undefined);
-}
-
-for (;;) {
-  const job = await jobs.get().catch(stopped);
+// Each job is acknowledged when the loop asks for the next; the loop ends when the queue is closed.
+for await (const job of jobs) {
   await results.put({ n: job.n, square: job.n * job.n, at: job.at });
-  await jobs.taskDone();
 }

@@ -43,15 +43,8 @@ process.on('SIGINT', async () => {
   process.exit(0);
 });
 
-/** A get ended by close (on Ctrl-C or when the parent goes): wait for the exit that follows. */
-async function stopped(error: { code?: string }): Promise<never> {
-  if (error?.code !== 'ERR_QUEUE_CLOSED') throw error;
-  return new Promise<never>(() => undefined);
-}
-
-for (;;) {
-  const result = await results.get().catch(stopped);
+// Each result is acknowledged when the loop asks for the next; the loop ends when the queue is closed.
+for await (const result of results) {
   const ms = performance.timeOrigin + performance.now() - result.at;
   console.log(`[parent] ${result.n}² = ${result.square} (${ms.toFixed(2)} ms after the job was put)`);
-  await results.taskDone();
 }

@@ -17,14 +17,7 @@ process.on('SIGINT', async () => {
   await queue.close(); // hands back an item taken and not yet acknowledged
   process.exit(0);
 });
-/** A get ended by close (on Ctrl-C or when the parent goes): wait for the exit that follows. */
-async function stopped(error: { code?: string }): Promise<never> {
-  if (error?.code !== 'ERR_QUEUE_CLOSED') throw error;
-  return new Promise<never>(() => undefined);
-}
-
-for (;;) {
-  const item = await queue.get().catch(stopped);
+// Each item is acknowledged when the loop asks for the next; the loop ends when the queue is closed.
+for await (const item of queue) {
   console.log(`received: ${item.text} (sent ${item.sentAt})`);
-  await queue.taskDone();
 }
