@@ -75,6 +75,8 @@ export class StateFile {
   readonly file: string;
   #dir: string;
   #fd: number;
+  /** The inode `#fd` is open on, to tell whether `state` is still that file. */
+  #inode: { dev: number; ino: number };
   /** The slot holding the newest state read or written (0 or 1). */
   #slot = 1;
   #slotBytes = INITIAL_SLOT_BYTES;
@@ -84,6 +86,7 @@ export class StateFile {
     this.#dir = dir;
     this.file = path.join(dir, STATE_FILE);
     this.#fd = this.#open();
+    this.#inode = fs.fstatSync(this.#fd);
   }
 
   /**
@@ -100,10 +103,10 @@ export class StateFile {
     } catch {
       // Deleted: opening creates it anew.
     }
-    const open = fs.fstatSync(this.#fd);
-    if (current !== undefined && current.ino === open.ino && current.dev === open.dev) return false;
+    if (current !== undefined && current.ino === this.#inode.ino && current.dev === this.#inode.dev) return false;
     this.close();
     this.#fd = this.#open();
+    this.#inode = fs.fstatSync(this.#fd);
     this.#slot = 1;
     this.#slotBytes = INITIAL_SLOT_BYTES;
     return true;
