@@ -2,20 +2,24 @@
 // kept under a spare name instead of being deleted, and a writer that needs a
 // new chunk takes a spare rather than creating a file. On most file systems
 // creating a file costs 10-30 µs and this is not worth doing; on some it is
-// the dearest system call a put makes (460 µs to over 1 ms of kernel time on
-// the ext4 this was measured on), made under the directory lock that every
-// other process waits for, while emptying, linking and unlinking cost ~40 µs
-// together. So a writer times the files it creates and takes spares only
-// while creating costs more than spareTuning.dearCreateUs; a queue that is drained
-// about as fast as it is filled then creates almost no files.
+// the dearest system call a put makes, made under the directory lock that
+// every other process waits for. On ext4 without a journal (the machine perq
+// is measured on) a new file skips every inode freed in the last 60-360 s, so
+// each deleted chunk makes later creations dearer: 25 µs in a quiet
+// directory, 500 µs to over 1 ms while chunks are deleted as fast as a busy
+// queue drains them. Emptying, linking and unlinking cost ~40 µs together and
+// free no inode. So a writer times the files it creates and takes spares only
+// while creating costs more than spareTuning.dearCreateUs; a queue that is
+// drained about as fast as it is filled then creates and deletes almost no
+// files.
 //
-// The spares have fixed names (spare-0 ... spare-7): any process can take any
-// of them, at most eight exist, and no listing of the directory is needed to
-// find them. They are filled from the lowest name up and taken from the
-// highest down, so they sit at spare-0 .. spare-(k-1): one look at spare-0
-// tells whether there is any, one at spare-7 whether there is room. (Chunks
-// deleted outside the lock, after a sync round, can break that order; then
-// only a spare is missed or a chunk deleted instead of kept.)
+// The spares have fixed names (spare-0 ... spare-63): any process can take any
+// of them, and no listing of the directory is needed to find them. They are
+// filled from the lowest name up and taken from the highest down, so they sit
+// at spare-0 .. spare-(k-1): a bisection over the names finds k in seven looks,
+// one look at spare-0 tells whether there is any. (A crash, or chunks deleted
+// outside the lock after a sync round, can leave a gap; then only a spare is
+// missed until the gap is filled, or a chunk deleted instead of kept.)
 //
 // A spare becomes a chunk by a hard link (which, unlike a rename, refuses to
 // replace an existing chunk) and the unlink of its spare name. A crash between
@@ -27,13 +31,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /**
- * Enough to carry drained chunks over to producers across a few lock holds:
- * consumers and producers take the lock in runs, so chunks are freed and
- * needed in bursts. With 4 spares, 4 producers and 4 consumers on one
- * directory found a spare for ~30 % of their new chunks; with 8, ~50 %; with
- * 16, ~60 %.
+ * Enough to carry drained chunks over to producers across the runs in which
+ * consumers and producers take the lock (chunks are freed and needed in
+ * bursts): with 8, 4 producers and 4 consumers on one directory found a spare
+ * for ~50 % of their new chunks and deleted the rest; with 64, ~86 %. At most
+ * this many empty files stay in a drained queue's directory.
  */
-const SPARE_COUNT = 8;
+const SPARE_COUNT = 64;
+/** Looks that may each find another process's claim or recycling in the way. */
+const RACE_RETRIES = 3;
 /**
  * Creating a file costs more than `dearCreateUs` (a running average): take
  * spares instead. Exported so that specs can make every file system look
@@ -84,8 +90,11 @@ export class SpareChunks {
     if (this.#enabled && !fs.existsSync(this.#paths[SPARE_COUNT - 1])) {
       try {
         fs.truncateSync(file, 0);
-        for (const spare of this.#paths) {
-          if (!this.#enabled || (!fs.existsSync(spare) && this.#linkAsSpare(file, spare))) break;
+        for (let attempt = 0; attempt < RACE_RETRIES && this.#enabled; attempt++) {
+          const free = this.#spareCount();
+          if (free === SPARE_COUNT) break;
+          const outcome = this.#linkAsSpare(file, this.#paths[free]);
+          if (outcome !== 'taken') break;
         }
       } catch {
         // Not kept as a spare; deleted below all the same.
@@ -97,14 +106,15 @@ export class SpareChunks {
   /** Makes the highest spare into `file`; null when there is none. */
   #claim(file: string): number | null {
     if (!fs.existsSync(this.#paths[0])) return null;
-    for (let slot = SPARE_COUNT - 1; slot >= 0; slot--) {
-      const spare = this.#paths[slot];
-      if (slot > 0 && !fs.existsSync(spare)) continue;
+    for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
+      const count = this.#spareCount();
+      if (count === 0) return null;
+      const spare = this.#paths[count - 1];
       try {
         fs.linkSync(spare, file);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') continue;
+        if (code === 'ENOENT') continue; // taken by another process meanwhile
         if (code === 'EEXIST') throw error;
         this.#enabled = false;
         return null;
@@ -124,16 +134,29 @@ export class SpareChunks {
     return null;
   }
 
-  /** Links `file` as `spare`; false when that name is taken (or links are refused). */
-  #linkAsSpare(file: string, spare: string): boolean {
+  /** How many spares there are, taking them to be spare-0 .. spare-(k-1): the first missing name, by bisection. */
+  #spareCount(): number {
+    let low = 0;
+    let high = SPARE_COUNT;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (fs.existsSync(this.#paths[middle])) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** Links `file` as `spare`: 'taken' when another process filled that name first. */
+  #linkAsSpare(file: string, spare: string): 'linked' | 'taken' | 'failed' {
     try {
       fs.linkSync(file, spare);
-      return true;
+      return 'linked';
     } catch (error) {
-      // Taken, or the chunk was deleted meanwhile; anything else: no hard links here.
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST' && code !== 'ENOENT') this.#enabled = false;
-      return false;
+      if (code === 'EEXIST') return 'taken';
+      // ENOENT: the chunk was deleted meanwhile; anything else: no hard links here.
+      if (code !== 'ENOENT') this.#enabled = false;
+      return 'failed';
     }
   }
 }

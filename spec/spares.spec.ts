@@ -1,7 +1,8 @@
 // lib/spares.ts: acknowledged chunks kept, emptied, as spares and taken as
 // the next chunks instead of creating files. Through a real Queue on real
 // files: a drained chunk's inode comes back as a later chunk holding the right
-// items; no more than SPARE_FILES.length spares are kept; a spare left linked to a chunk in
+// items; no more than SPARE_FILES.length spares are kept; spares with a gap in
+// their names are found and the gap filled; a spare left linked to a chunk in
 // use (a crash between link and unlink) is never written through; an
 // existing file where the next chunk goes is still ERR_CORRUPT.
 
@@ -73,8 +74,10 @@ describe('spare chunk files', () => {
     const dir = tempQueueDir(t);
     const q = await Queue.open<number>(dir, { chunkSize: 2 });
     try {
-      await q.putMany(range(0, 40));
-      assert.deepEqual(await drain(q, 40), range(0, 40));
+      // Two items a chunk: more drained chunks than there are spare names.
+      const count = 2 * (SPARE_FILES.length + 10);
+      await q.putMany(range(0, count));
+      assert.deepEqual(await drain(q, count), range(0, count));
       assert.deepEqual(chunkFiles(dir), []);
       assert.deepEqual(sparesIn(dir), SPARE_FILES);
       for (const spare of SPARE_FILES) assert.equal(fs.statSync(path.join(dir, spare)).size, 0);
@@ -102,11 +105,12 @@ describe('spare chunk files', () => {
     const q = await Queue.open<number>(dir, { chunkSize: 2 });
     await q.putMany(range(0, 20));
     await q.close();
-    // As if a claim had crashed between its link and its unlink: every spare
-    // name is a second name of the newest chunk, which is full and in use.
+    // As if claims had crashed between their link and their unlink: the two
+    // spare names there are are second names of the newest chunk, which is
+    // full and in use.
     const newest = chunkPath(dir, 9);
     const before = fs.readFileSync(newest);
-    for (const spare of SPARE_FILES) fs.linkSync(newest, path.join(dir, spare));
+    for (const spare of SPARE_FILES.slice(0, 2)) fs.linkSync(newest, path.join(dir, spare));
 
     const reopened = await Queue.open<number>(dir);
     await reopened.putMany(range(20, 30));
@@ -120,6 +124,33 @@ describe('spare chunk files', () => {
       assert.deepEqual(await last.getMany(100), range(0, 30));
     } finally {
       await last.close();
+    }
+  });
+
+  test('spares with a gap in their names are taken, and recycling closes the gap', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<number>(dir, { chunkSize: 2 });
+    await q.close();
+    // As a crash mid-claim or a deletion outside the lock can leave them.
+    const present = [0, 1, 2, 5];
+    for (const slot of present) fs.writeFileSync(path.join(dir, SPARE_FILES[slot]), '');
+    const spareInodes = new Set(present.map((slot) => fs.statSync(path.join(dir, SPARE_FILES[slot])).ino));
+
+    const reopened = await Queue.open<number>(dir);
+    try {
+      await reopened.putMany(range(0, 12));
+      const fromSpares = range(0, 6).filter((chunk) => spareInodes.has(fs.statSync(chunkPath(dir, chunk)).ino));
+      assert.deepEqual(fromSpares, [0, 1, 2], 'the three spares below the gap became the next chunks');
+      assert.deepEqual(sparesIn(dir), [SPARE_FILES[5]], 'the spare above the gap was not found');
+      assert.deepEqual(await drain(reopened, 12), range(0, 12));
+      // Six drained chunks fill spare-0 .. spare-4 below the stranded spare-5, then spare-6 above it.
+      assert.deepEqual(sparesIn(dir), SPARE_FILES.slice(0, 7));
+      assertOneNameEach(dir);
+      await reopened.putMany(range(12, 14));
+      assert.deepEqual(sparesIn(dir), SPARE_FILES.slice(0, 6), 'the highest spare is taken first');
+      assert.deepEqual(await reopened.getMany(10), [12, 13]);
+    } finally {
+      await reopened.close();
     }
   });
 
