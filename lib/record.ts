@@ -21,11 +21,19 @@ export function frameSize(payloadLength: number): number {
 
 /** Writes `payload` framed into `target` at `offset`; returns the offset after it. */
 export function writeFrame(target: Buffer, offset: number, payload: Uint8Array): number {
+  target.set(payload, offset + HEADER_BYTES);
+  return sealFrame(target, offset, payload.length);
+}
+
+/**
+ * Writes the header of a frame at `offset` whose `length`-byte payload is
+ * already in place after it; returns the offset after the frame.
+ */
+export function sealFrame(target: Uint8Array, offset: number, length: number): number {
   const start = offset + HEADER_BYTES;
-  const end = start + payload.length;
-  target.set(payload, start);
+  const end = start + length;
   // Byte stores beat Buffer#writeUInt32LE by ~30% of the whole frame cost on small items.
-  putU32(target, offset, payload.length);
+  putU32(target, offset, length);
   putU32(target, offset + 4, crc32c(target, start, end));
   putU32(target, offset + 8, crc32c(target, offset, offset + 8));
   return end;

@@ -14,12 +14,75 @@ export interface Serializer {
   decode(bytes: Uint8Array): unknown;
 }
 
+/**
+ * A built-in serializer that writes some values straight into perq's write
+ * buffer: no payload buffer allocated per item and no copy of it.
+ */
+export interface InPlaceSerializer extends Serializer {
+  /**
+   * Writes `value`'s encoding at `target[offset..]` and returns its length in
+   * bytes; undefined (nothing written) when this value, or the room left in
+   * `target`, needs `encode` instead. What it writes decodes as what `encode`
+   * would have written does.
+   */
+  encodeInto(value: unknown, target: Buffer, offset: number): number | undefined;
+}
+
+export function encodesInPlace(serializer: Serializer): serializer is InPlaceSerializer {
+  return typeof (serializer as Partial<InPlaceSerializer>).encodeInto === 'function';
+}
+
 export type SerializerName = 'cbor' | 'json' | 'msgpack' | 'raw';
 export type SerializerOption = SerializerName | Serializer;
 
 export const BUILTIN_SERIALIZERS: readonly SerializerName[] = ['cbor', 'json', 'msgpack', 'raw'];
 
-function cbor(): Serializer {
+/** CBOR's major type 3 (text string), ORed with the additional information. */
+const CBOR_TEXT = 0x60;
+/** Additional information: the length follows in 1, 2 or 4 bytes. */
+const CBOR_LENGTH_U8 = 24;
+const CBOR_LENGTH_U16 = 25;
+const CBOR_LENGTH_U32 = 26;
+/** A UTF-16 code unit takes at most 3 bytes of UTF-8. */
+const MAX_UTF8_PER_UNIT = 3;
+
+/** Bytes of a CBOR text string's header for `length` bytes of UTF-8. */
+function cborTextHeaderBytes(length: number): number {
+  return length < CBOR_LENGTH_U8 ? 1 : length <= 0xff ? 2 : length <= 0xffff ? 3 : 5;
+}
+
+/**
+ * A string as a CBOR text string (most items are strings), byte for byte as
+ * cbor-x writes it: the header is sized for one byte per UTF-16 unit (UTF-8
+ * takes at least that) and the text moved up in the rare case that it came
+ * out long enough to need a bigger one. A string with a lone surrogate goes
+ * through cbor-x as before (UTF-8 would turn it into U+FFFD; cbor-x writes
+ * its 3-byte form).
+ */
+function cborStringInto(value: unknown, target: Buffer, offset: number): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const most = value.length * MAX_UTF8_PER_UNIT;
+  if (offset + cborTextHeaderBytes(most) + most > target.length || !value.isWellFormed()) return undefined;
+  const guessed = cborTextHeaderBytes(value.length);
+  const length = target.write(value, offset + guessed);
+  const header = cborTextHeaderBytes(length);
+  if (header !== guessed) target.copyWithin(offset + header, offset + guessed, offset + guessed + length);
+  if (header === 1) {
+    target[offset] = CBOR_TEXT | length;
+  } else if (header === 2) {
+    target[offset] = CBOR_TEXT | CBOR_LENGTH_U8;
+    target[offset + 1] = length;
+  } else if (header === 3) {
+    target[offset] = CBOR_TEXT | CBOR_LENGTH_U16;
+    target.writeUInt16BE(length, offset + 1);
+  } else {
+    target[offset] = CBOR_TEXT | CBOR_LENGTH_U32;
+    target.writeUInt32BE(length, offset + 1);
+  }
+  return header + length;
+}
+
+function cbor(): InPlaceSerializer {
   // Self-describing records (no shared structures between items, which a
   // reader in another process could not know), tag 259 so that a Map comes
   // back as a Map and an object as an object, and copied buffers because the
@@ -30,6 +93,7 @@ function cbor(): Serializer {
   return {
     name: 'cbor',
     encode: (value) => encoder.encode(value),
+    encodeInto: cborStringInto,
     decode: (bytes) => encoder.decode(bytes),
   };
 }

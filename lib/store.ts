@@ -26,8 +26,8 @@ import { INFO_FILE, readInfo, writeInfo } from './info.js';
 import { CONSUMERS_DIR, Lease, leaseAlive, leasePath, removeLease } from './lease.js';
 import { FLOCK_FILE, LOCKFILE_DIR } from './lock.js';
 import type { ResolvedOptions } from './options.js';
-import { frameSize, writeFrame } from './record.js';
-import { BUILTIN_SERIALIZERS, resolveSerializer, type Serializer } from './serializers.js';
+import { HEADER_BYTES, frameSize, sealFrame, writeFrame } from './record.js';
+import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type InPlaceSerializer, type Serializer } from './serializers.js';
 import { SpareChunks } from './spares.js';
 import {
   STATE_FILE, StateFile, appendHeld, countOf, dropBelow, initialState, insertRange, lowestOf, shiftHeld,
@@ -85,6 +85,8 @@ export class QueueStore {
   #lease: Lease | null = null;
   #spares: SpareChunks;
   #writeBuffer = Buffer.allocUnsafe(INITIAL_WRITE_BUFFER);
+  /** The serializer again when it can write items straight into #writeBuffer. */
+  #inPlace: InPlaceSerializer | null;
 
   private constructor(
     dir: string, options: ResolvedOptions, serializer: Serializer, chunkSize: number,
@@ -93,6 +95,7 @@ export class QueueStore {
     this.dir = dir;
     this.chunkSize = chunkSize;
     this.serializer = serializer;
+    this.#inPlace = encodesInPlace(serializer) ? serializer : null;
     this.durability = durability;
     this.#options = options;
     this.#cursor = cursor;
@@ -620,6 +623,13 @@ export class QueueStore {
 
   /** Encodes `item` and frames it into the write buffer at `offset`; returns the offset after it. */
   #frame(item: unknown, offset: number): number {
+    if (this.#inPlace !== null) {
+      const length = this.#inPlace.encodeInto(item, this.#writeBuffer, offset + HEADER_BYTES);
+      if (length !== undefined) {
+        if (length > this.#options.maxItemBytes) throw this.#tooLarge(length);
+        return sealFrame(this.#writeBuffer, offset, length);
+      }
+    }
     const payload = this.#encode(item);
     const needed = offset + frameSize(payload.length);
     if (needed > this.#writeBuffer.length) this.#growWriteBuffer(needed, offset);
@@ -636,10 +646,12 @@ export class QueueStore {
     if (!(payload instanceof Uint8Array)) {
       throw new QueueError('ERR_SERIALIZE', this.dir, `serializer '${this.serializer.name}' returned ${typeof payload} instead of a Uint8Array`);
     }
-    if (payload.length > this.#options.maxItemBytes) {
-      throw new QueueError('ERR_ITEM_TOO_LARGE', this.dir, `item encodes to ${payload.length} bytes, more than maxItemBytes (${this.#options.maxItemBytes})`);
-    }
+    if (payload.length > this.#options.maxItemBytes) throw this.#tooLarge(payload.length);
     return payload;
+  }
+
+  #tooLarge(length: number): QueueError {
+    return new QueueError('ERR_ITEM_TOO_LARGE', this.dir, `item encodes to ${length} bytes, more than maxItemBytes (${this.#options.maxItemBytes})`);
   }
 
   #growWriteBuffer(needed: number, keep: number): void {

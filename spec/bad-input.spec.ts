@@ -106,6 +106,19 @@ describe('ERR_ITEM_TOO_LARGE', () => {
     assert.equal(q.size, 1);
     await q.close();
   });
+
+  test('a string over maxItemBytes (cbor writes strings in place) is refused the same way', async (t) => {
+    const dir = tempQueueDir(t);
+    // 'x' * 98 encodes to 100 bytes: a 2-byte CBOR header and 98 bytes of UTF-8.
+    const q = await Queue.open<string>(dir, { maxItemBytes: 100, chunkSize: 3 });
+    await q.put('x'.repeat(98));
+    const before = await snapshot(dir);
+    await assert.rejects(q.put('x'.repeat(99)), isQueueError('ERR_ITEM_TOO_LARGE', q.dir));
+    await assert.rejects(q.putMany(['a', 'b', 'c', 'd', '€'.repeat(40)]), isQueueError('ERR_ITEM_TOO_LARGE', q.dir));
+    assert.deepEqual(await snapshot(dir), before);
+    assert.deepEqual(await q.getMany(10), ['x'.repeat(98)]);
+    await q.close();
+  });
 });
 
 describe('reopening with different settings', () => {

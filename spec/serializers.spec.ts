@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BUILTIN_SERIALIZERS, resolveSerializer, type Serializer, type SerializerOption } from '../lib/serializers.js';
+import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type Serializer, type SerializerOption } from '../lib/serializers.js';
 
 class Invalid extends Error {}
 
@@ -137,6 +137,45 @@ describe('cbor (the default)', () => {
     const b = other.encode({ y: 2 });
     assert.deepEqual(cbor.decode(a), { x: 1 });
     assert.deepEqual(other.decode(b), { y: 2 });
+  });
+
+  describe('strings written in place (encodeInto)', () => {
+    assert.ok(encodesInPlace(cbor));
+    const inPlace = cbor as Serializer & { encodeInto(value: unknown, target: Buffer, offset: number): number | undefined };
+    // Lengths around each size of CBOR's length field (1, 2, 3, 5 bytes),
+    // counted in UTF-16 units (by which the field is first sized) and in
+    // UTF-8 bytes (by which it may have to grow), in 1- to 4-byte characters.
+    const strings = [
+      '', 'a', 'x'.repeat(7), 'x'.repeat(8), 'x'.repeat(23), 'x'.repeat(24), 'x'.repeat(85), 'x'.repeat(86), 'x'.repeat(255),
+      'x'.repeat(256), 'x'.repeat(21_845), 'x'.repeat(21_846), 'x'.repeat(65_535), 'x'.repeat(65_536), 'x'.repeat(70_000), 'é'.repeat(40), '€'.repeat(85), '€'.repeat(86),
+      '😀'.repeat(30), 'é'.repeat(12), '€'.repeat(8), 'x'.repeat(200) + '€'.repeat(20), '€'.repeat(21_845), '€'.repeat(21_846),
+      'mixed é € 😀 text', '\u0000nul inside',
+    ];
+
+    test('writes the bytes encode gives, at any offset', () => {
+      for (const text of strings) {
+        const target = Buffer.alloc(300_000, 0xee);
+        const length = inPlace.encodeInto(text, target, 5);
+        assert.ok(length !== undefined, `written in place: ${text.length} units`);
+        assert.equal(target[4], 0xee, 'nothing before the offset');
+        assert.deepEqual(target.subarray(5, 5 + length), Buffer.from(cbor.encode(text)), `${text.length} units`);
+        assert.equal(cbor.decode(target.subarray(5, 5 + length)), text);
+      }
+    });
+
+    test('leaves to encode what it does not take: other types, lone surrogates, too little room', () => {
+      const target = Buffer.alloc(64, 0xee);
+      for (const value of [1, null, undefined, { a: 'b' }, ['x'], Buffer.from('x'), 'lone \ud800 surrogate', '\udc00', 'x'.repeat(30)]) {
+        assert.equal(inPlace.encodeInto(value, target, 0), undefined, String(value));
+      }
+      assert.ok(target.every((byte) => byte === 0xee), 'nothing written');
+    });
+
+    test('only the built-in cbor writes in place; a custom serializer is used as given', () => {
+      for (const name of ['json', 'msgpack', 'raw'] as const) assert.equal(encodesInPlace(serializer(name)), false, name);
+      const custom = serializer({ name: 'mine', encode: () => new Uint8Array(0), decode: () => null, encodeInto: () => 0 } as Serializer);
+      assert.equal(encodesInPlace(custom), false);
+    });
   });
 });
 
