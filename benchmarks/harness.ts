@@ -1,6 +1,7 @@
 // The benchmark harness: wall-clock timing, repeated runs summarised by their
-// median, a fresh temporary directory per run (removed afterwards, whatever
-// happens) and markdown tables. Runs that are compared share one process and
+// median, a fresh temporary directory per run (all removed at the end of the
+// whole run, whatever happens), a pause before each group until creating a
+// file is cheap again, and markdown tables. Runs that are compared share one process and
 // one machine state, so ratios within a run mean more than absolute numbers.
 
 import fs from 'node:fs';
@@ -72,6 +73,41 @@ export async function withTempDir<R>(fn: (dir: string) => Promise<R>): Promise<R
   const dir = fs.mkdtempSync(path.join(benchRoot(), TEMP_PREFIX));
   finishedDirs.push(dir);
   return fn(dir);
+}
+
+/** A file creation at most this dear counts as settled (tmpfs: ~5-20 µs, a quiet ext4: ~25 µs). */
+const SETTLED_CREATE_US = 80;
+/** Files created (and kept) per look at the creation cost. */
+const SETTLE_PROBE_FILES = 32;
+const SETTLE_PAUSE_MS = 10_000;
+/** Waiting longer than this is not worth it: the group runs on the file system as it is. */
+const SETTLE_LIMIT_MS = 120_000;
+const US_PER_MS = 1000;
+
+/** Average µs to create (and close) one empty file in a fresh directory. */
+function fileCreationUs(): number {
+  const dir = fs.mkdtempSync(path.join(benchRoot(), TEMP_PREFIX));
+  finishedDirs.push(dir);
+  const start = performance.now();
+  for (let i = 0; i < SETTLE_PROBE_FILES; i++) fs.closeSync(fs.openSync(path.join(dir, String(i)), 'wx'));
+  return ((performance.now() - start) * US_PER_MS) / SETTLE_PROBE_FILES;
+}
+
+/**
+ * Waits (up to two minutes; not at all with `quick`) until creating a file
+ * costs no more than it does on a quiet file system, so that each group
+ * starts from a comparable state rather than from the deletions of the group
+ * before it (see withTempDir); returns what it saw, for the output.
+ */
+export async function settleFileCreation(context: BenchContext): Promise<{ createUs: number; waitedMs: number }> {
+  const start = performance.now();
+  const limitMs = context.quick ? 0 : SETTLE_LIMIT_MS;
+  let createUs = fileCreationUs();
+  while (createUs > SETTLED_CREATE_US && performance.now() - start < limitMs) {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_PAUSE_MS));
+    createUs = fileCreationUs();
+  }
+  return { createUs, waitedMs: performance.now() - start };
 }
 
 /** Removes every directory withTempDir made. */

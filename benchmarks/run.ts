@@ -4,7 +4,7 @@
 // Groups: table, throughput, producers, memory, wakeups, processes, files.
 
 import { files } from './files.js';
-import { describeMachine, formatSeconds, gcExposed, removeTempDirs, type BenchContext, type BenchGroup } from './harness.js';
+import { describeMachine, formatSeconds, gcExposed, removeTempDirs, settleFileCreation, type BenchContext, type BenchGroup } from './harness.js';
 import { memory } from './memory.js';
 import { persistQueueTable } from './persist-queue-table.js';
 import { processes } from './processes.js';
@@ -51,8 +51,11 @@ async function main(): Promise<void> {
   const start = performance.now();
   try {
     for (const group of selected) {
-      const groupStart = performance.now();
       process.stderr.write(`${group.name}: ${group.title}\n`);
+      const settled = await settleFileCreation(context);
+      const waited = settled.waitedMs >= MS_PER_S ? `, after waiting ${formatSeconds(settled.waitedMs / MS_PER_S)}` : '';
+      console.log(`_${group.name}: creating a file cost ${settled.createUs.toFixed(0)} µs when the group started${waited}._\n`);
+      const groupStart = performance.now();
       await group.run(context);
       process.stderr.write(`${group.name}: done in ${formatSeconds((performance.now() - groupStart) / MS_PER_S)}\n`);
     }
