@@ -55,9 +55,8 @@ function cborTextHeaderBytes(length: number): number {
  * A string as a CBOR text string (most items are strings), byte for byte as
  * cbor-x writes it: the header is sized for one byte per UTF-16 unit (UTF-8
  * takes at least that) and the text moved up in the rare case that it came
- * out long enough to need a bigger one. A string with a lone surrogate goes
- * through cbor-x as before (UTF-8 would turn it into U+FFFD; cbor-x writes
- * its 3-byte form).
+ * out long enough to need a bigger one. A string with a lone surrogate is
+ * left to encode, which refuses it (see refuseLoneSurrogates).
  */
 function cborStringInto(value: unknown, target: Buffer, offset: number): number | undefined {
   if (typeof value !== 'string') return undefined;
@@ -92,7 +91,10 @@ function cbor(): InPlaceSerializer {
   const encoder = new Encoder(options);
   return {
     name: 'cbor',
-    encode: (value) => encoder.encode(value),
+    encode(value) {
+      refuseLoneSurrogates(value);
+      return encoder.encode(value);
+    },
     encodeInto: cborStringInto,
     decode: (bytes) => encoder.decode(bytes),
   };
@@ -111,6 +113,7 @@ function msgpack(): Serializer {
   return {
     name: 'msgpack',
     encode(value) {
+      refuseLoneSurrogates(value);
       const bytes = packr.pack(value);
       // msgpack has no Map type: a Map is written as a map and read back as an
       // object, and one with object keys cannot be read back at all. Refuse
@@ -124,6 +127,36 @@ function msgpack(): Serializer {
     },
     decode: (bytes) => packr.unpack(bytes),
   };
+}
+
+/**
+ * CBOR and msgpack carry text as UTF-8, which has no form for a lone
+ * surrogate: cbor-x and msgpackr would write U+FFFD or a 3-byte form that
+ * reads back as three U+FFFD, so the item would come back changed. Refused
+ * instead; JSON escapes such a character and keeps it.
+ */
+function refuseLoneSurrogates(value: unknown): void {
+  if (holdsLoneSurrogate(value)) {
+    throw new TypeError("a string in the item has a lone surrogate (half of a UTF-16 pair), which UTF-8 cannot carry; the 'json' serializer keeps it");
+  }
+}
+
+function holdsLoneSurrogate(value: unknown): boolean {
+  if (typeof value === 'string') return !value.isWellFormed();
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || value instanceof Date) return false;
+  if (Array.isArray(value)) return value.some(holdsLoneSurrogate);
+  if (value instanceof Map) {
+    for (const [key, entry] of value) if (holdsLoneSurrogate(key) || holdsLoneSurrogate(entry)) return true;
+    return false;
+  }
+  if (value instanceof Set) {
+    for (const entry of value) if (holdsLoneSurrogate(entry)) return true;
+    return false;
+  }
+  for (const key of Object.keys(value)) {
+    if (!key.isWellFormed() || holdsLoneSurrogate((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
 }
 
 /**

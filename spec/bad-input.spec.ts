@@ -58,6 +58,8 @@ const unencodable: Array<{ serializer: QueueOptions['serializer']; item: unknown
   { serializer: 'msgpack', item: () => 1, what: 'a function under msgpack' },
   { serializer: 'msgpack', item: { fn() {} }, what: 'a nested function under msgpack' },
   { serializer: 'msgpack', item: Symbol('s'), what: 'a symbol under msgpack' },
+  { serializer: 'cbor', item: 'half a pair \ud800', what: 'a string with a lone surrogate under cbor' },
+  { serializer: 'msgpack', item: { nested: '\udc00' }, what: 'a nested lone surrogate under msgpack' },
   { serializer: 'raw', item: 'text', what: 'a string under raw' },
   { serializer: 'raw', item: [1, 2], what: 'an array under raw' },
   {

@@ -322,6 +322,27 @@ describe('values a serializer cannot encode throw', () => {
     });
   }
 
+  for (const name of ['cbor', 'msgpack'] as const) {
+    test(`${name}: a string with a lone surrogate, anywhere in the item (UTF-8 would change it)`, () => {
+      const s = serializer(name);
+      const lone = ['a\ud800b', '\udfff', 'x'.repeat(100) + '\ud800'];
+      for (const text of lone) {
+        for (const item of [text, { k: text }, { [text]: 1 }, [1, [2, text]], new Map([[text, 1]]), new Map([[1, text]]), new Set([text])]) {
+          assert.throws(() => s.encode(item), /lone surrogate/, `${name}: ${JSON.stringify(item)}`);
+        }
+      }
+      // A whole pair is one character and fine.
+      const pair = { text: 'a\ud83d\ude00b', list: ['😀'] };
+      assert.deepEqual(s.decode(s.encode(pair)), pair);
+    });
+  }
+
+  test('json keeps a string with a lone surrogate', () => {
+    const json = serializer('json');
+    const item = { k: 'a\ud800b', list: ['\udfff'] };
+    assert.deepEqual(json.decode(json.encode(item)), item);
+  });
+
   for (const name of ['cbor', 'msgpack', 'json'] as const) {
     test(`${name}: a cycle`, () => {
       assert.throws(() => serializer(name).encode(cycle()));
