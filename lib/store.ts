@@ -38,8 +38,14 @@ import {
 const INITIAL_WRITE_BUFFER = 64 * 1024;
 /** Bytes encoded before they are written, for batches within one chunk. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
-/** Fold the newest chunk number into the cursor file every this many chunks, bounding the probe on open. */
-const HINT_EVERY_CHUNKS = 64;
+/**
+ * Fold the newest chunk number into the cursor file every this many chunks,
+ * bounding the probe on open when `state` is lost (a valid `state` names the
+ * newest chunk itself). Not more often: a fold creates a file and frees the
+ * old cursor's inode, and freed inodes make creating chunks dearer on some
+ * file systems (see spares.ts).
+ */
+export const HINT_EVERY_CHUNKS = 1024;
 /** write-file-atomic's temporary files (name + '.' + a murmur hash), left behind only by a crash mid-write. */
 const ATOMIC_TEMP = /^(info|cursor)\.\d+$/;
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { QueueError } from '../lib/errors.js';
 import { resolveOptions, type QueueOptions } from '../lib/options.js';
-import { QueueStore } from '../lib/store.js';
+import { HINT_EVERY_CHUNKS, QueueStore } from '../lib/store.js';
 import { chunkFiles, tempQueueDir } from './helpers.js';
 
 /** Opens a store on a fresh directory (each test closes it before the directory is removed). */
@@ -49,16 +49,16 @@ describe('QueueStore', () => {
     await store.close();
   });
 
-  test('the head hint is folded into the cursor file every 64 new chunks while the queue stays open', async (t) => {
+  test('the head hint is folded into the cursor file every HINT_EVERY_CHUNKS new chunks while the queue stays open', async (t) => {
     const { store, dir } = openStore(t, { chunkSize: 1 });
     assert.equal(cursorFileHeadHint(dir), 0);
-    for (let i = 0; i < 63; i++) store.append([i]);
-    assert.equal(cursorFileHeadHint(dir), 0, 'no fold before 64 chunks');
-    store.append([63]);
-    store.append([64]);
-    assert.equal(cursorFileHeadHint(dir), 64);
-    for (let i = 65; i < 130; i++) store.append([i]);
-    assert.equal(cursorFileHeadHint(dir), 128);
+    for (let i = 0; i < HINT_EVERY_CHUNKS - 1; i++) store.append([i]);
+    assert.equal(cursorFileHeadHint(dir), 0, `no fold before ${HINT_EVERY_CHUNKS} chunks`);
+    store.append([HINT_EVERY_CHUNKS - 1]);
+    store.append([HINT_EVERY_CHUNKS]);
+    assert.equal(cursorFileHeadHint(dir), HINT_EVERY_CHUNKS);
+    for (let i = HINT_EVERY_CHUNKS + 1; i < 2 * HINT_EVERY_CHUNKS + 2; i++) store.append([i]);
+    assert.equal(cursorFileHeadHint(dir), 2 * HINT_EVERY_CHUNKS);
     await store.close();
   });
 
