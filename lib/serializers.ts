@@ -43,6 +43,9 @@ const CBOR_TEXT = 0x60;
 const CBOR_LENGTH_U8 = 24;
 const CBOR_LENGTH_U16 = 25;
 const CBOR_LENGTH_U32 = 26;
+/** First bytes of a surrogate's 3-byte form and of U+FFFD in UTF-8. */
+const UTF8_SURROGATE_LEAD = 0xed;
+const UTF8_REPLACEMENT_LEAD = 0xef;
 /** A UTF-16 code unit takes at most 3 bytes of UTF-8. */
 const MAX_UTF8_PER_UNIT = 3;
 
@@ -92,8 +95,9 @@ function cbor(): InPlaceSerializer {
   return {
     name: 'cbor',
     encode(value) {
-      refuseLoneSurrogates(value);
-      return encoder.encode(value);
+      const bytes = encoder.encode(value);
+      refuseLoneSurrogates(value, bytes);
+      return bytes;
     },
     encodeInto: cborStringInto,
     decode: (bytes) => encoder.decode(bytes),
@@ -113,8 +117,8 @@ function msgpack(): Serializer {
   return {
     name: 'msgpack',
     encode(value) {
-      refuseLoneSurrogates(value);
       const bytes = packr.pack(value);
+      refuseLoneSurrogates(value, bytes);
       // msgpack has no Map type: a Map is written as a map and read back as an
       // object, and one with object keys cannot be read back at all. Refuse
       // those here rather than write an item no get could ever return.
@@ -131,11 +135,14 @@ function msgpack(): Serializer {
 
 /**
  * CBOR and msgpack carry text as UTF-8, which has no form for a lone
- * surrogate: cbor-x and msgpackr would write U+FFFD or a 3-byte form that
- * reads back as three U+FFFD, so the item would come back changed. Refused
- * instead; JSON escapes such a character and keeps it.
+ * surrogate: cbor-x and msgpackr write its 3-byte form (ED A0..BF ..) in a
+ * short string and U+FFFD (EF BF BD) in a long one, and either reads back as
+ * other characters. So such an item is refused; JSON escapes the character
+ * and keeps it. The item is walked only when its encoding has one of those
+ * lead bytes, which most items' encodings have not.
  */
-function refuseLoneSurrogates(value: unknown): void {
+function refuseLoneSurrogates(value: unknown, encoded: Uint8Array): void {
+  if (encoded.indexOf(UTF8_SURROGATE_LEAD) === -1 && encoded.indexOf(UTF8_REPLACEMENT_LEAD) === -1) return;
   if (holdsLoneSurrogate(value)) {
     throw new TypeError("a string in the item has a lone surrogate (half of a UTF-16 pair), which UTF-8 cannot carry; the 'json' serializer keeps it");
   }
@@ -144,7 +151,10 @@ function refuseLoneSurrogates(value: unknown): void {
 function holdsLoneSurrogate(value: unknown): boolean {
   if (typeof value === 'string') return !value.isWellFormed();
   if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || value instanceof Date) return false;
-  if (Array.isArray(value)) return value.some(holdsLoneSurrogate);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (holdsLoneSurrogate(value[i])) return true;
+    return false;
+  }
   if (value instanceof Map) {
     for (const [key, entry] of value) if (holdsLoneSurrogate(key) || holdsLoneSurrogate(entry)) return true;
     return false;
@@ -153,7 +163,9 @@ function holdsLoneSurrogate(value: unknown): boolean {
     for (const entry of value) if (holdsLoneSurrogate(entry)) return true;
     return false;
   }
-  for (const key of Object.keys(value)) {
+  // for-in, not Object.keys: no array allocated per object, and inherited
+  // enumerable keys are looked at too (a superset of what an encoder writes).
+  for (const key in value) {
     if (!key.isWellFormed() || holdsLoneSurrogate((value as Record<string, unknown>)[key])) return true;
   }
   return false;
