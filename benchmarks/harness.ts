@@ -1,6 +1,6 @@
 // The benchmark harness: wall-clock timing, repeated runs summarised by their
-// median, a fresh temporary directory per run (all removed at the end of the
-// whole run, whatever happens), a pause before each group until creating a
+// median, a fresh temporary directory per run (emptied after the run, all
+// removed at the end of the whole run, whatever happens), a pause before each group until creating a
 // file is cheap again, and markdown tables. Runs that are compared share one process and
 // one machine state, so ratios within a run mean more than absolute numbers.
 
@@ -62,17 +62,33 @@ export function benchRoot(): string {
 const finishedDirs: string[] = [];
 
 /**
- * Calls `fn` with a fresh empty directory, kept until removeTempDirs. Not
- * removed at once because deleting files makes creating files dearer for
- * minutes on some file systems (ext4 without a journal, as on the machine
- * these numbers come from, skips every inode freed in the last 60-360 s when
- * it picks one for a new file): one run's clean-up would slow the next run's
- * chunk creations ~20x. The files perq itself deletes still count.
+ * Calls `fn` with a fresh empty directory, kept until removeTempDirs, its
+ * files emptied afterwards. Not removed at once because deleting files makes
+ * creating files dearer for minutes on some file systems (ext4 without a
+ * journal, as on the machine these numbers come from, skips every inode freed
+ * in the last 60-360 s when it picks one for a new file): one run's clean-up
+ * would slow the next run's chunk creations ~20x. Emptied, because the data
+ * of runs left whole (gigabytes over a group) would be written back to the
+ * disk during later runs and throttle them. The files perq itself deletes
+ * still count.
  */
 export async function withTempDir<R>(fn: (dir: string) => Promise<R>): Promise<R> {
   const dir = fs.mkdtempSync(path.join(benchRoot(), TEMP_PREFIX));
   finishedDirs.push(dir);
-  return fn(dir);
+  try {
+    return await fn(dir);
+  } finally {
+    emptyFiles(dir);
+  }
+}
+
+/** Truncates every file under `dir` to nothing, keeping the files (and their inodes). */
+function emptyFiles(dir: string): void {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) emptyFiles(file);
+    else if (entry.isFile()) fs.truncateSync(file, 0);
+  }
 }
 
 /** A file creation at most this dear counts as settled (tmpfs: ~5-20 µs, a quiet ext4: ~25 µs). */

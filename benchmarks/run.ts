@@ -1,7 +1,7 @@
 // Runs perq's benchmarks and prints their tables as markdown on stdout
 // (progress goes to stderr). `npm run bench` builds and runs everything.
 // Usage: node --expose-gc dist/benchmarks/run.js [--quick] [group ...]
-// Groups: table, throughput, producers, memory, wakeups, processes, files.
+// Groups: throughput, producers, memory, table, drain, wakeups, processes, files.
 
 import { files } from './files.js';
 import { describeMachine, formatSeconds, gcExposed, removeTempDirs, settleFileCreation, type BenchContext, type BenchGroup } from './harness.js';
@@ -9,12 +9,14 @@ import { memory } from './memory.js';
 import { persistQueueTable } from './persist-queue-table.js';
 import { processes } from './processes.js';
 import { producers } from './producers.js';
-import { throughput } from './throughput.js';
+import { drain, throughput } from './throughput.js';
 import { wakeups } from './wakeups.js';
 
-// files runs last: its deletion step frees thousands of inodes, which makes
-// creating files dearer for minutes after (see withTempDir).
-const GROUPS: readonly BenchGroup[] = [persistQueueTable, throughput, producers, memory, wakeups, processes, files];
+// Groups that create many files and delete none come first, those that
+// delete many later, files last (its deletion step alone frees 20,000
+// inodes): freed inodes make creating files dearer for minutes after on the
+// file system measured here (see harness.withTempDir).
+const GROUPS: readonly BenchGroup[] = [throughput, producers, memory, persistQueueTable, drain, wakeups, processes, files];
 const MS_PER_S = 1000;
 /** Wide enough for the longest group name, so the usage text lines up. */
 const GROUP_NAME_WIDTH = 11;
