@@ -61,7 +61,7 @@ const PUT_CASES: readonly PutCase[] = [
   { shape: BIG_RAW },
 ];
 
-type DrainMethod = 'getMany' | 'getMany+taskDone' | 'get+taskDone';
+type DrainMethod = 'getMany' | 'getMany+taskDone' | 'getMany+taskDone(n)' | 'get+taskDone';
 
 interface DrainCase {
   shape: ItemShape;
@@ -71,6 +71,7 @@ interface DrainCase {
 const DRAIN_CASES: readonly DrainCase[] = [
   { shape: SMALL, method: 'getMany' },
   { shape: SMALL, method: 'getMany+taskDone' },
+  { shape: SMALL, method: 'getMany+taskDone(n)' },
   { shape: SMALL, method: 'get+taskDone' },
   { shape: ONE_KIB_RAW, method: 'getMany' },
   { shape: ONE_KIB_RAW, method: 'getMany+taskDone' },
@@ -144,6 +145,7 @@ async function drainRate(dir: string, testCase: DrainCase, total: number, batch:
       const items = await q.getMany(GET_MANY_MAX);
       taken += items.length;
       if (testCase.method === 'getMany+taskDone') for (let i = 0; i < items.length; i++) await q.taskDone();
+      else if (testCase.method === 'getMany+taskDone(n)') await q.taskDone(items.length);
     }
   });
   if (taken !== total || q.size !== 0) throw new Error(`benchmark bug: drained ${taken} of ${total}, ${q.size} left`);
@@ -231,6 +233,8 @@ function describeDrain(method: DrainMethod): string {
       return `getMany(${GET_MANY_MAX})`;
     case 'getMany+taskDone':
       return `getMany(${GET_MANY_MAX}) + taskDone per item`;
+    case 'getMany+taskDone(n)':
+      return `getMany(${GET_MANY_MAX}) + taskDone(n) per batch`;
     case 'get+taskDone':
       return 'get() + taskDone() per item';
   }

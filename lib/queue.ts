@@ -213,15 +213,16 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   /**
-   * Acknowledges the oldest handed-out, unacknowledged item and persists the
-   * read cursor (with `autosave`, get already did; this only counts for join).
+   * Acknowledges the oldest handed-out, unacknowledged item (or the `count`
+   * oldest, in one write: after a getMany, say) and persists the read cursor
+   * (with `autosave`, get already did; this only counts for join).
    */
-  async taskDone(): Promise<void> {
-    this.#countAcknowledgement();
+  async taskDone(count = 1): Promise<void> {
+    this.#countAcknowledgements(count);
     if (!this.#options.autosave) {
       await this.#hold.run(() => {
         this.#assertOpen();
-        this.#store.acknowledgeOldest();
+        this.#store.acknowledgeOldest(count);
       }, { finishing: true });
     }
     this.#settleJoiners(this.#store.ackSeq, this.#store.readSeq);
@@ -275,11 +276,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return values[0];
   }
 
-  taskDoneSync(): void {
-    this.#countAcknowledgement();
+  taskDoneSync(count = 1): void {
+    this.#countAcknowledgements(count);
     if (!this.#options.autosave) {
       this.#hold.enterSync();
-      this.#store.acknowledgeOldest();
+      this.#store.acknowledgeOldest(count);
     }
     this.#settleJoiners(this.#store.ackSeq, this.#store.readSeq);
     this.#store.durability.settleSync();
@@ -443,12 +444,17 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#putters.wakeAll();
   }
 
-  #countAcknowledgement(): void {
+  #countAcknowledgements(count: number): void {
     this.#assertOpen();
-    if (this.#acknowledged >= this.#handedOut) {
-      throw new QueueError('ERR_TASK_DONE', this.dir, 'taskDone() was called more times than items were handed out');
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw this.#invalidArg(`taskDone(count) takes a whole number >= 1, got ${String(count)}`);
     }
-    this.#acknowledged++;
+    const outstanding = this.#handedOut - this.#acknowledged;
+    if (count > outstanding) {
+      const what = count === 1 ? 'taskDone() was called more times than items were handed out' : `taskDone(${count}) asks for more items than the ${outstanding} handed out and not acknowledged`;
+      throw new QueueError('ERR_TASK_DONE', this.dir, `${what}; nothing was acknowledged`);
+    }
+    this.#acknowledged += count;
   }
 
   /** After a release: tell the other processes and the queues of this thread what changed. */

@@ -304,28 +304,26 @@ export class QueueStore {
   }
 
   /**
-   * Acknowledges this consumer's oldest held item and persists the new
-   * acknowledged prefix, if it moved. False when this consumer holds nothing
-   * (its items were cleared, or returned after it was taken for dead).
+   * Acknowledges this consumer's `count` oldest held items and persists the
+   * new acknowledged prefix, if it moved. False when this consumer holds
+   * nothing (its items were cleared, or returned after it was taken for dead).
    */
-  acknowledgeOldest(): boolean {
+  acknowledgeOldest(count = 1): boolean {
     const row = this.#myRow();
     if (row === undefined || row.held.length === 0) return false;
     const floor = this.#ackFloor();
-    if (row.held[0].start <= floor || floor > this.#state.ackSeq) {
-      // The prefix moves: the cursor is written, under the dirty mark.
-      this.#markChanged();
-      shiftHeld(row.held);
-      this.#advanceAck();
-    } else {
-      // Above the prefix (a lower item is still out) the acknowledgement
-      // lives only in the state: publish it now, so that a resolved taskDone
-      // survives this process dying before the hold ends. No dirty mark is
-      // needed: until this write the old state stands, and it is whole.
-      this.#changed = true;
-      shiftHeld(row.held);
-      this.publish();
-    }
+    // The prefix moves: the cursor is written, under the dirty mark. Above the
+    // prefix (a lower item is still out) the acknowledgement lives only in the
+    // state: published now, so that a resolved taskDone survives this process
+    // dying before the hold ends. No dirty mark is needed there: until this
+    // write the old state stands, and it is whole.
+    const movesPrefix = row.held[0].start <= floor || floor > this.#state.ackSeq;
+    if (movesPrefix) this.#markChanged();
+    else this.#changed = true;
+    // Fewer may be held than counted (another process's clear()): those go.
+    for (let i = 0; i < count; i++) if (shiftHeld(row.held) === undefined) break;
+    if (movesPrefix) this.#advanceAck();
+    else this.publish();
     return true;
   }
 

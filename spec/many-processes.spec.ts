@@ -421,6 +421,23 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
     });
   });
 
+  test('items acknowledged together by taskDone(2) above the prefix stay acknowledged when their consumer dies right after', async (t) => {
+    await withQueue(t, { pollInterval: 60_000 }, async (q, dir, root) => {
+      await q.putMany(['a', 'b', 'c', 'd']);
+      const { child: holding } = await holder(t, dir, 'flock', 10_000);
+      const marker = path.join(root, 'acked');
+      const dying = forkFixture('mp-ack-and-die', [dir, marker, 'batch']);
+      const { signal } = await exited(dying);
+      assert.equal(signal, 'SIGKILL');
+      assert.deepEqual(JSON.parse(fs.readFileSync(marker, 'utf8')), ['b', 'c']);
+      holding.kill('SIGKILL');
+      await exited(holding);
+      assert.equal(await q.get({ timeout: 5000 }), 'a');
+      assert.equal(await q.get({ block: false }), 'd', "'b' and 'c' were not handed out again");
+      await assert.rejects(q.get({ timeout: 300 }), { code: 'ERR_EMPTY' });
+    });
+  });
+
   test('a consumer killed after get, before its hold on the lock ends, leaves the item waiting at once', async (t) => {
     await withQueue(t, { pollInterval: 60_000 }, async (q, dir, root) => {
       await q.putMany(['a', 'b']);

@@ -204,6 +204,47 @@ describe('putMany and getMany', () => {
     await q.close();
   });
 
+  test('taskDone(count) acknowledges the count oldest items in one call; the rest come back after a restart', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<number>(dir, { chunkSize: 2 });
+    await q.putMany([0, 1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(await q.getMany(5), [0, 1, 2, 3, 4]);
+    await q.taskDone(3);
+    q.taskDoneSync(1);
+    assert.equal(q.size, 2, 'items 5 and 6 wait');
+    await q.close();
+    const reopened = await Queue.open<number>(dir);
+    // close handed item 4 back: it comes first, then the two that waited.
+    assert.deepEqual(await reopened.getMany(10), [4, 5, 6]);
+    assert.equal(fs.existsSync(`${dir}/chunk-0000000000000000`), false, 'the chunk of items 0 and 1 was deleted');
+    let joined = false;
+    const joining = reopened.join().then(() => (joined = true));
+    await reopened.taskDone(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(joined, false, 'one item is still out');
+    await reopened.taskDone(1);
+    await joining;
+    await reopened.close();
+  });
+
+  test('taskDone(count) with a count that is not a whole number >= 1, or more than is out, acknowledges nothing', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<number>(dir);
+    await q.putMany([0, 1, 2]);
+    await q.getMany(2);
+    for (const count of [0, -1, 1.5, Number.NaN, '2' as unknown as number]) {
+      await assert.rejects(q.taskDone(count), { code: 'ERR_INVALID_ARG' }, String(count));
+      assert.throws(() => q.taskDoneSync(count), { code: 'ERR_INVALID_ARG' }, String(count));
+    }
+    await assert.rejects(q.taskDone(3), (error: QueueError) => error.code === 'ERR_TASK_DONE' && error.message.includes(q.dir));
+    assert.throws(() => q.taskDoneSync(3), { code: 'ERR_TASK_DONE' });
+    await q.taskDone(2);
+    await q.close();
+    const reopened = await Queue.open<number>(dir);
+    assert.deepEqual(await reopened.getMany(10), [2], 'exactly the two items were acknowledged');
+    await reopened.close();
+  });
+
   test('getMany rejects a max that is not a whole number >= 1', async (t) => {
     const q = await Queue.open(tempQueueDir(t));
     for (const max of [0, -1, 1.5, Number.NaN]) await assert.rejects(q.getMany(max), { code: 'ERR_INVALID_ARG' });
