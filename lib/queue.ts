@@ -527,7 +527,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   #waiting(): number {
-    if (this.#closing !== undefined || this.#hold.held) return this.#store.waiting;
+    if (this.#closing !== undefined) return this.#store.waiting;
+    if (this.#hold.held) return this.#store.waitingCountingGone();
     // Queues of this process publish first; other processes' changes show once they publish (within a loop turn).
     releaseHoldsOn(this.#realDir);
     return this.#store.snapshot().waiting;

@@ -31,7 +31,7 @@ import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type InPlaceSer
 import { SpareChunks } from './spares.js';
 import {
   STATE_FILE, StateFile, appendHeld, countOf, dropBelow, initialState, insertRange, lowestOf, shiftHeld,
-  type ConsumerRow, type SharedState,
+  type ConsumerRow, type Range, type SharedState,
 } from './state.js';
 
 /** The write buffer starts at 64 KiB and grows for larger batches. */
@@ -158,10 +158,27 @@ export class QueueStore {
     return waitingIn(this.#state);
   }
 
-  /** The shared counters, read without the lock (the newest whole state). */
+  /**
+   * Items waiting, counting those that consumers now gone still hold (they
+   * will be handed out again, to whoever asks next), as of the cached state.
+   * Probes the lease of each other consumer that holds items.
+   */
+  waitingCountingGone(): number {
+    return this.#waitingCountingGone(this.#state);
+  }
+
+  /** The shared counters, read without the lock (the newest whole state); `waiting` as waitingCountingGone. */
   snapshot(): StoreSnapshot {
     const state = this.#stateFile.read() ?? this.#state;
-    return { waiting: waitingIn(state), headSeq: state.headSeq, ackSeq: state.ackSeq, readSeq: state.readSeq };
+    return { waiting: this.#waitingCountingGone(state), headSeq: state.headSeq, ackSeq: state.ackSeq, readSeq: state.readSeq };
+  }
+
+  #waitingCountingGone(state: SharedState): number {
+    let waiting = waitingIn(state);
+    for (const row of state.consumers) {
+      if (row.held.length > 0 && this.#isDeadOther(row)) waiting += countFrom(row.held, state.ackSeq);
+    }
+    return waiting;
   }
 
   /** The lock was just taken: bring the cached state up to date, recovering after a holder that died. */
@@ -735,6 +752,13 @@ function openInfo(dir: string, options: ResolvedOptions): { chunkSize: number; s
 /** Items not yet handed out: after the read position, and handed back. */
 function waitingIn(state: SharedState): number {
   return state.headSeq - state.readSeq + countOf(state.returned);
+}
+
+/** How many of the items in `ranges` are at or above `floor` (below it they are acknowledged). */
+function countFrom(ranges: readonly Range[], floor: number): number {
+  let count = 0;
+  for (const { start, count: length } of ranges) count += Math.max(0, start + length - Math.max(start, floor));
+  return count;
 }
 
 /** A directory without an info file may become a queue only if it holds nothing else. */

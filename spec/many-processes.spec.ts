@@ -385,6 +385,26 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
     });
   }
 
+  test('size, empty() and full() count the item of a killed consumer at once, before anything takes it back', async (t) => {
+    await withQueue(t, { pollInterval: 60_000, maxSize: 2 }, async (q, dir) => {
+      await q.putMany(['a', 'b']);
+      const { child } = await holder(t, dir, 'flock', 10_000);
+      // peek takes the lock, so the holder's hold has ended and its take is published.
+      assert.equal(await q.peek(), 'b');
+      assert.equal(q.size, 1, "the holder's item is out");
+      assert.equal(q.full(), false);
+      child.kill('SIGKILL');
+      await exited(child);
+      assert.equal(q.size, 2, 'its item will be handed out again');
+      assert.equal(q.qsize(), 2);
+      assert.equal(q.full(), true);
+      // Taking it back is up to the next get that looks (within 50 ms of a get finding nothing).
+      const got = [await q.get({ timeout: 5000 }), await q.get({ timeout: 5000 })];
+      assert.deepEqual(got.sort(), ['a', 'b']);
+      assert.equal(q.empty(), true);
+    });
+  });
+
   test('peek shows the item of a killed consumer as the next one, as get would take it', async (t) => {
     await withQueue(t, { pollInterval: 60_000 }, async (q, dir) => {
       await q.putMany(['a', 'b']);
