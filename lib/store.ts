@@ -128,7 +128,10 @@ export class QueueStore {
       // Open scans the newest chunk whatever the state says, as a queue without
       // one would: a state from before a crash or power loss may lag the files,
       // and damage near the head is found now rather than at a later get.
-      store.#recover(true, Math.max(cursorState.headHint, state.headChunk));
+      // Without a state, the newest chunk is looked up in a listing: probing
+      // forward from the cursor's hint would stop at the first missing chunk
+      // and take the chunks past it for absent.
+      store.#recover(true, Math.max(cursorState.headHint, stored === null ? newestChunkListed(dir) : state.headChunk));
       store.#removeOrphanLeases();
       // Items of consumers that died count as waiting from the start (size, peek).
       store.reclaimDead();
@@ -194,7 +197,7 @@ export class QueueStore {
       // Removed or damaged behind our back: rebuild it from the files.
       this.#stateFile.ensureHeader();
       this.#state = initialState(this.#cursorAckSeq());
-      this.#recover(true, this.#cursor.state.headHint);
+      this.#recover(true, Math.max(this.#cursor.state.headHint, newestChunkListed(this.dir)));
       return;
     }
     if (stored.gen !== this.#state.gen) this.#reader?.invalidate();
@@ -842,6 +845,13 @@ function findHead(dir: string, chunkSize: number, state: CursorState, maxItemByt
     throw new QueueError('ERR_CORRUPT', dir, `the cursor (${state.ackSeq}) points past the last item (${headSeq}): the newest chunk lost records`, { file: writer.file });
   }
   return { writer, headSeq };
+}
+
+/** The highest chunk number among the files of `dir`; -1 when there is none. */
+function newestChunkListed(dir: string): number {
+  let newest = -1;
+  for (const name of listDirectory(dir)) newest = Math.max(newest, parseChunkFileName(name));
+  return newest;
 }
 
 function listDirectory(dir: string): string[] {

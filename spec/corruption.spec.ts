@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { crc32c } from '../lib/crc32c.js';
+import { writeCursorFile } from '../lib/cursor.js';
 import { Queue, QueueError } from '../lib/index.js';
 import { HEADER_BYTES } from '../lib/record.js';
 import { tempQueueDir } from './helpers.js';
@@ -165,6 +166,22 @@ describe('other damage is ERR_CORRUPT with file and offset', () => {
       assert.equal(error.file, chunk(dir, 1));
       return true;
     });
+    await q.close();
+  });
+
+  test('with the state file lost too, a deleted middle chunk is still ERR_CORRUPT when reached and puts go after the newest chunk', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 12);
+    // As after a crash: the cursor's head hint not yet refolded (it is every 1024 chunks).
+    writeCursorFile(dir, { ackSeq: 0, headHint: 0 }, false);
+    fs.unlinkSync(path.join(dir, 'state'));
+    fs.unlinkSync(chunk(dir, 1));
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+    await q.put(item(12));
+    assert.equal(fs.existsSync(chunk(dir, 1)), false, 'the put did not fill the gap');
+    assert.ok(fs.existsSync(chunk(dir, 3)), 'the put went after the newest chunk');
+    assert.deepEqual((await q.getMany(4)).map((b) => b[0]), [0, 1, 2, 3]);
+    await assert.rejects(q.get(), (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === chunk(dir, 1));
     await q.close();
   });
 
