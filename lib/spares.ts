@@ -53,7 +53,6 @@ const US_PER_MS = 1000;
 export const SPARE_FILES: readonly string[] = Array.from({ length: SPARE_COUNT }, (_, i) => `spare-${i}`);
 
 export class SpareChunks {
-  #dir: string;
   #paths: string[];
   /** Off once the file system refuses hard links: chunks are then created and deleted. */
   #enabled = true;
@@ -61,7 +60,6 @@ export class SpareChunks {
   #createUs = Number.POSITIVE_INFINITY;
 
   constructor(dir: string) {
-    this.#dir = dir;
     this.#paths = SPARE_FILES.map((name) => path.join(dir, name));
   }
 

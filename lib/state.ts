@@ -353,3 +353,10 @@ export function countOf(ranges: readonly Range[]): number {
   for (const range of ranges) count += range.count;
   return count;
 }
+
+/** How many of the items in `ranges` are at or above `floor` (below it they are acknowledged). */
+export function countFrom(ranges: readonly Range[], floor: number): number {
+  let count = 0;
+  for (const { start, count: length } of ranges) count += Math.max(0, start + length - Math.max(start, floor));
+  return count;
+}

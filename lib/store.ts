@@ -30,8 +30,8 @@ import { HEADER_BYTES, frameSize, sealFrame, writeFrame } from './record.js';
 import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type InPlaceSerializer, type Serializer } from './serializers.js';
 import { SpareChunks } from './spares.js';
 import {
-  STATE_FILE, StateFile, appendHeld, countOf, dropBelow, initialState, insertRange, lowestOf, shiftHeld,
-  type ConsumerRow, type Range, type SharedState,
+  STATE_FILE, StateFile, appendHeld, countFrom, countOf, dropBelow, initialState, insertRange, lowestOf, shiftHeld,
+  type ConsumerRow, type SharedState,
 } from './state.js';
 
 /** The write buffer starts at 64 KiB and grows for larger batches. */
@@ -757,13 +757,6 @@ function waitingIn(state: SharedState): number {
   return state.headSeq - state.readSeq + countOf(state.returned);
 }
 
-/** How many of the items in `ranges` are at or above `floor` (below it they are acknowledged). */
-function countFrom(ranges: readonly Range[], floor: number): number {
-  let count = 0;
-  for (const { start, count: length } of ranges) count += Math.max(0, start + length - Math.max(start, floor));
-  return count;
-}
-
 /** A directory without an info file may become a queue only if it holds nothing else. */
 function assertFreshDirectory(dir: string): void {
   const names = listDirectory(dir).filter((name) => name !== FLOCK_FILE && name !== LOCKFILE_DIR && name !== STATE_FILE && name !== CONSUMERS_DIR && !ATOMIC_TEMP.test(name));
@@ -785,7 +778,7 @@ function recoverCursor(dir: string, chunkSize: number, options: ResolvedOptions)
   if (loaded.file !== null) {
     return { ackSeq: Math.max(loaded.file.ackSeq, loaded.logAckSeq ?? 0), headHint: loaded.file.headHint };
   }
-  const chunks = listDirectory(dir).map(parseChunkFileName).filter((n) => n >= 0).sort((a, b) => a - b);
+  const chunks = listedChunks(dir);
   for (let i = 1; i < chunks.length; i++) {
     if (chunks[i] !== chunks[i - 1] + 1) {
       throw new QueueError('ERR_CORRUPT', dir, `the cursor file is ${loaded.fileStatus} and chunk ${chunks[i - 1] + 1} is missing between others`, { file: chunkPath(dir, chunks[i - 1] + 1) });
@@ -847,11 +840,14 @@ function findHead(dir: string, chunkSize: number, state: CursorState, maxItemByt
   return { writer, headSeq };
 }
 
+/** The numbers of the chunk files in `dir`, in order. */
+function listedChunks(dir: string): number[] {
+  return listDirectory(dir).map(parseChunkFileName).filter((n) => n >= 0).sort((a, b) => a - b);
+}
+
 /** The highest chunk number among the files of `dir`; -1 when there is none. */
 function newestChunkListed(dir: string): number {
-  let newest = -1;
-  for (const name of listDirectory(dir)) newest = Math.max(newest, parseChunkFileName(name));
-  return newest;
+  return listedChunks(dir).at(-1) ?? -1;
 }
 
 function listDirectory(dir: string): string[] {
