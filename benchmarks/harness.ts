@@ -73,13 +73,19 @@ const finishedDirs: string[] = [];
  * still count.
  */
 export async function withTempDir<R>(fn: (dir: string) => Promise<R>): Promise<R> {
-  const dir = fs.mkdtempSync(path.join(benchRoot(), TEMP_PREFIX));
-  finishedDirs.push(dir);
+  const dir = newTempDir();
   try {
     return await fn(dir);
   } finally {
     emptyFiles(dir);
   }
+}
+
+/** A fresh empty directory, removed by removeTempDirs. */
+function newTempDir(): string {
+  const dir = fs.mkdtempSync(path.join(benchRoot(), TEMP_PREFIX));
+  finishedDirs.push(dir);
+  return dir;
 }
 
 /** Truncates every file under `dir` to nothing, keeping the files (and their inodes). */
@@ -102,8 +108,7 @@ const US_PER_MS = 1000;
 
 /** Average µs to create (and close) one empty file in a fresh directory. */
 function fileCreationUs(): number {
-  const dir = fs.mkdtempSync(path.join(benchRoot(), TEMP_PREFIX));
-  finishedDirs.push(dir);
+  const dir = newTempDir();
   const start = performance.now();
   for (let i = 0; i < SETTLE_PROBE_FILES; i++) fs.closeSync(fs.openSync(path.join(dir, String(i)), 'wx'));
   return ((performance.now() - start) * US_PER_MS) / SETTLE_PROBE_FILES;
