@@ -44,8 +44,8 @@ const TRACED = [
   'unlinkat', '?unlink', '?truncate', 'ftruncate', 'fsync', 'fdatasync', 'write', 'pwrite64',
 ].join(',');
 
-const LOG_MAGIC = 0x4c435150; // cursor.log entry, 'PQCL'
-const CURSOR_MAGIC = 0x52435150; // cursor file, 'PQCR'
+const LOG_MAGIC = 0x32415150; // cursor.log entry, 'PQA2': magic, u32 length, f64 ackSeq, ranges, crc
+const CURSOR_MAGIC = 0x32435150; // cursor file, 'PQC2': magic, u32 length, f64 ackSeq, ...
 
 // ---------------------------------------------------------------- strace log
 
@@ -317,11 +317,14 @@ function checkTrace(calls: Call[], queueDir: string, chunkSize: number): TraceRe
             pending = pending.filter((name) => !due.includes(name));
           }
         } else if (file === cursorLog) {
-          for (let at = 0; at + 16 <= data.length; at += 16) {
-            if (data.readUInt32LE(at) === LOG_MAGIC) logWrites.push({ ackSeq: data.readDoubleLE(at + 4), line: call.end });
+          for (let at = 0; at + 24 <= data.length; ) {
+            const length = data.readUInt32LE(at + 4);
+            if (data.readUInt32LE(at) !== LOG_MAGIC || length < 24) break;
+            logWrites.push({ ackSeq: data.readDoubleLE(at + 8), line: call.end });
+            at += length;
           }
-        } else if (path.dirname(file) === queueDir && /^cursor\.\d+$/.test(path.basename(file)) && data.length === 24 && data.readUInt32LE(0) === CURSOR_MAGIC) {
-          temps.set(file, { ackSeq: data.readDoubleLE(4), line: call.end, synced: false });
+        } else if (path.dirname(file) === queueDir && /^cursor\.\d+$/.test(path.basename(file)) && data.length >= 32 && data.readUInt32LE(0) === CURSOR_MAGIC) {
+          temps.set(file, { ackSeq: data.readDoubleLE(8), line: call.end, synced: false });
         }
         break;
       }
@@ -508,9 +511,10 @@ describe('the strace checker', () => {
   const q = '/t/q';
   const chunk = (n: number): string => `${q}/chunk-${String(n).padStart(16, '0')}`;
   const entry = (ackSeq: number): string => {
-    const bytes = Buffer.alloc(16);
+    const bytes = Buffer.alloc(24);
     bytes.writeUInt32LE(LOG_MAGIC, 0);
-    bytes.writeDoubleLE(ackSeq, 4);
+    bytes.writeUInt32LE(24, 4);
+    bytes.writeDoubleLE(ackSeq, 8);
     return [...bytes].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('');
   };
   const check = (lines: string[]): TraceReport => checkTrace(parseStrace(lines.join('\n')), q, 3);
@@ -553,14 +557,14 @@ describe('the strace checker', () => {
 
   test('a chunk unlinked after its log entry is fdatasync\'d passes; before, fails', () => {
     const ok = check([
-      `1  write(21<${q}/cursor.log>, "${entry(3)}", 16) = 16`,
+      `1  write(21<${q}/cursor.log>, "${entry(3)}", 24) = 24`,
       `2  fdatasync(21<${q}/cursor.log>) = 0`,
       `1  unlink("${chunk(0)}") = 0`,
     ]);
     assert.equal(ok.removals.length, 1);
     assert.deepEqual(ok.earlyRemovals, []);
     const early = check([
-      `1  write(21<${q}/cursor.log>, "${entry(3)}", 16) = 16`,
+      `1  write(21<${q}/cursor.log>, "${entry(3)}", 24) = 24`,
       `1  openat(AT_FDCWD</t>, "${chunk(0)}", O_RDWR|O_CLOEXEC) = 22<${chunk(0)}>`,
       `1  ftruncate(22<${chunk(0)}>, 0) = 0`,
       `2  fdatasync(21<${q}/cursor.log>) = 0`,
