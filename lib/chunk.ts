@@ -10,6 +10,13 @@ import { QueueError, ioError } from './errors.js';
 import { HEADER_BYTES, readHeaderLength, payloadIntact } from './record.js';
 import type { SpareChunks } from './spares.js';
 
+/**
+ * A new chunk is opened read-write, never O_APPEND: on Linux a positioned
+ * write on an O_APPEND descriptor lands at the file's end, and every append
+ * must land at the end perq recorded (see ChunkWriter.append).
+ */
+export const NEW_CHUNK_FLAGS = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL;
+
 /** Digits in a chunk number: enough for 2^53 items with a chunk size of 1. */
 const CHUNK_NUMBER_DIGITS = 16;
 const CHUNK_PREFIX = 'chunk-';
@@ -247,7 +254,7 @@ export class ChunkWriter {
   static create(dir: string, chunk: number, spares?: SpareChunks): ChunkWriter {
     const file = chunkPath(dir, chunk);
     try {
-      return new ChunkWriter(dir, chunk, spares !== undefined ? spares.open(file) : fs.openSync(file, 'ax'), 0, 0);
+      return new ChunkWriter(dir, chunk, spares !== undefined ? spares.open(file) : fs.openSync(file, NEW_CHUNK_FLAGS, 0o644), 0, 0);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new QueueError('ERR_CORRUPT', dir, 'the next chunk file already exists: the queue directory was changed behind perq (a chunk may be missing)', { file });

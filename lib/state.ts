@@ -63,10 +63,11 @@ export interface SharedState {
   consumers: ConsumerRow[];
 }
 
+/** A state rebuilt from the cursor alone: readSeq's offset is not known (it may lie inside a chunk). */
 export function initialState(ackSeq: number): SharedState {
   return {
     gen: 0, dirty: false, ackSeq, headSeq: ackSeq, headChunk: -1, headBytes: 0,
-    readSeq: ackSeq, readOffset: 0, nextConsumer: 1, returned: [], consumers: [],
+    readSeq: ackSeq, readOffset: -1, nextConsumer: 1, returned: [], consumers: [],
   };
 }
 
