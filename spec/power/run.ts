@@ -7,7 +7,7 @@
 //
 // Usage: node dist/spec/power/run.js [--cuts N] [--seed S] [--modes always,50,never]
 //   [--workloads 1,4P1C,2P2C] [--run-ms MIN-MAX] [--slack MS] [--keep] [--verbose]
-//   [--skip-if-unavailable]
+//   [--skip-if-unavailable] [--kill-only]
 // Prints the seed (a seed replays the schedule: modes, workloads, run times and
 // each worker's calls; the interleaving is the machine's), a line per cut, a
 // table per mode and workload, and last `N passed, N failed`. Exit 1 if any cut failed.
@@ -55,12 +55,14 @@ interface Args {
   keep: boolean;
   verbose: boolean;
   skipIfUnavailable: boolean;
+  /** SIGKILL only, no power cut: every mode must then keep everything (a check of the suite itself, too). */
+  killOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   const args: Args = {
     cuts: 60, seed: Math.floor(Math.random() * 2 ** 31), modes: ['always', 50, 'never'], workloads: Object.keys(WORKLOADS),
-    runMs: [120, 700], slack: 0, keep: false, verbose: false, skipIfUnavailable: false,
+    runMs: [120, 700], slack: 0, keep: false, verbose: false, skipIfUnavailable: false, killOnly: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -78,6 +80,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--keep') args.keep = true;
     else if (flag === '--verbose') args.verbose = true;
     else if (flag === '--skip-if-unavailable') args.skipIfUnavailable = true;
+    else if (flag === '--kill-only') args.killOnly = true;
     else if (flag === '--help' || flag === '-h') usage();
     else usage(`unknown argument ${flag}`);
   }
@@ -90,7 +93,7 @@ function parseArgs(argv: string[]): Args {
 }
 
 function usage(problem?: string): never {
-  const text = 'usage: test:power [--cuts N] [--seed S] [--modes always,50,never] [--workloads 1,4P1C,2P2C] [--run-ms MIN-MAX] [--slack MS] [--keep] [--verbose] [--skip-if-unavailable]';
+  const text = 'usage: test:power [--cuts N] [--seed S] [--modes always,50,never] [--workloads 1,4P1C,2P2C] [--run-ms MIN-MAX] [--slack MS] [--keep] [--verbose] [--skip-if-unavailable] [--kill-only]';
   if (problem) console.error(`${problem}\n${text}`);
   else console.log(text);
   process.exit(problem ? 2 : 0);
@@ -189,7 +192,7 @@ async function runCut(fsLazy: LazyFs, base: string, plan: CutPlan, state: ModeSt
   for (const { tag, child, stderr } of workers) {
     if (child.signalCode !== 'SIGKILL') earlyExits.push(`${tag} (exit ${child.exitCode ?? child.signalCode}${stderr() ? `: ${stderr().trim().split('\n').slice(-3).join(' / ')}` : ''})`);
   }
-  await fsLazy.clearCache();
+  if (!args.killOnly) await fsLazy.clearCache();
 
   const intents: Intents = { puts: new Map(), acks: new Set(), clears: [] };
   for (const journal of journals) {
@@ -201,7 +204,8 @@ async function runCut(fsLazy: LazyFs, base: string, plan: CutPlan, state: ModeSt
   }
 
   const drain = await drainDir(dir, plan.fsync);
-  const run: RunRecord = { fsync: plan.fsync, tCut, reports, intents, earlyExits };
+  // A process crash loses nothing that resolved, whatever the mode.
+  const run: RunRecord = { fsync: args.killOnly ? 'always' : plan.fsync, tCut, reports, intents, earlyExits };
   const verdict = checkCut(state.model, run, drain, args.slack);
   if (verdict.next === undefined) state.dir = undefined;
   else state.model = verdict.next;
@@ -344,7 +348,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const plans = plan(args);
-console.log(`power-loss suite: ${args.cuts} cuts, modes ${args.modes.map(modeName).join(',')}, workloads ${args.workloads.join(',')}, seed ${args.seed}`);
+console.log(`power-loss suite${args.killOnly ? ' (--kill-only: SIGKILL, no power cut)' : ''}: ${args.cuts} cuts, modes ${args.modes.map(modeName).join(',')}, workloads ${args.workloads.join(',')}, seed ${args.seed}`);
 console.log(`replay: npm run test:power -- --cuts ${args.cuts} --seed ${args.seed}${args.modes.length !== 3 ? ` --modes ${args.modes.join(',')}` : ''}${args.workloads.length !== 3 ? ` --workloads ${args.workloads.join(',')}` : ''}`);
 const results: CutResult[] = [];
 const states = new Map<string, ModeState>();
