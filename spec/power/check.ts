@@ -23,6 +23,8 @@ export interface Finding {
   /** ms from the call's resolution to the cut (Infinity: before an earlier cut). */
   age?: number;
   detail: string;
+  /** For 'again': the acknowledgement was above the acknowledged prefix (another consumer held an item handed out before). */
+  abovePrefix?: boolean;
 }
 
 export interface DirModel {
@@ -132,10 +134,15 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
 
   timeline.sort((a, b) => a.t - b.t || a.order - b.order);
   const holders = new Map<string, string>();
+  /** Hand-out order in this run (gets run under the lock, so their resolution order is close to it). */
+  const gotIndex = new Map<string, number>();
+  /** Acknowledgements made while another consumer held an item handed out earlier: above the prefix. */
+  const abovePrefix = new Map<string, string>();
   for (const { report } of timeline) {
     if (report.kind === 'got') {
       for (const key of report.keys) {
         if (key.startsWith('?')) continue;
+        gotIndex.set(key, gotIndex.size);
         const holder = holders.get(key);
         const ack = ackedAt.get(key);
         const clearedAt = cleared.get(key);
@@ -149,6 +156,13 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
       for (const key of report.keys) {
         if (key.startsWith('?')) continue;
         holders.delete(key);
+        const index = gotIndex.get(key) ?? -1;
+        for (const [other, worker] of holders) {
+          if (worker !== report.worker && (gotIndex.get(other) ?? Infinity) < index) {
+            abovePrefix.set(key, `${other} held by ${worker}`);
+            break;
+          }
+        }
         ackedAt.set(key, report.t1);
       }
     } else if (report.kind === 'closed') {
@@ -169,6 +183,8 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
   }
 
   for (const wrong of drain.wrong) add({ kind: 'wrong', live: false, detail: `the drain got ${wrong}` });
+  // Damage with a way forward: allowed under 'never' only ('always' and N must open and drain without an error).
+  if (drain.repaired) add({ kind: 'stuck', live: false, allowed: run.fsync === 'never', detail: `ERR_CORRUPT until Queue.repair: ${drain.repaired.damage}; repair: ${drain.repaired.report}` });
   const present = new Set<string>();
   for (const key of drain.keys) {
     if (present.has(key)) {
@@ -182,7 +198,11 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
     }
     const ack = ackedAt.get(key);
     const clearedAt = cleared.get(key);
-    if (ack !== undefined) windowed('again', key, run.tCut - ack, `${key} came back, acknowledged ${fmt(run.tCut - ack)} before the cut`);
+    if (ack !== undefined) {
+      const above = abovePrefix.get(key);
+      windowed('again', key, run.tCut - ack, `${key} came back, acknowledged ${fmt(run.tCut - ack)} before the cut${above ? `, above the prefix (${above})` : ''}`);
+      if (above) findings[findings.length - 1].abovePrefix = true;
+    }
     else if (clearedAt !== undefined) windowed('clearedBack', key, run.tCut - clearedAt, `${key} came back, cleared ${fmt(run.tCut - clearedAt)} before the cut`);
   }
 

@@ -63,7 +63,8 @@ let failure = await drainOnce();
 const repair = (Queue as unknown as Repairable).repair;
 if (failure !== undefined && failure.code === 'ERR_CORRUPT' && typeof repair === 'function') {
   try {
-    result.repaired = JSON.stringify(await repair.call(Queue, config.dir)).slice(0, 300);
+    const damage = `${failure.stage}: ${failure.message} (${failure.file ?? '?'} @${failure.offset ?? '?'})`;
+    result.repaired = { damage, report: JSON.stringify(await repair.call(Queue, config.dir)).slice(0, 300) };
     failure = await drainOnce();
   } catch (error) {
     failure = stuck('repair', error);

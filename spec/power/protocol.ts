@@ -67,8 +67,8 @@ export interface DrainReport {
   wrong: string[];
   /** Process warnings, by code. */
   warnings: Record<string, number>;
-  /** The damage Queue.repair moved aside, when the queue has one and needed it. */
-  repaired?: string;
+  /** The ERR_CORRUPT that made the drain call Queue.repair (when perq has one), and what repair said. */
+  repaired?: { damage: string; report: string };
 }
 
 /** A clock shared by the processes of one host, in ms since the epoch. */

@@ -190,7 +190,7 @@ async function runCut(fsLazy: LazyFs, base: string, plan: CutPlan, state: ModeSt
   for (const { child } of workers) child.kill('SIGKILL');
   await Promise.all(workers.map(({ child }) => gone(child)));
   for (const { tag, child, stderr } of workers) {
-    if (child.signalCode !== 'SIGKILL') earlyExits.push(`${tag} (exit ${child.exitCode ?? child.signalCode}${stderr() ? `: ${stderr().trim().split('\n').slice(-3).join(' / ')}` : ''})`);
+    if (child.signalCode !== 'SIGKILL') earlyExits.push(`${tag} (exit ${child.exitCode ?? child.signalCode}${stderr() ? `: ${errorLines(stderr())}` : ''})`);
   }
   if (!args.killOnly) await fsLazy.clearCache();
 
@@ -223,10 +223,17 @@ async function drainDir(dir: string, fsync: Fsync): Promise<DrainReport | undefi
   await gone(child);
   clearTimeout(timer);
   if (report === undefined) {
-    const why = child.signalCode === 'SIGKILL' ? `hung for ${DRAIN_TIMEOUT_MS} ms` : `exited ${child.exitCode ?? child.signalCode}: ${stderr().trim().split('\n').slice(-4).join(' / ')}`;
+    const why = child.signalCode === 'SIGKILL' ? `hung for ${DRAIN_TIMEOUT_MS} ms` : `exited ${child.exitCode ?? child.signalCode}: ${errorLines(stderr())}`;
     return { keys: [], wrong: [], warnings: {}, stuck: { stage: 'drain', code: 'NO_REPORT', message: `the drain process ${why}` } };
   }
   return report;
+}
+
+/** The lines of a child's stderr from its first error on, in one line. */
+function errorLines(text: string): string {
+  const lines = text.trim().split('\n');
+  const first = lines.findIndex((line) => /Error|error/.test(line));
+  return lines.slice(first < 0 ? -4 : first, (first < 0 ? lines.length : first) + 6).map((line) => line.trim()).join(' / ');
 }
 
 function modeName(fsync: Fsync): string {
@@ -303,6 +310,15 @@ function summary(results: CutResult[]): string[] {
   const widths = header.map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   for (const row of rows) lines.push(row.map((cell, i) => cell.padEnd(widths[i])).join('  '));
   lines.push('(N(+M): N failures, M more within what the mode allows: a loss or return under never, or inside the fsync period)');
+  const again = results.flatMap((r) => r.verdict.findings.filter((f) => f.kind === 'again' && !f.allowed && !f.live));
+  if (again.length > 0) {
+    lines.push(`failing 'again' after a cut: ${again.filter((f) => f.abovePrefix).length} of ${again.length} acknowledged above the prefix (another consumer held an item handed out before)`);
+  }
+  const aged = results.flatMap((r) => r.verdict.findings.filter((f) => !f.allowed && typeof r.plan.fsync === 'number' && f.age !== undefined && Number.isFinite(f.age)));
+  if (aged.length > 0) {
+    const ages = aged.map((f) => f.age as number).sort((a, b) => a - b);
+    lines.push(`fsync N failures by age at the cut: min ${ages[0].toFixed(1)} ms, median ${ages[Math.floor(ages.length / 2)].toFixed(1)} ms, max ${ages[ages.length - 1].toFixed(1)} ms`);
+  }
   const warnings = new Map<string, number>();
   for (const r of results) {
     for (const [code, n] of Object.entries(r.warnings)) {
