@@ -59,11 +59,15 @@ interface Args {
   killOnly: boolean;
 }
 
-function parseArgs(argv: string[]): Args {
-  const args: Args = {
+function defaultArgs(): Args {
+  return {
     cuts: 60, seed: Math.floor(Math.random() * 2 ** 31), modes: ['always', 50, 'never'], workloads: Object.keys(WORKLOADS),
     runMs: [120, 700], slack: 0, keep: false, verbose: false, skipIfUnavailable: false, killOnly: false,
   };
+}
+
+function parseArgs(argv: string[]): Args {
+  const args = defaultArgs();
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = (): string => {
@@ -229,6 +233,18 @@ async function drainDir(dir: string, fsync: Fsync): Promise<DrainReport | undefi
   return report;
 }
 
+/** The arguments that replay this run's schedule. */
+function replayArgs(a: Args): string {
+  const parts = [`--cuts ${a.cuts}`, `--seed ${a.seed}`];
+  const defaults = defaultArgs();
+  if (a.modes.join() !== defaults.modes.join()) parts.push(`--modes ${a.modes.join(',')}`);
+  if (a.workloads.join() !== defaults.workloads.join()) parts.push(`--workloads ${a.workloads.join(',')}`);
+  if (a.runMs.join() !== defaults.runMs.join()) parts.push(`--run-ms ${a.runMs.join('-')}`);
+  if (a.slack !== 0) parts.push(`--slack ${a.slack}`);
+  if (a.killOnly) parts.push('--kill-only');
+  return parts.join(' ');
+}
+
 /** The lines of a child's stderr from its first error on, in one line. */
 function errorLines(text: string): string {
   const lines = text.trim().split('\n');
@@ -365,7 +381,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const plans = plan(args);
 console.log(`power-loss suite${args.killOnly ? ' (--kill-only: SIGKILL, no power cut)' : ''}: ${args.cuts} cuts, modes ${args.modes.map(modeName).join(',')}, workloads ${args.workloads.join(',')}, seed ${args.seed}`);
-console.log(`replay: npm run test:power -- --cuts ${args.cuts} --seed ${args.seed}${args.modes.length !== 3 ? ` --modes ${args.modes.join(',')}` : ''}${args.workloads.length !== 3 ? ` --workloads ${args.workloads.join(',')}` : ''}`);
+console.log(`replay: npm run test:power -- ${replayArgs(args)}`);
 const results: CutResult[] = [];
 const states = new Map<string, ModeState>();
 const began = Date.now();
