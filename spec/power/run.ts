@@ -150,19 +150,22 @@ interface CutPlan {
 interface CutResult {
   plan: CutPlan;
   dir: string;
+  fresh: boolean;
   verdict: CutVerdict;
   warnings: Record<string, number>;
   failed: boolean;
 }
 
 async function runCut(fsLazy: LazyFs, base: string, plan: CutPlan, state: ModeState): Promise<CutResult> {
-  if (plan.fresh || state.dir === undefined) {
+  // A fresh queue when planned, and after the last one was given up (stuck).
+  const fresh = plan.fresh || state.dir === undefined;
+  if (fresh) {
     state.dirs++;
     state.dir = path.join(fsLazy.mnt, `${modeName(plan.fsync)}-${state.dirs}`);
     state.model = newModel();
     state.chunkSize = plan.chunkSize;
   }
-  const dir = state.dir;
+  const dir = state.dir as string;
   const roles = WORKLOADS[plan.workload];
   const multi = roles.length > 1;
   const reports: RunRecord['reports'] = [];
@@ -174,7 +177,7 @@ async function runCut(fsLazy: LazyFs, base: string, plan: CutPlan, state: ModeSt
     journals.push(journal);
     const config: WorkerConfig = {
       dir, fsync: plan.fsync, role, tag, seed: plan.seeds[i], clears: plan.clears, ackAll: plan.clears && multi,
-      backlog: BACKLOG, journal, chunkSize: plan.fresh ? state.chunkSize : undefined,
+      backlog: BACKLOG, journal, chunkSize: fresh ? state.chunkSize : undefined,
     };
     const started = start('worker', config);
     started.child.on('message', (message: WorkerReport) => reports.push({ ...message, worker: tag }));
@@ -214,7 +217,7 @@ async function runCut(fsLazy: LazyFs, base: string, plan: CutPlan, state: ModeSt
   if (verdict.next === undefined) state.dir = undefined;
   else state.model = verdict.next;
   const failed = verdict.findings.some((f) => !f.allowed);
-  return { plan, dir, verdict, warnings: drain?.warnings ?? {}, failed };
+  return { plan, dir, fresh, verdict, warnings: drain?.warnings ?? {}, failed };
 }
 
 async function drainDir(dir: string, fsync: Fsync): Promise<DrainReport | undefined> {
@@ -286,7 +289,7 @@ function cutLine(result: CutResult): string {
   const warned = Object.entries(result.warnings).map(([code, n]) => `${code}x${n}`);
   return [
     `cut ${String(plan.index).padStart(3)} ${modeName(plan.fsync).padEnd(6)} ${plan.workload.padEnd(4)} ${path.basename(result.dir).padEnd(10)}`,
-    `${plan.fresh ? 'fresh' : 'cont '} ${plan.clears ? 'clear' : '     '} run ${String(plan.runMs).padStart(3)}ms`,
+    `${result.fresh ? 'fresh' : 'cont '} ${plan.clears ? 'clear' : '     '} run ${String(plan.runMs).padStart(3)}ms`,
     `puts ${puts} gets ${gets} acks ${acks} drained ${drained}`,
     bad.length > 0 ? `FAIL ${bad.join(', ')}` : 'ok',
     allowed.length > 0 ? `(allowed: ${allowed.join(', ')})` : '',
