@@ -5,6 +5,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { fsyncCreatedDirectories } from './dirsync.js';
 import { Empty, Full, QueueError, ioError } from './errors.js';
 import { LockHold, releaseHoldsOn } from './hold.js';
 import { INFO_FILE } from './info.js';
@@ -93,7 +94,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const resolved = resolveOptions(absolute, options);
     let realDir: string;
     try {
-      fs.mkdirSync(absolute, { recursive: true });
+      const made = fs.mkdirSync(absolute, { recursive: true });
+      if (resolved.fsync !== 'never') fsyncCreatedDirectories(absolute, made);
       realDir = fs.realpathSync(absolute);
     } catch (error) {
       throw ioError(absolute, 'creating the queue directory', error);

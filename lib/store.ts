@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ChunkReader, ChunkWriter, chunkExists, chunkPath, parseChunkFileName, resumeChunk } from './chunk.js';
-import { CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, loadCursor, writeCursorFile, type CursorState } from './cursor.js';
+import { CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, acknowledgedIn, loadCursor, writeCursorFile, type CursorState } from './cursor.js';
 import { Durability } from './durability.js';
 import { QueueError, ioError } from './errors.js';
 import { INFO_FILE, readInfo, writeInfo } from './info.js';
@@ -30,9 +30,9 @@ import { HEADER_BYTES, frameSize, sealFrame, writeFrame } from './record.js';
 import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type InPlaceSerializer, type Serializer } from './serializers.js';
 import { SpareChunks } from './spares.js';
 import {
-  STATE_FILE, StateFile, appendHeld, countFrom, countOf, dropBelow, initialState, insertRange, lowestOf, shiftHeld,
-  type ConsumerRow, type SharedState,
-} from './state.js';
+  appendHeld, countFrom, countOf, dropBelow, endOf, gapsBetween, insertRange, lowestOf, shiftHeld, subtractRanges, type Range,
+} from './ranges.js';
+import { STATE_FILE, StateFile, applyAcknowledged, initialState, type ConsumerRow, type SharedState } from './state.js';
 
 /** The write buffer starts at 64 KiB and grows for larger batches. */
 const INITIAL_WRITE_BUFFER = 64 * 1024;
@@ -57,6 +57,14 @@ export interface StoreEvents {
   taken: boolean;
   /** The acknowledged prefix moved (for join). */
   acknowledged: boolean;
+}
+
+/** A waiting item read by #nextWaiting: where it comes from and where its record ends. */
+interface NextItem {
+  seq: number;
+  fromReturned: boolean;
+  value: unknown;
+  end: number;
 }
 
 /** A lock-free look at the shared counters. */
@@ -131,7 +139,7 @@ export class QueueStore {
       // Without a state, the newest chunk is looked up in a listing: probing
       // forward from the cursor's hint would stop at the first missing chunk
       // and take the chunks past it for absent.
-      store.#recover(true, Math.max(cursorState.headHint, stored === null ? newestChunkListed(dir) : state.headChunk));
+      store.#recover(Math.max(cursorState.headHint, stored === null ? newestChunkListed(dir) : state.headChunk));
       store.#removeOrphanLeases();
       // Items of consumers that died count as waiting from the start (size, peek).
       store.reclaimDead();
@@ -196,13 +204,13 @@ export class QueueStore {
     if (stored === null) {
       // Removed or damaged behind our back: rebuild it from the files.
       this.#stateFile.ensureHeader();
-      this.#state = initialState(this.#cursorAckSeq());
-      this.#recover(true, Math.max(this.#cursor.state.headHint, newestChunkListed(this.dir)));
+      this.#state = initialState(this.#cursor.ackSeq);
+      this.#recover(Math.max(this.#cursor.headHint, newestChunkListed(this.dir)));
       return;
     }
     if (stored.gen !== this.#state.gen) this.#reader?.invalidate();
     this.#state = stored;
-    if (stored.dirty) this.#recover(false, stored.headChunk);
+    if (stored.dirty) this.#recover(stored.headChunk);
   }
 
   /** Writes the state back if this holder changed it (before the lock is let go). */
@@ -236,8 +244,10 @@ export class QueueStore {
       headSeq: state.headSeq, headChunk: state.headChunk, headBytes: state.headBytes,
       writer: this.#writer, size: this.#writer?.size ?? 0, count: this.#writer?.count ?? 0,
     };
+    const timestamp = Date.now();
+    let seq = state.headSeq;
     // Encode the first item before marking anything: a refused item leaves no trace.
-    let length = this.#frame(items[0], 0);
+    let length = this.#frame(items[0], 0, seq++, timestamp);
     this.#markChanged();
     const created: ChunkWriter[] = [];
     let item = 1;
@@ -247,7 +257,7 @@ export class QueueStore {
         const writer = this.#writableChunk(created);
         const room = this.chunkSize - writer.count;
         while (framed < room && item < items.length && length < WRITE_BATCH_BYTES) {
-          length = this.#frame(items[item], length);
+          length = this.#frame(items[item], length, seq++, timestamp);
           framed++;
           item++;
         }
@@ -256,7 +266,7 @@ export class QueueStore {
         state.headChunk = writer.chunk;
         state.headBytes = writer.size;
         if (item >= items.length) break;
-        length = this.#frame(items[item], 0);
+        length = this.#frame(items[item], 0, seq++, timestamp);
         framed = 1;
         item++;
       }
@@ -289,22 +299,20 @@ export class QueueStore {
     else this.#markChanged();
     const row = consumer ? this.#ensureConsumer() : undefined;
     while (values.length < max) {
-      const fromReturned = state.returned.length > 0;
-      if (!fromReturned && state.readSeq >= state.headSeq) break;
-      const seq = fromReturned ? state.returned[0].start : state.readSeq;
-      let value: unknown;
-      let next: number;
+      let next: NextItem | null;
       try {
-        ({ value, next } = this.#readItem(seq, fromReturned ? -1 : state.readOffset));
+        next = this.#nextWaiting();
       } catch (error) {
         // Hand out what was read; the damaged record fails again on the next call.
         if (values.length > 0) break;
         throw error;
       }
+      if (next === null) break;
+      const { seq, fromReturned, value, end } = next;
       if (fromReturned) shiftHeld(state.returned);
       else {
         state.readSeq++;
-        state.readOffset = state.readSeq % this.chunkSize === 0 ? 0 : next;
+        state.readOffset = state.readSeq % this.chunkSize === 0 ? 0 : end;
       }
       if (row !== undefined) appendHeld(row.held, seq, 1);
       values.push(value);
@@ -317,33 +325,29 @@ export class QueueStore {
 
   /** The next item a take would hand out, without taking it; undefined when none waits. */
   peek(): unknown {
-    const state = this.#state;
-    if (state.returned.length > 0) return this.#readItem(state.returned[0].start, -1).value;
-    if (state.readSeq >= state.headSeq) return undefined;
-    return this.#readItem(state.readSeq, state.readOffset).value;
+    return this.#nextWaiting()?.value;
   }
 
   /**
-   * Acknowledges this consumer's `count` oldest held items and persists the
-   * new acknowledged prefix, if it moved. False when this consumer holds
-   * nothing (its items were cleared, or returned after it was taken for dead).
+   * Acknowledges this consumer's `count` oldest held items and persists them:
+   * a log entry with the new acknowledged prefix and the items acknowledged
+   * above it, under the dirty mark (a holder that dies before it publishes
+   * leaves the entry for the next one to apply). False when this consumer
+   * holds nothing (its items were cleared, or returned after it was taken for dead).
    */
   acknowledgeOldest(count = 1): boolean {
     const row = this.#myRow();
     if (row === undefined || row.held.length === 0) return false;
-    const floor = this.#ackFloor();
-    // The prefix moves: the cursor is written, under the dirty mark. Above the
-    // prefix (a lower item is still out) the acknowledgement lives only in the
-    // state: published now, so that a resolved taskDone survives this process
-    // dying before the hold ends. No dirty mark is needed there: until this
-    // write the old state stands, and it is whole.
-    const movesPrefix = row.held[0].start <= floor || floor > this.#state.ackSeq;
-    if (movesPrefix) this.#markChanged();
-    else this.#changed = true;
+    this.#markChanged();
+    const acked: Range[] = [];
     // Fewer may be held than counted (another process's clear()): those go.
-    for (let i = 0; i < count; i++) if (shiftHeld(row.held) === undefined) break;
-    if (movesPrefix) this.#advanceAck();
-    else this.publish();
+    for (let i = 0; i < count; i++) {
+      const seq = shiftHeld(row.held);
+      if (seq === undefined) break;
+      insertRange(acked, { start: seq, count: 1 });
+    }
+    for (const range of acked) insertRange(this.#state.acked, range);
+    this.#advanceAck(acked);
     return true;
   }
 
@@ -393,13 +397,13 @@ export class QueueStore {
     // Continue at the next chunk boundary: the chunk that held the head is deleted.
     const next = Math.ceil(state.headSeq / this.chunkSize) * this.chunkSize;
     const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
-    Object.assign(state, { ackSeq: next, headSeq: next, readSeq: next, readOffset: 0, headChunk: -1, headBytes: 0, returned: [] });
+    Object.assign(state, { ackSeq: next, headSeq: next, readSeq: next, readOffset: 0, headChunk: -1, headBytes: 0, returned: [], acked: [] });
     for (const row of state.consumers) row.held = [];
     // The cursor moves first, so a crash mid-clear leaves only stale chunks
     // below it, which the next open deletes.
     this.#cursor.advance(next);
     this.#cursor.setHeadHint(next / this.chunkSize);
-    this.#cursor.fold();
+    this.#cursor.fold([]);
     this.#deleteChunks(firstChunk, lastChunk + 1);
     this.#events.acknowledged = true;
     this.#events.taken = true;
@@ -408,7 +412,7 @@ export class QueueStore {
   /** Folds the cursor into its file (the caller holds the lock). */
   foldCursor(): void {
     this.#cursor.advance(this.#state.ackSeq);
-    this.#cursor.fold();
+    this.#cursor.fold(this.#state.acked);
   }
 
   /** Closes every file and completes pending syncs (after the last publish). */
@@ -437,22 +441,37 @@ export class QueueStore {
   }
 
   /**
-   * Brings the head and the cursor in line with the files: after a holder
-   * died (dirty), when the state is new, or lags the files after a power loss.
+   * Brings the state in line with the durable files: when it is new or may
+   * lag the files (open, a power loss), or after a holder that died in the
+   * middle of its section (dirty). The head is found by scanning the newest
+   * chunk, and the acknowledgements in the cursor and its log are applied, so
+   * an item acknowledged by a process that died before it published is never
+   * handed out again.
    */
-  #recover(rebuild: boolean, headHint: number): void {
+  #recover(headHint: number): void {
     const state = this.#state;
-    const ackSeq = Math.max(state.ackSeq, this.#cursorAckSeq());
-    if (!rebuild && !state.dirty && this.#headMatchesFiles()) {
-      state.ackSeq = ackSeq;
-      return;
-    }
     this.#markChanged();
     if (this.#writer !== null) this.durability.release(this.#writer.fd);
     this.#writer = null;
     this.#closeReader();
-    const { writer, headSeq } = findHead(this.dir, this.chunkSize, { ackSeq, headHint: Math.max(0, headHint) }, this.#options.maxItemBytes);
-    state.ackSeq = ackSeq;
+    const durable = acknowledgedIn(loadCursor(this.dir));
+    const head = findHead(this.dir, this.chunkSize, Math.max(state.ackSeq, durable.ackSeq), Math.max(0, headHint), this.#options.maxItemBytes);
+    const { writer } = head;
+    const ackSeq = head.ackSeq;
+    for (const range of durable.acked) insertRange(state.acked, range);
+    dropBelow(state.acked, ackSeq);
+    let headSeq = head.headSeq;
+    const needed = Math.max(ackSeq, endOf(state.acked));
+    if (headSeq < needed) {
+      // Acknowledged items are missing from the head (a power cut kept the
+      // cursor log but not the chunk): go on at the next chunk boundary, so
+      // that a new item never takes the number of one acknowledged.
+      const boundary = Math.ceil(needed / this.chunkSize) * this.chunkSize;
+      const lost = countOf(gapsBetween(headSeq, needed, state.acked));
+      if (lost > 0) warnLost(this.dir, lost, headSeq, needed, writer?.file ?? chunkPath(this.dir, Math.floor(headSeq / this.chunkSize)));
+      insertRange(state.acked, { start: headSeq, count: boundary - headSeq });
+      headSeq = boundary;
+    }
     state.headSeq = headSeq;
     state.headChunk = writer?.chunk ?? -1;
     state.headBytes = writer?.size ?? 0;
@@ -461,30 +480,21 @@ export class QueueStore {
       this.#cursor.setHeadHint(writer.chunk);
     }
     if (state.readSeq < ackSeq || state.readSeq > headSeq) {
+      // The hand-out record is older than the prefix, or names items the
+      // files no longer hold: everything after the prefix waits again.
       state.readSeq = ackSeq;
       state.readOffset = -1;
+      state.returned = [];
+      for (const row of state.consumers) row.held = [];
     }
-    dropBelow(state.returned, ackSeq);
-    for (const row of state.consumers) dropBelow(row.held, ackSeq);
+    if (ackSeq > state.ackSeq) {
+      this.#cursor.advance(ackSeq);
+      this.durability.touch(this.#cursor.logFd);
+      this.#movePrefix(ackSeq);
+    }
+    applyAcknowledged(state);
     this.#events.added = true;
-  }
-
-  /** Whether the newest chunk is exactly as long as the state says, and none follows it. */
-  #headMatchesFiles(): boolean {
-    const state = this.#state;
-    const next = state.headChunk >= 0 ? state.headChunk + 1 : Math.floor(state.headSeq / this.chunkSize);
-    if (chunkExists(this.dir, next)) return false;
-    if (state.headChunk < 0) return true;
-    try {
-      return fs.statSync(chunkPath(this.dir, state.headChunk)).size === state.headBytes;
-    } catch {
-      return false;
-    }
-  }
-
-  #cursorAckSeq(): number {
-    const loaded = loadCursor(this.dir);
-    return Math.max(loaded.file?.ackSeq ?? 0, loaded.logAckSeq ?? 0);
+    this.#advanceAck();
   }
 
   /** Lease files with no row: consumers that died before they were registered. */
@@ -544,7 +554,7 @@ export class QueueStore {
     // restarts while consumers from before may still live.
     let id = state.nextConsumer++;
     while (fs.existsSync(leasePath(this.dir, id))) id = state.nextConsumer++;
-    this.#lease = Lease.take(this.dir, id, this.#options.locking, this.#options.staleAfter);
+    this.#lease = Lease.take(this.dir, id, this.#options.locking, this.#options.staleAfter, this.#options.fsync !== 'never');
     const row: ConsumerRow = { id, held: [] };
     state.consumers.push(row);
     return row;
@@ -558,15 +568,27 @@ export class QueueStore {
     return floor;
   }
 
-  /** Moves the acknowledged prefix up to the lowest item still handed out or waiting. */
-  #advanceAck(): void {
+  /**
+   * Moves the acknowledged prefix up to the lowest item still handed out or
+   * waiting, and records it with `acked` (items just acknowledged above it)
+   * in one cursor log entry.
+   */
+  #advanceAck(acked: readonly Range[] = []): void {
     const state = this.#state;
-    const floor = this.#ackFloor();
-    if (floor <= state.ackSeq) return;
+    const floor = Math.max(state.ackSeq, this.#ackFloor());
+    dropBelow(state.acked, floor);
+    if (floor === state.ackSeq && !acked.some((range) => range.start + range.count > floor)) return;
+    this.#cursor.advance(floor, acked);
+    this.durability.touch(this.#cursor.logFd);
+    if (floor > state.ackSeq) this.#movePrefix(floor);
+    if (this.#cursor.wantsFold) this.#cursor.fold(state.acked);
+  }
+
+  /** The prefix is at `floor` in the cursor: deletes the chunks it frees once that is durable. */
+  #movePrefix(floor: number): void {
+    const state = this.#state;
     const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
     const pastChunk = Math.floor(floor / this.chunkSize);
-    this.#cursor.advance(floor);
-    this.durability.touch(this.#cursor.logFd);
     state.ackSeq = floor;
     this.#events.acknowledged = true;
     if (pastChunk > firstChunk) {
@@ -621,10 +643,7 @@ export class QueueStore {
     this.durability.touchDirectory();
     const newest = created[created.length - 1].chunk;
     this.#cursor.setHeadHint(newest);
-    if (newest - this.#cursor.foldedHeadHint >= HINT_EVERY_CHUNKS) {
-      this.#cursor.advance(this.#state.ackSeq);
-      this.#cursor.fold();
-    }
+    if (newest - this.#cursor.foldedHeadHint >= HINT_EVERY_CHUNKS) this.foldCursor();
   }
 
   /** Undoes a failed append: deletes the chunks it created and cuts the old one back. */
@@ -646,18 +665,18 @@ export class QueueStore {
   }
 
   /** Encodes `item` and frames it into the write buffer at `offset`; returns the offset after it. */
-  #frame(item: unknown, offset: number): number {
+  #frame(item: unknown, offset: number, seq: number, timestamp: number): number {
     if (this.#inPlace !== null) {
       const length = this.#inPlace.encodeInto(item, this.#writeBuffer, offset + HEADER_BYTES);
       if (length !== undefined) {
         if (length > this.#options.maxItemBytes) throw this.#tooLarge(length);
-        return sealFrame(this.#writeBuffer, offset, length);
+        return sealFrame(this.#writeBuffer, offset, length, seq, timestamp);
       }
     }
     const payload = this.#encode(item);
     const needed = offset + frameSize(payload.length);
     if (needed > this.#writeBuffer.length) this.#growWriteBuffer(needed, offset);
-    return writeFrame(this.#writeBuffer, offset, payload);
+    return writeFrame(this.#writeBuffer, offset, payload, seq, timestamp);
   }
 
   #encode(item: unknown): Uint8Array {
@@ -684,27 +703,82 @@ export class QueueStore {
     this.#writeBuffer = grown;
   }
 
-  /** Reads and decodes item `seq`, whose offset in its chunk is `offset` (-1: not known, found by hopping). */
-  #readItem(seq: number, offset: number): { value: unknown; next: number } {
+  /**
+   * The next waiting item (returned ones first), read and decoded; null when
+   * none waits. Records a power cut took from a chunk below the newest are
+   * passed over, with a warning.
+   */
+  #nextWaiting(): NextItem | null {
+    const state = this.#state;
+    for (;;) {
+      const fromReturned = state.returned.length > 0;
+      if (!fromReturned && state.readSeq >= state.headSeq) return null;
+      const seq = fromReturned ? state.returned[0].start : state.readSeq;
+      const read = this.#readItem(seq, fromReturned ? -1 : state.readOffset);
+      if (read !== null) return { seq, fromReturned, value: read.value, end: read.next };
+      this.#skipLost(seq);
+    }
+  }
+
+  /**
+   * Item `seq` is not in its chunk, and the records after it in that chunk
+   * cannot be found either. Below the newest chunk that is data a power cut
+   * took (the chunk was written after, or while, a newer one began): those
+   * items are passed over. In the newest chunk the state and the file
+   * disagree, which is damage.
+   */
+  #skipLost(seq: number): void {
+    const state = this.#state;
     const chunk = Math.floor(seq / this.chunkSize);
-    if (this.#reader === null || this.#reader.chunk !== chunk) {
+    const file = chunkPath(this.dir, chunk);
+    if (chunk >= state.headChunk) {
+      throw new QueueError('ERR_CORRUPT', this.dir, `the newest chunk holds no whole record of item ${seq}, which the shared state says is there`, { file });
+    }
+    const end = (chunk + 1) * this.chunkSize;
+    const before = countOf(state.returned);
+    subtractRanges(state.returned, [{ start: seq, count: end - seq }]);
+    let lost = before - countOf(state.returned);
+    if (state.readSeq >= seq && state.readSeq < end) {
+      lost += end - state.readSeq;
+      state.readSeq = end;
+      state.readOffset = 0;
+    }
+    warnLost(this.dir, lost, seq, end, file);
+  }
+
+  /**
+   * Reads and decodes item `seq`, whose offset in its chunk is `offset` (-1:
+   * not known, found by hopping); null when the chunk holds no such record.
+   * Before it says so, it reads the file afresh: a cached read-ahead or a
+   * network file system's cached pages must not make an item look lost.
+   */
+  #readItem(seq: number, offset: number): { value: unknown; next: number } | null {
+    const chunk = Math.floor(seq / this.chunkSize);
+    for (let attempt = 0; ; attempt++) {
+      if (this.#reader === null || this.#reader.chunk !== chunk) {
+        this.#closeReader();
+        this.#reader = new ChunkReader(this.dir, chunk, this.#options.maxItemBytes);
+      }
+      const reader = this.#reader;
+      let at = attempt === 0 ? offset : -1;
+      if (at < 0) at = this.#nextSeq === seq && attempt === 0 ? this.#nextOffset : reader.offsetAfterRecords(0, chunk * this.chunkSize, seq % this.chunkSize);
+      const record = at < 0 ? null : reader.readAt(at, seq);
+      if (record !== null && record.kind === 'record') {
+        let value: unknown;
+        try {
+          value = this.serializer.decode(record.payload);
+        } catch (error) {
+          throw new QueueError('ERR_CORRUPT', this.dir, `serializer '${this.serializer.name}' cannot decode an intact record: ${(error as Error)?.message ?? String(error)}`, {
+            file: reader.file, offset: at, cause: error,
+          });
+        }
+        this.#nextSeq = (seq + 1) % this.chunkSize === 0 ? -1 : seq + 1;
+        this.#nextOffset = record.next;
+        return { value, next: record.next };
+      }
+      if (attempt > 0) return null;
       this.#closeReader();
-      this.#reader = new ChunkReader(this.dir, chunk, this.#options.maxItemBytes);
     }
-    const reader = this.#reader;
-    if (offset < 0) offset = this.#nextSeq === seq ? this.#nextOffset : reader.offsetAfterRecords(0, seq % this.chunkSize);
-    const record = reader.readAt(offset);
-    let value: unknown;
-    try {
-      value = this.serializer.decode(record.payload);
-    } catch (error) {
-      throw new QueueError('ERR_CORRUPT', this.dir, `serializer '${this.serializer.name}' cannot decode an intact record: ${(error as Error)?.message ?? String(error)}`, {
-        file: reader.file, offset, cause: error,
-      });
-    }
-    this.#nextSeq = (seq + 1) % this.chunkSize === 0 ? -1 : seq + 1;
-    this.#nextOffset = record.next;
-    return { value, next: record.next };
   }
 
   #closeReader(): void {
@@ -731,7 +805,7 @@ function openInfo(dir: string, options: ResolvedOptions): { chunkSize: number; s
   if (info === null) {
     assertFreshDirectory(dir);
     writeInfo(dir, options.chunkSize, options.serializer.name);
-    writeCursorFile(dir, { ackSeq: 0, headHint: 0 }, true);
+    writeCursorFile(dir, { ackSeq: 0, headHint: 0, acked: [] }, true);
     return { chunkSize: options.chunkSize, serializer: options.serializer };
   }
   const file = path.join(dir, INFO_FILE);
@@ -775,9 +849,7 @@ function assertFreshDirectory(dir: string): void {
  */
 function recoverCursor(dir: string, chunkSize: number, options: ResolvedOptions): CursorState {
   const loaded = loadCursor(dir);
-  if (loaded.file !== null) {
-    return { ackSeq: Math.max(loaded.file.ackSeq, loaded.logAckSeq ?? 0), headHint: loaded.file.headHint };
-  }
+  if (loaded.file !== null) return { ...acknowledgedIn(loaded), headHint: loaded.file.headHint };
   const chunks = listedChunks(dir);
   for (let i = 1; i < chunks.length; i++) {
     if (chunks[i] !== chunks[i - 1] + 1) {
@@ -794,7 +866,9 @@ function recoverCursor(dir: string, chunkSize: number, options: ResolvedOptions)
     const logged = loaded.logAckSeq;
     ackSeq = logged !== null && logged >= first && logged <= last ? logged : first;
   }
-  const state = { ackSeq, headHint: chunks.length > 0 ? chunks[chunks.length - 1] : ackSeq / chunkSize };
+  const acked = loaded.logAcked.map((range) => ({ ...range }));
+  dropBelow(acked, ackSeq);
+  const state = { ackSeq, headHint: chunks.length > 0 ? chunks[chunks.length - 1] : Math.floor(ackSeq / chunkSize), acked };
   writeCursorFile(dir, state, options.fsync !== 'never');
   process.emitWarning(`perq queue ${dir}: the cursor file was ${loaded.fileStatus}; rebuilt it from the chunk files (items from sequence ${ackSeq} on are handed out, some perhaps again)`, { code: 'PERQ_CURSOR_RECOVERED' });
   return state;
@@ -812,32 +886,44 @@ function removeAcknowledgedChunks(dir: string, tailChunk: number): void {
 }
 
 /**
- * Finds the newest chunk by probing forward from the cursor's hint, scans it
- * (cutting off a torn tail) and returns a writer for it and the head sequence.
+ * Finds the newest chunk (probing forward from `headHint`) and scans it,
+ * cutting off a torn tail: a writer for it and the head sequence. The prefix
+ * comes back moved up when the chunks it points into are gone but newer ones
+ * are there: a chunk is deleted only once all its items are acknowledged, so
+ * a prefix behind the oldest chunk lost its newest cursor entries in a power
+ * cut (under fsync 'never'), or the files were removed by hand; either way
+ * the queue goes on at the oldest item there is, with a warning.
  */
-function findHead(dir: string, chunkSize: number, state: CursorState, maxItemBytes: number): { writer: ChunkWriter | null; headSeq: number } {
-  const tailChunk = Math.floor(state.ackSeq / chunkSize);
-  const start = Math.max(tailChunk, state.headHint);
-  if (!chunkExists(dir, start)) {
-    const missingData = start > tailChunk || state.ackSeq % chunkSize !== 0 || chunkExists(dir, start + 1);
-    if (missingData) {
-      throw new QueueError('ERR_CORRUPT', dir, 'a chunk file that holds unacknowledged items is missing', { file: chunkPath(dir, start) });
-    }
-    return { writer: null, headSeq: state.ackSeq };
+function findHead(dir: string, chunkSize: number, ackSeq: number, headHint: number, maxItemBytes: number): { writer: ChunkWriter | null; headSeq: number; ackSeq: number } {
+  let tailChunk = Math.floor(ackSeq / chunkSize);
+  if (!chunkExists(dir, tailChunk) && (ackSeq % chunkSize !== 0 || chunkExists(dir, tailChunk + 1) || headHint > tailChunk)) {
+    const later = listedChunks(dir).filter((chunk) => chunk > tailChunk);
+    const next = (later.length > 0 ? later[0] : Math.max(tailChunk, headHint) + 1) * chunkSize;
+    warnLost(dir, next - ackSeq, ackSeq, next, chunkPath(dir, tailChunk));
+    ackSeq = next;
+    tailChunk = next / chunkSize;
   }
-  let newest = start;
+  let newest = Math.max(tailChunk, headHint);
+  if (!chunkExists(dir, newest)) {
+    // A chunk that was the newest is gone while older ones are there: deleted behind perq's back.
+    if (newest > tailChunk) throw new QueueError('ERR_CORRUPT', dir, 'the newest chunk file is missing (its items are lost); run perq repair to go on without it', { file: chunkPath(dir, newest) });
+    return { writer: null, headSeq: ackSeq, ackSeq };
+  }
   while (chunkExists(dir, newest + 1)) newest++;
-  const writer = resumeChunk(dir, newest, maxItemBytes);
-  const headSeq = newest * chunkSize + writer.count;
+  const writer = resumeChunk(dir, newest, maxItemBytes, newest * chunkSize);
   if (writer.count > chunkSize) {
     writer.close();
     throw new QueueError('ERR_CORRUPT', dir, `the newest chunk holds ${writer.count} records, more than chunkSize ${chunkSize}`, { file: writer.file });
   }
-  if (headSeq < state.ackSeq) {
-    writer.close();
-    throw new QueueError('ERR_CORRUPT', dir, `the cursor (${state.ackSeq}) points past the last item (${headSeq}): the newest chunk lost records`, { file: writer.file });
-  }
-  return { writer, headSeq };
+  return { writer, headSeq: newest * chunkSize + writer.count, ackSeq };
+}
+
+/** Says that items [from, to) (`count` of them not acknowledged) cannot be handed out: their records are gone. */
+function warnLost(dir: string, count: number, from: number, to: number, file: string): void {
+  process.emitWarning(
+    `perq queue ${dir}: ${count} item(s) between ${from} and ${to - 1} are not in ${file}: written shortly before a power cut and never synced, or removed; going on with item ${to}`,
+    { code: 'PERQ_RECORDS_LOST' },
+  );
 }
 
 /** The numbers of the chunk files in `dir`, in order. */
