@@ -77,8 +77,14 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
   const add = (finding: Omit<Finding, 'allowed'> & { allowed?: boolean }): void => {
     findings.push({ allowed: false, ...finding });
   };
+  const syncs = run.reports.filter((r): r is Extract<WorkerReport, { kind: 'synced' }> & { worker: string } => r.kind === 'synced');
+  /** Who made the call whose loss a finding reports: the producer of a lost put, the acknowledger of an item back. */
+  const ackedBy = new Map<string, string>();
   const windowed = (kind: Kind, key: string, age: number, detail: string): void => {
-    add({ kind, key, age, live: false, allowed: allowedByMode(run.fsync, age, slack), detail });
+    const allowed = allowedByMode(run.fsync, age, slack);
+    const worker = kind === 'lost' ? key.split('/')[0] : ackedBy.get(key);
+    const own = syncs.filter((s) => s.worker === worker);
+    add({ kind, key, age, live: false, allowed, detail: allowed || syncs.length === 0 || worker === undefined ? detail : `${detail}; ${syncsAfter(own, run.tCut - age)}` });
   };
   const intended = new Set([...model.intended, ...run.intents.puts.keys()]);
   const putT0 = new Map<string, number>();
@@ -156,6 +162,7 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
       for (const key of report.keys) {
         if (key.startsWith('?')) continue;
         holders.delete(key);
+        ackedBy.set(key, report.worker);
         const index = gotIndex.get(key) ?? -1;
         for (const [other, worker] of holders) {
           if (worker !== report.worker && (gotIndex.get(other) ?? Infinity) < index) {
@@ -224,6 +231,18 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
     cleared.delete(key);
   }
   return { findings, next: { baseline: present, acked: ackedAt, cleared, intended }, counts };
+}
+
+/** What perq's sync timer did after `t` (a call resolved then): whether a sync could have covered it. */
+function syncsAfter(syncs: Array<{ t0: number; t1: number; worker: string }>, t: number): string {
+  if (!Number.isFinite(t)) return 'put before an earlier cut';
+  const covering = syncs.filter((s) => s.t0 > t);
+  if (covering.length === 0) {
+    const last = syncs.filter((s) => s.t0 <= t).at(-1);
+    return `no fdatasync began after it${last ? ` (the last began ${(t - last.t0).toFixed(1)} ms before)` : ''}: the timer was late`;
+  }
+  const first = covering[0];
+  return `${covering.length} fdatasync(s) began after it, the first ${(first.t0 - t).toFixed(1)} ms after (${first.worker}, done ${(first.t1 - first.t0).toFixed(1)} ms later)`;
 }
 
 function fmt(age: number): string {

@@ -363,7 +363,8 @@ if (missing !== undefined) {
   process.exit(args.skipIfUnavailable ? 0 : 2);
 }
 const bin = buildLazyfs(scripts);
-const base = fs.mkdtempSync(path.join(os.tmpdir(), 'perq-power-'));
+// No '-' before the random part: LazyFS takes a --config-path containing "-o" (any case) for a missing one.
+const base = fs.mkdtempSync(path.join(os.tmpdir(), 'perq_power_'));
 fs.mkdirSync(path.join(base, 'journal'));
 const mount = LazyFs.mount(scripts, bin, base);
 let cleanedUp = false;

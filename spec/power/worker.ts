@@ -141,6 +141,24 @@ function fail(error: unknown): void {
   setTimeout(() => process.exit(1), 1000);
 }
 
+/**
+ * Under a period, report every fdatasync perq's timer makes (perq calls it
+ * through the shared fs module), so that a loss just outside the period can
+ * be told apart: the timer ran late, or a sync that should have covered it did not.
+ */
+function traceSyncs(): void {
+  const fdatasync = fs.fdatasync;
+  const traced = (fd: number, callback: (error: NodeJS.ErrnoException | null) => void): void => {
+    const t0 = now();
+    fdatasync(fd, (error) => {
+      if (!error) report({ kind: 'synced', t0, t1: now() });
+      callback(error);
+    });
+  };
+  fs.fdatasync = traced as typeof fs.fdatasync;
+}
+
+if (typeof config.fsync === 'number') traceSyncs();
 process.on('uncaughtException', fail);
 process.on('unhandledRejection', fail);
 report({ kind: 'ready', t: now() });
