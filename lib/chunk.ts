@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { QueueError, ioError } from './errors.js';
-import { HEADER_BYTES, headerSeq, headerTimestamp, readHeaderLength, payloadIntact } from './record.js';
+import { HEADER_BYTES, headerSeq, headerTimestamp, isQuarantined, readHeaderLength, payloadIntact } from './record.js';
 import type { SpareChunks } from './spares.js';
 
 /**
@@ -106,6 +106,7 @@ export function scanChunk(dir: string, file: string, fd: number, maxItemBytes: n
 function lastPayloadLost(dir: string, file: string, fd: number, pos: number, length: number): boolean {
   const record = Buffer.allocUnsafe(HEADER_BYTES + length);
   readFully(dir, file, fd, record, record.length, pos);
+  if (isQuarantined(record, 0)) return false;
   return !payloadIntact(record, 0, length) && isZeroFrom(dir, file, fd, pos + HEADER_BYTES, pos + HEADER_BYTES + length);
 }
 
@@ -158,6 +159,7 @@ function fstatSize(dir: string, file: string, fd: number): number {
 /** What ChunkReader.readAt finds where a record should be. */
 export type RecordRead =
   | { kind: 'record'; payload: Buffer; timestamp: number; next: number }
+  | { kind: 'quarantined'; next: number }
   | { kind: 'missing' };
 
 const MISSING: RecordRead = { kind: 'missing' };
@@ -204,6 +206,7 @@ export class ChunkReader {
       throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
     }
     if (headerSeq(view.bytes, view.at) !== seq) return MISSING;
+    if (isQuarantined(view.bytes, view.at)) return { kind: 'quarantined', next: offset + HEADER_BYTES };
     if (length > this.#maxItemBytes) throw tooLargeRecord(this.#dir, this.file, offset, length, this.#maxItemBytes);
     const timestamp = headerTimestamp(view.bytes, view.at);
     view = this.#view(offset, HEADER_BYTES + length);

@@ -20,6 +20,7 @@ import writeFileAtomic from 'write-file-atomic';
 import { crc32c } from './crc32c.js';
 import { fsyncDirectory } from './dirsync.js';
 import { ioError } from './errors.js';
+import { fileSize, startsWithMagic } from './magic.js';
 import { dropBelow, insertRange, type Range } from './ranges.js';
 
 export const CURSOR_FILE = 'cursor';
@@ -73,6 +74,12 @@ export function loadCursor(dir: string): LoadedCursor {
   const log = readIfExists(dir, path.join(dir, CURSOR_LOG_FILE));
   const { ackSeq: logAckSeq, acked: logAcked } = log === null ? { ackSeq: null, acked: [] } : readLog(log);
   return { file, fileStatus, logAckSeq, logAcked };
+}
+
+/** Whether `file` is a cursor file or log perq wrote (an empty log too: it is made before its first entry). */
+export function isCursorFile(file: string, log: boolean): boolean {
+  if (log && fileSize(file) === 0) return true;
+  return startsWithMagic(file, log ? LOG_MAGIC : CURSOR_MAGIC);
 }
 
 /** The acknowledgements `loaded` adds up to: the largest prefix, and the ranges above it. */

@@ -15,6 +15,7 @@ import path from 'node:path';
 import fsExt from 'fs-ext';
 import { fsyncDirectory } from './dirsync.js';
 import { ioError } from './errors.js';
+import { fileSize } from './magic.js';
 import type { LockingMode } from './options.js';
 
 export const CONSUMERS_DIR = 'consumers';
@@ -91,6 +92,23 @@ export class Lease {
       // Already removed by a process that took us for dead.
     }
     closeQuietly(this.#fd);
+  }
+}
+
+/**
+ * Whether `file` is a lease perq wrote: empty (its content could not be
+ * written, or a crash came first) or the JSON line it writes. Anything else
+ * in consumers/ is someone else's and never removed.
+ */
+export function isLeaseFile(file: string): boolean {
+  const size = fileSize(file);
+  if (size === 0) return true;
+  if (size < 0 || size > 4096) return false;
+  try {
+    const lease: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return typeof lease === 'object' && lease !== null && 'pid' in lease && 'since' in lease;
+  } catch {
+    return false;
   }
 }
 

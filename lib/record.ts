@@ -76,6 +76,29 @@ export function headerTimestamp(source: Uint8Array, offset: number): number {
   return getF64(source, offset + TIME_AT);
 }
 
+/**
+ * A quarantined item's stand-in: a record of no payload whose payload
+ * checksum field holds this instead of CRC-32C of nothing (0), so it can
+ * never be an item. It keeps the item's place (item s is record s % chunkSize
+ * of its chunk) after repair moved the damaged bytes to quarantine/.
+ */
+const QUARANTINED = 0x51515150; // 'PQQQ' little-endian
+
+/** Writes the stand-in of quarantined item `seq` at `offset`; returns the offset after it. */
+export function sealQuarantined(target: Uint8Array, offset: number, seq: number): number {
+  putU32(target, offset, 0);
+  putU32(target, offset + 4, QUARANTINED);
+  putF64(target, offset + SEQ_AT, seq);
+  putF64(target, offset + TIME_AT, 0);
+  putU32(target, offset + CHECK_AT, crc32c(target, offset, offset + CHECK_AT));
+  return offset + HEADER_BYTES;
+}
+
+/** Whether the header at `offset` (which passed readHeaderLength) is a quarantined item's stand-in. */
+export function isQuarantined(source: Uint8Array, offset: number): boolean {
+  return getU32(source, offset) === 0 && getU32(source, offset + 4) === QUARANTINED;
+}
+
 /** Whether the payload after the header at `offset` matches its checksum. */
 export function payloadIntact(source: Uint8Array, offset: number, length: number): boolean {
   const start = offset + HEADER_BYTES;

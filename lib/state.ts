@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from './crc32c.js';
 import { ioError } from './errors.js';
+import { startsWithMagic } from './magic.js';
 import { dropBelow, endOf, gapsBetween, insertRange, subtractRanges, type Range } from './ranges.js';
 
 export const STATE_FILE = 'state';
@@ -28,8 +29,8 @@ export const INITIAL_SLOT_BYTES = 4096;
 const FIRST_READ_BYTES = 4096;
 /** 'PQS2' little-endian: format 2 (format 1's 'PQST' slots count as no state). */
 const MAGIC = 0x32535150;
-/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, three counts, crc */
-const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 12 + 4;
+/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, rewrites, three counts, crc */
+const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 12 + 4;
 const RANGE_BYTES = 12;
 
 export interface ConsumerRow {
@@ -54,6 +55,11 @@ export interface SharedState {
   readSeq: number;
   readOffset: number;
   nextConsumer: number;
+  /**
+   * Bumped when a chunk file is replaced (repair): every process drops the
+   * descriptors it holds on chunks, which may be the old files.
+   */
+  rewrites: number;
   /** Items handed out to consumers that are gone: handed out again before readSeq, lowest first. */
   returned: Range[];
   consumers: ConsumerRow[];
@@ -69,8 +75,13 @@ export interface SharedState {
 export function initialState(ackSeq: number): SharedState {
   return {
     gen: 0, dirty: false, ackSeq, headSeq: ackSeq, headChunk: -1, headBytes: 0,
-    readSeq: ackSeq, readOffset: -1, nextConsumer: 1, returned: [], consumers: [], acked: [],
+    readSeq: ackSeq, readOffset: -1, nextConsumer: 1, rewrites: 0, returned: [], consumers: [], acked: [],
   };
+}
+
+/** Whether `file` is a state file perq wrote (its header's magic). */
+export function isStateFile(file: string): boolean {
+  return startsWithMagic(file, FILE_MAGIC);
 }
 
 /**
@@ -267,6 +278,7 @@ export function encodeState(state: SharedState): Buffer {
   at = b.writeDoubleLE(state.readSeq, at);
   at = b.writeDoubleLE(state.readOffset, at);
   at = b.writeDoubleLE(state.nextConsumer, at);
+  at = b.writeDoubleLE(state.rewrites, at);
   at = b.writeUInt32LE(state.returned.length, at);
   at = b.writeUInt32LE(state.consumers.length, at);
   at = b.writeUInt32LE(state.acked.length, at);
@@ -295,7 +307,7 @@ export function decodeState(b: Buffer): SharedState | null {
   at += 4;
   const state: SharedState = {
     gen, dirty, ackSeq: next(), headSeq: next(), headChunk: next(), headBytes: next(), readSeq: next(), readOffset: next(),
-    nextConsumer: next(), returned: [], consumers: [], acked: [],
+    nextConsumer: next(), rewrites: next(), returned: [], consumers: [], acked: [],
   };
   const returned = b.readUInt32LE(at);
   const consumers = b.readUInt32LE(at + 4);

@@ -19,20 +19,22 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ChunkReader, ChunkWriter, chunkExists, chunkPath, parseChunkFileName, resumeChunk } from './chunk.js';
-import { CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, acknowledgedIn, loadCursor, writeCursorFile, type CursorState } from './cursor.js';
+import { CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, acknowledgedIn, isCursorFile, loadCursor, writeCursorFile, type CursorState } from './cursor.js';
 import { Durability } from './durability.js';
 import { QueueError, ioError } from './errors.js';
 import { INFO_FILE, readInfo, writeInfo } from './info.js';
-import { CONSUMERS_DIR, Lease, leaseAlive, leasePath, removeLease } from './lease.js';
+import { CONSUMERS_DIR, Lease, isLeaseFile, leaseAlive, leasePath, removeLease } from './lease.js';
 import { FLOCK_FILE, LOCKFILE_DIR } from './lock.js';
 import type { ResolvedOptions } from './options.js';
 import { HEADER_BYTES, frameSize, sealFrame, writeFrame } from './record.js';
 import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type InPlaceSerializer, type Serializer } from './serializers.js';
+import { damagedChunk, repairChunk, type QuarantinedStretch } from './repair.js';
 import { SpareChunks } from './spares.js';
 import {
   appendHeld, countFrom, countOf, dropBelow, endOf, gapsBetween, insertRange, lowestOf, shiftHeld, subtractRanges, type Range,
 } from './ranges.js';
-import { STATE_FILE, StateFile, applyAcknowledged, initialState, type ConsumerRow, type SharedState } from './state.js';
+import { fileSize } from './magic.js';
+import { STATE_FILE, StateFile, applyAcknowledged, initialState, isStateFile, type ConsumerRow, type SharedState } from './state.js';
 
 /** The write buffer starts at 64 KiB and grows for larger batches. */
 const INITIAL_WRITE_BUFFER = 64 * 1024;
@@ -59,12 +61,25 @@ export interface StoreEvents {
   acknowledged: boolean;
 }
 
+/** What #readItem finds where an item should be. */
+type ItemRead = { kind: 'item'; value: unknown; next: number } | { kind: 'quarantined'; next: number } | { kind: 'missing' };
+const MISSING_ITEM: ItemRead = { kind: 'missing' };
+
 /** A waiting item read by #nextWaiting: where it comes from and where its record ends. */
 interface NextItem {
   seq: number;
   fromReturned: boolean;
   value: unknown;
   end: number;
+}
+
+/** What Queue.repair did. */
+export interface RepairReport {
+  dir: string;
+  /** Chunk files checked (from the acknowledged prefix to the newest). */
+  chunks: number;
+  /** Each damaged stretch moved into quarantine/ (or missing chunk made again of stand-ins), in order. */
+  moved: QuarantinedStretch[];
 }
 
 /** A lock-free look at the shared counters. */
@@ -139,7 +154,21 @@ export class QueueStore {
       // Without a state, the newest chunk is looked up in a listing: probing
       // forward from the cursor's hint would stop at the first missing chunk
       // and take the chunks past it for absent.
-      store.#recover(Math.max(cursorState.headHint, stored === null ? newestChunkListed(dir) : state.headChunk));
+      const hint = Math.max(cursorState.headHint, stored === null ? newestChunkListed(dir) : state.headChunk);
+      try {
+        store.#recover(hint);
+      } catch (error) {
+        // Damage in the newest chunk: with onCorrupt 'quarantine', moved away and scanned again.
+        const chunk = damagedChunk(error, dir, parseChunkFileName);
+        if (options.onCorrupt !== 'quarantine' || chunk < 0) throw error;
+        const moved = repairChunk(dir, chunk, {
+          chunkSize, maxItemBytes: options.maxItemBytes, newest: true, decode: (payload) => serializer.decode(payload),
+        });
+        if (moved.length === 0) throw error;
+        warnQuarantined(dir, moved);
+        state.rewrites++;
+        store.#recover(hint);
+      }
       store.#removeOrphanLeases();
       // Items of consumers that died count as waiting from the start (size, peek).
       store.reclaimDead();
@@ -150,6 +179,45 @@ export class QueueStore {
       stateFile.close();
       throw error;
     }
+  }
+
+  /**
+   * Quarantines every damaged record of the queue in `dir` (the caller holds
+   * the lock): the chunks from the acknowledged prefix to the newest, and the
+   * chunks missing between them; the processes that have the queue open move
+   * to the new files at their next hold. Works where open itself fails.
+   */
+  static repair(dir: string, options: ResolvedOptions): RepairReport {
+    if (readInfo(dir) === null) throw new QueueError('ERR_FORMAT', dir, 'there is no queue here to repair (no info file)');
+    const { chunkSize, serializer } = openInfo(dir, options);
+    const cursor = recoverCursor(dir, chunkSize, options);
+    const tail = Math.floor(cursor.ackSeq / chunkSize);
+    const listed = listedChunks(dir).filter((chunk) => chunk >= tail);
+    const newest = listed.at(-1) ?? tail - 1;
+    const check = { chunkSize, maxItemBytes: options.maxItemBytes, decode: (payload: Uint8Array) => serializer.decode(payload) };
+    const moved: QuarantinedStretch[] = [];
+    for (let chunk = tail; chunk <= newest; chunk++) moved.push(...repairChunk(dir, chunk, { ...check, newest: chunk === newest }));
+    const stateFile = new StateFile(dir);
+    try {
+      const state = stateFile.read();
+      const lostHead = Math.max(cursor.headHint, state?.headChunk ?? -1);
+      if (lostHead > Math.max(newest, tail)) {
+        // The newest chunk (or more) is gone: its items are lost, and the queue goes on after the newest there is.
+        moved.push({ file: chunkPath(dir, lostHead), offset: 0, bytes: 0, firstSeq: (newest + 1) * chunkSize, lastSeq: Math.max((newest + 1) * chunkSize, (state?.headSeq ?? 0) - 1), movedTo: null, reason: 'the newest chunk file was missing' });
+        writeCursorFile(dir, { ...cursor, headHint: Math.max(newest, tail) }, options.fsync !== 'never');
+      }
+      if (state !== null && moved.length > 0) {
+        // Every process drops its descriptors on chunks and scans the head again.
+        state.gen++;
+        state.rewrites++;
+        state.dirty = true;
+        if (lostHead > Math.max(newest, tail)) state.headChunk = newest;
+        stateFile.write(state);
+      }
+    } finally {
+      stateFile.close();
+    }
+    return { dir, chunks: newest - tail + 1, moved };
   }
 
   get headSeq(): number {
@@ -208,7 +276,12 @@ export class QueueStore {
       this.#recover(Math.max(this.#cursor.headHint, newestChunkListed(this.dir)));
       return;
     }
-    if (stored.gen !== this.#state.gen) this.#reader?.invalidate();
+    if (stored.rewrites !== this.#state.rewrites) {
+      // A chunk was replaced (repair): the descriptors held may be of the old files.
+      if (this.#writer !== null) this.durability.release(this.#writer.fd);
+      this.#writer = null;
+      this.#closeReader();
+    } else if (stored.gen !== this.#state.gen) this.#reader?.invalidate();
     this.#state = stored;
     if (stored.dirty) this.#recover(stored.headChunk);
   }
@@ -508,7 +581,9 @@ export class QueueStore {
     const known = new Set(this.#state.consumers.map((row) => String(row.id)));
     for (const name of names) {
       const id = Number(name);
-      if (known.has(name) || !Number.isSafeInteger(id)) continue;
+      if (known.has(name) || !Number.isSafeInteger(id) || String(id) !== name) continue;
+      // Never remove a file perq did not write, whatever its name.
+      if (!isLeaseFile(leasePath(this.dir, id))) continue;
       if (!this.#leaseAlive(id)) removeLease(this.dir, id);
     }
   }
@@ -710,14 +785,65 @@ export class QueueStore {
    */
   #nextWaiting(): NextItem | null {
     const state = this.#state;
-    for (;;) {
+    for (let repairs = 0; ; ) {
       const fromReturned = state.returned.length > 0;
       if (!fromReturned && state.readSeq >= state.headSeq) return null;
       const seq = fromReturned ? state.returned[0].start : state.readSeq;
-      const read = this.#readItem(seq, fromReturned ? -1 : state.readOffset);
-      if (read !== null) return { seq, fromReturned, value: read.value, end: read.next };
-      this.#skipLost(seq);
+      let read: ItemRead;
+      try {
+        read = this.#readItem(seq, fromReturned ? -1 : state.readOffset);
+      } catch (error) {
+        // With onCorrupt 'quarantine', move the damage away and read on (once per chunk and call).
+        if (this.#options.onCorrupt !== 'quarantine' || repairs++ > 2 || !this.#quarantineAt(error)) throw error;
+        continue;
+      }
+      if (read.kind === 'item') return { seq, fromReturned, value: read.value, end: read.next };
+      if (read.kind === 'missing') this.#skipLost(seq);
+      else if (fromReturned) shiftHeld(state.returned);
+      else {
+        // A quarantined item's stand-in: passed over like an item acknowledged at once.
+        state.readSeq++;
+        state.readOffset = state.readSeq % this.chunkSize === 0 ? 0 : read.next;
+      }
     }
+  }
+
+  /**
+   * `error` is damage in a chunk of this queue: quarantines it (onCorrupt
+   * 'quarantine'), with a warning; false when the error is about something
+   * repair cannot move.
+   */
+  #quarantineAt(error: unknown): boolean {
+    const chunk = damagedChunk(error, this.dir, parseChunkFileName);
+    if (chunk < 0) return false;
+    const moved = this.#repairChunks([chunk]);
+    if (moved.length === 0) return false;
+    warnQuarantined(this.dir, moved);
+    return true;
+  }
+
+  /**
+   * Quarantines the damage of `chunks` (the caller holds the lock) and brings
+   * this process and the others (through `rewrites`) to the new files.
+   */
+  #repairChunks(chunks: readonly number[]): QuarantinedStretch[] {
+    const state = this.#state;
+    this.#markChanged();
+    if (this.#writer !== null) this.durability.release(this.#writer.fd);
+    this.#writer = null;
+    this.#closeReader();
+    const moved: QuarantinedStretch[] = [];
+    for (const chunk of chunks) {
+      moved.push(...repairChunk(this.dir, chunk, {
+        chunkSize: this.chunkSize, maxItemBytes: this.#options.maxItemBytes, newest: chunk >= state.headChunk,
+        decode: (payload) => this.serializer.decode(payload),
+      }));
+    }
+    if (moved.length > 0) {
+      state.rewrites++;
+      this.#recover(state.headChunk);
+    }
+    return moved;
   }
 
   /**
@@ -748,36 +874,45 @@ export class QueueStore {
 
   /**
    * Reads and decodes item `seq`, whose offset in its chunk is `offset` (-1:
-   * not known, found by hopping); null when the chunk holds no such record.
-   * Before it says so, it reads the file afresh: a cached read-ahead or a
-   * network file system's cached pages must not make an item look lost.
+   * not known, found by hopping): the item, its quarantined stand-in, or
+   * `missing` when the chunk holds no such record. Before it calls a record
+   * missing or damaged, it reads the file afresh: a cached read-ahead, an old
+   * descriptor of a chunk that repair replaced, or a network file system's
+   * cached pages must not make an item look lost or damaged.
    */
-  #readItem(seq: number, offset: number): { value: unknown; next: number } | null {
+  #readItem(seq: number, offset: number): ItemRead {
     const chunk = Math.floor(seq / this.chunkSize);
     for (let attempt = 0; ; attempt++) {
-      if (this.#reader === null || this.#reader.chunk !== chunk) {
-        this.#closeReader();
-        this.#reader = new ChunkReader(this.dir, chunk, this.#options.maxItemBytes);
+      try {
+        const read = this.#readItemOnce(seq, chunk, attempt === 0 ? offset : -1, attempt === 0);
+        if (read.kind !== 'missing' || attempt > 0) return read;
+      } catch (error) {
+        if (attempt > 0 || !(error instanceof QueueError) || error.code !== 'ERR_CORRUPT') throw error;
       }
-      const reader = this.#reader;
-      let at = attempt === 0 ? offset : -1;
-      if (at < 0) at = this.#nextSeq === seq && attempt === 0 ? this.#nextOffset : reader.offsetAfterRecords(0, chunk * this.chunkSize, seq % this.chunkSize);
-      const record = at < 0 ? null : reader.readAt(at, seq);
-      if (record !== null && record.kind === 'record') {
-        let value: unknown;
-        try {
-          value = this.serializer.decode(record.payload);
-        } catch (error) {
-          throw new QueueError('ERR_CORRUPT', this.dir, `serializer '${this.serializer.name}' cannot decode an intact record: ${(error as Error)?.message ?? String(error)}`, {
-            file: reader.file, offset: at, cause: error,
-          });
-        }
-        this.#nextSeq = (seq + 1) % this.chunkSize === 0 ? -1 : seq + 1;
-        this.#nextOffset = record.next;
-        return { value, next: record.next };
-      }
-      if (attempt > 0) return null;
       this.#closeReader();
+    }
+  }
+
+  #readItemOnce(seq: number, chunk: number, offset: number, useCached: boolean): ItemRead {
+    if (this.#reader === null || this.#reader.chunk !== chunk) {
+      this.#closeReader();
+      this.#reader = new ChunkReader(this.dir, chunk, this.#options.maxItemBytes);
+    }
+    const reader = this.#reader;
+    let at = offset;
+    if (at < 0) at = this.#nextSeq === seq && useCached ? this.#nextOffset : reader.offsetAfterRecords(0, chunk * this.chunkSize, seq % this.chunkSize);
+    if (at < 0) return MISSING_ITEM;
+    const record = reader.readAt(at, seq);
+    if (record.kind === 'missing') return MISSING_ITEM;
+    this.#nextSeq = (seq + 1) % this.chunkSize === 0 ? -1 : seq + 1;
+    this.#nextOffset = record.next;
+    if (record.kind === 'quarantined') return record;
+    try {
+      return { kind: 'item', value: this.serializer.decode(record.payload), next: record.next };
+    } catch (error) {
+      throw new QueueError('ERR_CORRUPT', this.dir, `serializer '${this.serializer.name}' cannot decode an intact record: ${(error as Error)?.message ?? String(error)}`, {
+        file: reader.file, offset: at, cause: error,
+      });
     }
   }
 
@@ -831,15 +966,38 @@ function waitingIn(state: SharedState): number {
   return state.headSeq - state.readSeq + countOf(state.returned);
 }
 
-/** A directory without an info file may become a queue only if it holds nothing else. */
+/**
+ * A directory without an info file may become a queue only if it holds
+ * nothing else (an empty lock file and temporary files perq makes first are
+ * fine). Files that are perq's by their names and first bytes mean a queue
+ * lost its info file (ERR_CORRUPT); anything else is someone else's
+ * (ERR_FORMAT). Either way nothing is changed.
+ */
 function assertFreshDirectory(dir: string): void {
-  const names = listDirectory(dir).filter((name) => name !== FLOCK_FILE && name !== LOCKFILE_DIR && name !== STATE_FILE && name !== CONSUMERS_DIR && !ATOMIC_TEMP.test(name));
+  const names = listDirectory(dir).filter((name) => !ATOMIC_TEMP.test(name) && name !== LOCKFILE_DIR && !(name === FLOCK_FILE && fileSize(path.join(dir, name)) === 0));
   if (names.length === 0) return;
-  const queueData = names.filter((name) => parseChunkFileName(name) >= 0 || name === CURSOR_FILE || name === CURSOR_LOG_FILE);
+  const queueData = names.filter((name) => isQueueData(dir, name));
   if (queueData.length > 0) {
     throw new QueueError('ERR_CORRUPT', dir, `the info file is missing but the directory holds queue data (${queueData.slice(0, 3).join(', ')}); restore the info file rather than start over`);
   }
   throw new QueueError('ERR_FORMAT', dir, `the directory is not a perq queue and is not empty (it holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose an empty or new directory`);
+}
+
+/** Whether `name` in `dir` is one of perq's data files, by its name and content. */
+function isQueueData(dir: string, name: string): boolean {
+  const file = path.join(dir, name);
+  if (parseChunkFileName(name) >= 0) return true;
+  if (name === CURSOR_FILE || name === CURSOR_LOG_FILE) return isCursorFile(file, name === CURSOR_LOG_FILE);
+  if (name === STATE_FILE) return isStateFile(file);
+  if (name === CONSUMERS_DIR) {
+    try {
+      const leases = fs.readdirSync(file);
+      return leases.length > 0 && leases.every((lease) => isLeaseFile(path.join(file, lease)));
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 /**
@@ -916,6 +1074,12 @@ function findHead(dir: string, chunkSize: number, ackSeq: number, headHint: numb
     throw new QueueError('ERR_CORRUPT', dir, `the newest chunk holds ${writer.count} records, more than chunkSize ${chunkSize}`, { file: writer.file });
   }
   return { writer, headSeq: newest * chunkSize + writer.count, ackSeq };
+}
+
+/** Says what quarantining moved where. */
+function warnQuarantined(dir: string, moved: readonly QuarantinedStretch[]): void {
+  const what = moved.map((m) => `${m.bytes} bytes at offset ${m.offset} of ${m.file} (items ${m.firstSeq}..${m.lastSeq}: ${m.reason}) to ${m.movedTo ?? 'nowhere (no bytes)'}`).join('; ');
+  process.emitWarning(`perq queue ${dir}: quarantined damaged records: ${what}`, { code: 'PERQ_QUARANTINED' });
 }
 
 /** Says that items [from, to) (`count` of them not acknowledged) cannot be handed out: their records are gone. */

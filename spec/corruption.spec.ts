@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import { crc32c } from '../lib/crc32c.js';
 import { writeCursorFile } from '../lib/cursor.js';
 import { Queue, QueueError } from '../lib/index.js';
 import { HEADER_BYTES } from '../lib/record.js';
-import { tempQueueDir } from './helpers.js';
+import { collectWarnings, tempQueueDir } from './helpers.js';
 
 /** 8-byte raw items: every record is HEADER_BYTES + 8 bytes, so record k starts at RECORD * k. */
 const PAYLOAD = 8;
@@ -225,14 +225,6 @@ describe('other damage is ERR_CORRUPT with file and offset', () => {
   });
 });
 
-/** Collects the process warnings emitted while the test runs. */
-function collectWarnings(t: TestContext): Array<Error & { code?: string }> {
-  const warnings: Array<Error & { code?: string }> = [];
-  const onWarning = (warning: Error): number => warnings.push(warning);
-  process.on('warning', onWarning);
-  t.after(() => process.off('warning', onWarning));
-  return warnings;
-}
 
 describe('damaged info and cursor files', () => {
   test('a truncated info file is ERR_CORRUPT and nothing is reset', async (t) => {
