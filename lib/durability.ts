@@ -165,6 +165,10 @@ export class Durability {
       const next = this.#next;
       this.#next = null;
       if (next !== null) this.#startRound().then(next.resolve, next.reject);
+      else if (typeof this.mode === 'number' && this.#pending() && performance.now() - this.#lastRound >= this.mode) {
+        // A round that took longer than the period: the next one starts now, not at the next tick.
+        this.#startRound().catch(() => undefined);
+      }
     });
     // The round's own rejection reaches callers through `round`; the
     // bookkeeping chain must not raise an unhandled rejection of its own.

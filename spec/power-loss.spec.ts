@@ -4,15 +4,11 @@
 // shared/lazyfs needed), the suite itself on LazyFS for N cuts.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { checkCut, newModel, type DirModel, type Finding, type RunRecord } from './power/check.js';
 import { checkItem, keyOf, powerItem } from './power/items.js';
 import { parseJournal, type DrainReport, type Fsync, type Intents, type WorkerReport } from './power/protocol.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const T = 1_000_000;
 
 function run(fsync: Fsync, reports: WorkerReport[], intents: Partial<Intents> = {}, tCut = T + 1000): RunRecord {
@@ -140,12 +136,4 @@ describe('power-loss items and journals', () => {
     assert.deepEqual([...intents.acks], ['a/0']);
     assert.deepEqual(intents.clears, [T + 2]);
   });
-});
-
-const cuts = Number(process.env.PERQ_POWER_CUTS ?? 0);
-test('power cuts on LazyFS (npm run test:power)', { skip: cuts > 0 ? false : 'set PERQ_POWER_CUTS=N to run N cuts here; CI runs them from .ci/run', timeout: 30 * 60_000 }, () => {
-  const result = spawnSync(process.execPath, [path.join(here, 'power', 'run.js'), '--cuts', String(cuts)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  const last = result.stdout.trim().split('\n').at(-1) ?? '';
-  assert.match(last, /^\d+ passed, \d+ failed$/);
-  assert.equal(result.status, 0, result.stdout);
 });
