@@ -213,6 +213,35 @@ export class CursorWriter {
   }
 
   /**
+   * The fold of a full disk, where an append needs a block and a fold a new
+   * file: writes the picture (the prefix `ackSeq` and `acked` above it) into
+   * the cursor file in place, syncs it, then empties the log, which frees the
+   * log's blocks for the appends that follow. Not atomic like fold: a power
+   * cut in the middle of this one write leaves a damaged cursor file, which
+   * open rebuilds from the chunk files (items handed out again, none lost).
+   */
+  foldInPlace(ackSeq: number, acked: readonly Range[]): void {
+    const file = path.join(this.#dir, CURSOR_FILE);
+    this.#ackSeq = Math.max(ackSeq, this.#ackSeq);
+    const bytes = encodeCursor({ ackSeq: this.#ackSeq, headHint: this.#headHint, acked: [...acked] });
+    try {
+      const fd = fs.openSync(file, 'r+');
+      try {
+        fs.writeSync(fd, bytes, 0, bytes.length, 0);
+        fs.ftruncateSync(fd, bytes.length);
+        fs.fdatasyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.ftruncateSync(this.logFd, 0);
+    } catch (error) {
+      throw ioError(this.#dir, 'writing the cursor file in place (the disk is full)', error, file);
+    }
+    this.#foldedHeadHint = this.#headHint;
+    this.#entries = 0;
+  }
+
+  /**
    * fold, where failing is no harm: the cursor file and the log still add up
    * to every acknowledgement, so a fold that cannot write (a full disk: it
    * makes a temporary file) leaves the log as it is, to be folded later.
@@ -238,6 +267,16 @@ export class CursorWriter {
 /** Replaces the cursor file atomically with `state`. */
 export function writeCursorFile(dir: string, state: CursorState, durable: boolean): void {
   const file = path.join(dir, CURSOR_FILE);
+  const bytes = encodeCursor(state);
+  try {
+    writeFileAtomic.sync(file, bytes, { fsync: durable });
+    if (durable) fsyncDirectory(dir);
+  } catch (error) {
+    throw ioError(dir, 'writing the cursor file', error, file);
+  }
+}
+
+function encodeCursor(state: CursorState): Buffer {
   const acked = state.acked.filter((range) => range.start + range.count > state.ackSeq).map((range) => clipBelow(range, state.ackSeq));
   const bytes = Buffer.alloc(CURSOR_FIXED_BYTES + acked.length * RANGE_BYTES);
   let at = bytes.writeUInt32LE(CURSOR_MAGIC, 0);
@@ -246,12 +285,7 @@ export function writeCursorFile(dir: string, state: CursorState, durable: boolea
   at = bytes.writeDoubleLE(state.headHint, at);
   at = writeRanges(bytes, at, acked);
   bytes.writeUInt32LE(crc32c(bytes, 0, at), at);
-  try {
-    writeFileAtomic.sync(file, bytes, { fsync: durable });
-    if (durable) fsyncDirectory(dir);
-  } catch (error) {
-    throw ioError(dir, 'writing the cursor file', error, file);
-  }
+  return bytes;
 }
 
 function encodeEntry(ackSeq: number, acked: readonly Range[]): Buffer {

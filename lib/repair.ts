@@ -102,7 +102,8 @@ function verifyChunk(bytes: Buffer, firstSeq: number, check: ChunkCheck): ChunkV
       const length = readHeaderLength(bytes, next);
       if (length < 0) continue;
       const at = headerSeq(bytes, next);
-      if (!(at > seq && at < endSeq) || recordAt(bytes, next, at, check).kind !== 'record') continue;
+      // The same item counts too: bytes inserted before a record shift it whole.
+      if (!(at >= seq && at < endSeq) || recordAt(bytes, next, at, check).kind !== 'record') continue;
       nextSeq = at;
       break;
     }

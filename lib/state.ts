@@ -140,8 +140,12 @@ export class StateFile {
       // Deleted: opening creates it anew.
     }
     if (current !== undefined && current.ino === this.#inode.ino && current.dev === this.#inode.dev) return false;
+    // Open the new file before closing the old: should the open fail (the
+    // directory is gone), #fd must not keep a closed number the process may
+    // reuse for another file, which later writes would then damage.
+    const fd = this.#open();
     this.close();
-    this.#fd = this.#open();
+    this.#fd = fd;
     this.#inode = fs.fstatSync(this.#fd);
     this.#slot = 1;
     this.#slotBytes = INITIAL_SLOT_BYTES;

@@ -133,8 +133,24 @@ export class QueueStore {
     this.#spares = new SpareChunks(dir);
   }
 
-  /** Opens (creating when absent) the queue in `dir`; the caller holds the directory lock. */
+  /**
+   * Opens (creating when absent) the queue in `dir`; the caller holds the
+   * directory lock. With onCorrupt 'quarantine', damage that stops the open
+   * (in the newest chunk, a missing newest chunk) is repaired first.
+   */
   static open(dir: string, options: ResolvedOptions): QueueStore {
+    try {
+      return QueueStore.#openOnce(dir, options);
+    } catch (error) {
+      if (options.onCorrupt !== 'quarantine' || !(error instanceof QueueError) || error.code !== 'ERR_CORRUPT') throw error;
+      const report = QueueStore.repair(dir, options);
+      if (report.moved.length === 0) throw error;
+      warnQuarantined(dir, report.moved);
+      return QueueStore.#openOnce(dir, options);
+    }
+  }
+
+  static #openOnce(dir: string, options: ResolvedOptions): QueueStore {
     const { chunkSize, serializer } = openInfo(dir, options);
     const cursorState = recoverCursor(dir, chunkSize, options);
     const durable = options.fsync !== 'never';
@@ -154,22 +170,7 @@ export class QueueStore {
       // Without a state, the newest chunk is looked up in a listing: probing
       // forward from the cursor's hint would stop at the first missing chunk
       // and take the chunks past it for absent.
-      const hint = Math.max(cursorState.headHint, stored === null ? newestChunkListed(dir) : state.headChunk);
-      try {
-        store.#recover(hint);
-      } catch (error) {
-        // Damage in the newest chunk: with onCorrupt 'quarantine', moved away and scanned again.
-        const chunk = damagedChunk(error, dir, parseChunkFileName);
-        // A missing newest chunk has nothing to quarantine: Queue.repair goes on without it.
-        if (options.onCorrupt !== 'quarantine' || chunk < 0 || !chunkExists(dir, chunk)) throw error;
-        const moved = repairChunk(dir, chunk, {
-          chunkSize, maxItemBytes: options.maxItemBytes, newest: true, decode: (payload) => serializer.decode(payload),
-        });
-        if (moved.length === 0) throw error;
-        warnQuarantined(dir, moved);
-        state.rewrites++;
-        store.#recover(hint);
-      }
+      store.#recover(Math.max(cursorState.headHint, stored === null ? newestChunkListed(dir) : state.headChunk));
       store.#removeOrphanLeases();
       // Items of consumers that died count as waiting from the start (size, peek).
       store.reclaimDead();
@@ -576,8 +577,7 @@ export class QueueStore {
       for (const row of state.consumers) row.held = [];
     }
     if (ackSeq > state.ackSeq) {
-      this.#cursor.advance(ackSeq);
-      this.durability.touch(this.#cursor.logFd);
+      this.#logAcknowledged(ackSeq, []);
       this.#movePrefix(ackSeq);
     }
     applyAcknowledged(state);
@@ -668,10 +668,21 @@ export class QueueStore {
     const floor = Math.max(state.ackSeq, this.#ackFloor());
     dropBelow(state.acked, floor);
     if (floor === state.ackSeq && !acked.some((range) => range.start + range.count > floor)) return;
-    this.#cursor.advance(floor, acked);
-    this.durability.touch(this.#cursor.logFd);
+    this.#logAcknowledged(floor, acked);
     if (floor > state.ackSeq) this.#movePrefix(floor);
     if (this.#cursor.wantsFold) this.#cursor.tryFold(state.acked);
+  }
+
+  /** Appends the cursor log entry for prefix `floor` and `acked` above it (which state.acked holds already). */
+  #logAcknowledged(floor: number, acked: readonly Range[]): void {
+    try {
+      this.#cursor.advance(floor, acked);
+      this.durability.touch(this.#cursor.logFd);
+    } catch (error) {
+      // A full disk must not stop acknowledgements, which are what frees space.
+      if (!isDiskFull(error)) throw error;
+      this.#cursor.foldInPlace(floor, this.#state.acked);
+    }
   }
 
   /** The prefix is at `floor` in the cursor: deletes the chunks it frees once that is durable. */
@@ -993,7 +1004,7 @@ function assertFreshDirectory(dir: string): void {
   if (names.length === 0) return;
   const queueData = names.filter((name) => isQueueData(dir, name));
   if (queueData.length > 0) {
-    throw new QueueError('ERR_CORRUPT', dir, `the info file is missing but the directory holds queue data (${queueData.slice(0, 3).join(', ')}); restore the info file rather than start over`);
+    throw new QueueError('ERR_CORRUPT', dir, `the info file is missing but the directory holds queue data (${queueData.slice(0, 3).join(', ')}); restore the info file rather than start over`, { file: path.join(dir, INFO_FILE) });
   }
   throw new QueueError('ERR_FORMAT', dir, `the directory is not a perq queue and is not empty (it holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose an empty or new directory`);
 }
@@ -1112,6 +1123,13 @@ function findHead(dir: string, chunkSize: number, ackSeq: number, headHint: numb
     throw new QueueError('ERR_CORRUPT', dir, `the newest chunk holds ${writer.count} records, more than chunkSize ${chunkSize}`, { file: writer.file });
   }
   return { writer, headSeq: newest * chunkSize + writer.count, ackSeq };
+}
+
+/** Whether `error` (a QueueError from an I/O call, or the call's own) says the disk is full. */
+function isDiskFull(error: unknown): boolean {
+  const cause = error instanceof QueueError ? error.cause : error;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /** Says what quarantining moved where. */
