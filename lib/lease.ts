@@ -13,7 +13,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fsExt from 'fs-ext';
+import { fsyncDirectory } from './dirsync.js';
 import { ioError } from './errors.js';
+import { fileSize } from './magic.js';
 import type { LockingMode } from './options.js';
 
 export const CONSUMERS_DIR = 'consumers';
@@ -35,18 +37,36 @@ export class Lease {
     this.#timer = timer;
   }
 
-  /** Creates and takes lease `id`, which must not exist yet (the caller holds the directory lock). */
-  static take(dir: string, id: number, mode: LockingMode, staleMs: number): Lease {
+  /**
+   * Creates and takes lease `id`, which must not exist yet (the caller holds
+   * the directory lock). `durable`: the new names (consumers/ and the lease)
+   * are fsync'd into their directories before the lease is used.
+   */
+  static take(dir: string, id: number, mode: LockingMode, staleMs: number, durable: boolean): Lease {
     const file = leasePath(dir, id);
     let fd: number;
     try {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const madeDir = fs.mkdirSync(path.dirname(file), { recursive: true });
+      if (durable && madeDir !== undefined) fsyncDirectory(dir);
       // 'wx': never take over a file that is there (the store picks an id without one).
       fd = fs.openSync(file, 'wx');
-      if (mode === 'flock') fsExt.flockSync(fd, 'exnb');
-      fs.writeSync(fd, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() })}\n`);
     } catch (error) {
       throw ioError(dir, 'taking a consumer lease', error, file);
+    }
+    try {
+      if (mode === 'flock') fsExt.flockSync(fd, 'exnb');
+      if (durable) fsyncDirectory(path.dirname(file));
+    } catch (error) {
+      // Leave nothing behind: no descriptor holding a flock, no lease file.
+      closeQuietly(fd);
+      fs.rmSync(file, { force: true });
+      throw ioError(dir, 'taking a consumer lease', error, file);
+    }
+    try {
+      fs.writeSync(fd, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() })}\n`);
+    } catch {
+      // The content is for people only: a full disk must not keep a consumer
+      // from taking items, the one thing that frees space.
     }
     let timer: NodeJS.Timeout | undefined;
     if (mode === 'lockfile') {
@@ -71,11 +91,24 @@ export class Lease {
     } catch {
       // Already removed by a process that took us for dead.
     }
-    try {
-      fs.closeSync(this.#fd);
-    } catch {
-      // Nothing to lose on a descriptor only used for its lock and mtime.
-    }
+    closeQuietly(this.#fd);
+  }
+}
+
+/**
+ * Whether `file` is a lease perq wrote: empty (its content could not be
+ * written, or a crash came first) or the JSON line it writes. Anything else
+ * in consumers/ is someone else's and never removed.
+ */
+export function isLeaseFile(file: string): boolean {
+  const size = fileSize(file);
+  if (size === 0) return true;
+  if (size < 0 || size > 4096) return false;
+  try {
+    const lease: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return typeof lease === 'object' && lease !== null && 'pid' in lease && 'since' in lease;
+  } catch {
+    return false;
   }
 }
 
@@ -108,4 +141,13 @@ export function leaseAlive(dir: string, id: number, mode: LockingMode, staleMs: 
 /** Removes a dead consumer's lease file. */
 export function removeLease(dir: string, id: number): void {
   fs.rmSync(leasePath(dir, id), { force: true });
+}
+
+/** Closes a descriptor used only for its lock and mtime: nothing is lost if closing fails. */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Nothing unwritten is held by it.
+  }
 }

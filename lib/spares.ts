@@ -29,6 +29,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { NEW_CHUNK_FLAGS } from './chunk.js';
 
 /**
  * Enough to carry drained chunks over to producers across the runs in which
@@ -65,7 +66,7 @@ export class SpareChunks {
 
   /**
    * Under the lock: creates the chunk file `file` (which must not exist) and
-   * returns its descriptor, opened for appending; from a spare when creating
+   * returns its descriptor, opened read-write (positioned writes, no O_APPEND); from a spare when creating
    * files is dear here and one is there. An existing `file` is an EEXIST error.
    */
   open(file: string): number {
@@ -74,7 +75,7 @@ export class SpareChunks {
       if (fd !== null) return fd;
     }
     const start = performance.now();
-    const fd = fs.openSync(file, 'ax');
+    const fd = fs.openSync(file, NEW_CHUNK_FLAGS, 0o644);
     const us = (performance.now() - start) * US_PER_MS;
     this.#createUs = Number.isFinite(this.#createUs) ? this.#createUs + (us - this.#createUs) * AVERAGE_WEIGHT : us;
     return fd;
@@ -122,7 +123,8 @@ export class SpareChunks {
       } catch {
         // The check below finds the second name and gives this spare up.
       }
-      const fd = fs.openSync(file, 'a');
+      // Read-write, not O_APPEND: appends are positioned writes at the recorded end.
+      const fd = fs.openSync(file, 'r+');
       const { nlink, size } = fs.fstatSync(fd);
       if (nlink === 1 && size === 0) return fd;
       // Left linked to a chunk by a crash mid-claim: drop only the new name.
