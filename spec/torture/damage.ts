@@ -497,8 +497,11 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
       problems.push(`onCorrupt 'quarantine' is not an option yet: ${errorText(drained.error)}`);
     } else {
       judge(drained, want, true, counts, problems, "onCorrupt 'quarantine'");
-      const reported = (damage.kind === 'flip' || damage.kind === 'zero' || damage.kind === 'truncate' || damage.kind === 'delete') && isChunk && want.damaged.size > 0 && !isTornTail(kind, fixture.layout, hurt, after);
-      if (reported && !codes.includes('PERQ_QUARANTINED')) {
+      // Damage to a record still needed must be told: PERQ_QUARANTINED, or where the bytes are gone (cut off, removed), PERQ_RECORDS_LOST.
+      const needed = [...want.damaged].some((seq) => seq >= ACKED);
+      const reported = isChunk && needed && !isTornTail(kind, fixture.layout, hurt, after);
+      const told = codes.includes('PERQ_QUARANTINED') || ((damage.kind === 'truncate' || damage.kind === 'delete') && codes.includes('PERQ_RECORDS_LOST'));
+      if (reported && !told) {
         counts.errors++;
         problems.push(`onCorrupt 'quarantine': no PERQ_QUARANTINED warning (warnings: ${codes.join(', ') || 'none'})`);
       }

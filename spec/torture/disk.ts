@@ -202,7 +202,9 @@ async function fullDisk(tmp: string, variant: { name: string; mount: string; opt
     const reopened = new Checks();
     const drained: number[] = [...got];
     await guarded(reopened, async () => {
-      const top = await quiet(() => Queue.open<Item>(dir, options));
+      const reopenedTop = await settle(quiet(() => Queue.open<Item>(dir, options)));
+      if (reopenedTop.error !== undefined || reopenedTop.hung) return reopened.fail('errors', `open on the full disk failed: ${errorText(reopenedTop.error ?? 'hung')}`);
+      const top = reopenedTop.value!;
       // Make sure it is full again.
       for (let id = 500_000; id < 600_000; id++) {
         const outcome = await settle(top.put(item(id, variant.itemBytes)));
@@ -212,7 +214,9 @@ async function fullDisk(tmp: string, variant: { name: string; mount: string; opt
       const closed = await settle(top.close());
       if (closed.error !== undefined) reopened.fail('errors', `close of the refilled queue rejected: ${errorText(closed.error)}`);
       const fdsBefore = openFds();
-      const queue = await quiet(() => Queue.open<Item>(dir, options));
+      const opened = await settle(quiet(() => Queue.open<Item>(dir, options)));
+      if (opened.error !== undefined || opened.hung) return reopened.fail('errors', `open on the full disk failed: ${errorText(opened.error ?? 'hung')}`);
+      const queue = opened.value!;
       for (let attempt = 0; attempt < 3; attempt++) {
         const outcome = await settle(queue.get({ timeout: 0 }));
         if (outcome.hung) return reopened.fail('errors', 'the first get after a reopen hung');
