@@ -80,7 +80,11 @@ interface Event {
   line: JournalLine | null;
 }
 
-export function checkJournals(processes: readonly ProcessRecord[]): { counts: Counts; violations: Violation[] } {
+/**
+ * `autosave`: the queues ran with autosave (one process at a time only): a
+ * get acknowledges what it takes, the oldest waiting items.
+ */
+export function checkJournals(processes: readonly ProcessRecord[], autosave = false): { counts: Counts; violations: Violation[] } {
   const counts = zeroCounts();
   const violations: Violation[] = [];
   const items = new Map<number, ItemState>();
@@ -159,11 +163,23 @@ export function checkJournals(processes: readonly ProcessRecord[]): { counts: Co
         }
         break;
       }
+      case 'g':
+        if (autosave) {
+          // The take may persist before the kill: the oldest waiting items may be gone.
+          const waiting = [...items].filter(([, s]) => s.present !== 'no' && !s.ackedResolved && !s.cleared && s.holders.filter(live).length === 0);
+          waiting.sort((a, b) => a[0] - b[0]);
+          for (const [, s] of waiting.slice(0, Number(line.args[0]))) s.mayBeGone = true;
+        }
+        break;
       case 'G':
         for (const id of idList(line.args[0])) {
           const s = deliveryCheck(id, session, `handed to ${current.name} session ${session}`);
           s.holders.push(session);
           s.present = 'yes';
+          if (autosave) {
+            s.ackedResolved = true;
+            s.holders = [];
+          }
         }
         break;
       case 'W':

@@ -138,11 +138,12 @@ function queueOptions(r: Random, multi: boolean): QueueOptions {
     serializer: r.pick(['cbor', 'cbor', 'json', 'msgpack'] as const),
   };
   if (multi) options.pollInterval = 10;
+  else if (r.chance(0.2)) options.autosave = true;
   return options;
 }
 
 function describeOptions(options: QueueOptions): string {
-  return `chunkSize ${options.chunkSize}, fsync ${options.fsync}, ${options.serializer}`;
+  return `chunkSize ${options.chunkSize}, fsync ${options.fsync}, ${options.serializer}${options.autosave === true ? ', autosave' : ''}`;
 }
 
 function unexpectedEnd(outcome: KillOutcome): string | null {
@@ -222,7 +223,7 @@ export async function singleProcessRun(pool: WorkerPool, seed: number, target: O
     records.push(drained.record);
     const problem = unexpectedEnd(drained);
     if (problem !== null) extra.push(problem);
-    const { counts, violations } = checkJournals(records);
+    const { counts, violations } = checkJournals(records, options.autosave === true);
     counts.errors += extra.length;
     return casesFrom(label, rounds, violations, extra, String(seed), counts, true);
   } finally {
