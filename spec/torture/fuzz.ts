@@ -133,10 +133,13 @@ async function drain(dir: string, repairFirst: boolean): Promise<Outcome> {
     }
     return out;
   };
-  if (!repairFirst) return run();
+  if (!repairFirst) return withQuietWarnings(run);
   const repair = (Queue as unknown as { repair?: (dir: string) => Promise<unknown> }).repair;
   if (typeof repair !== 'function') return { ids: [], wrong: [], error: new Error('Queue.repair(dir) is not there yet') };
-  return withQuietWarnings(() => repair.call(Queue, dir)).then(run);
+  return withQuietWarnings(async () => {
+    await repair.call(Queue, dir);
+    return run();
+  });
 }
 
 async function withQuietWarnings<R>(fn: () => Promise<R>): Promise<R> {
