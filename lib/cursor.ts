@@ -212,6 +212,20 @@ export class CursorWriter {
     this.#entries = 0;
   }
 
+  /**
+   * fold, where failing is no harm: the cursor file and the log still add up
+   * to every acknowledgement, so a fold that cannot write (a full disk: it
+   * makes a temporary file) leaves the log as it is, to be folded later.
+   */
+  tryFold(acked: readonly Range[]): boolean {
+    try {
+      this.fold(acked);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   closeLog(): void {
     try {
       fs.closeSync(this.logFd);

@@ -47,6 +47,8 @@ export interface ChunkCheck {
   chunkSize: number;
   /** The chunk is the newest: damage at its end ends it (a torn tail is no damage anywhere). */
   newest: boolean;
+  /** Called before the first file is changed (to tell the other processes first). */
+  beforeChange?: () => void;
 }
 
 /**
@@ -63,11 +65,13 @@ export function repairChunk(dir: string, chunk: number, check: ChunkCheck): Quar
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || check.newest) throw ioError(dir, 'reading a chunk to repair', error, file);
     const pieces = Array.from({ length: check.chunkSize }, (_, i) => ({ kind: 'stand-in' as const, seq: firstSeq + i }));
+    check.beforeChange?.();
     replaceChunk(dir, file, Buffer.alloc(0), pieces);
     return [{ file, offset: 0, bytes: 0, firstSeq, lastSeq: firstSeq + check.chunkSize - 1, movedTo: null, reason: 'the chunk file was missing' }];
   }
   const verdict = verifyChunk(bytes, firstSeq, check);
   if (verdict.damaged.length === 0) return [];
+  check.beforeChange?.();
   const moved = verdict.damaged.map((stretch) => {
     const movedTo = quarantine(dir, chunk, stretch.offset, bytes.subarray(stretch.offset, stretch.end));
     return { file, offset: stretch.offset, bytes: stretch.end - stretch.offset, firstSeq: stretch.firstSeq, lastSeq: stretch.lastSeq, movedTo, reason: stretch.reason };

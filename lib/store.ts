@@ -138,7 +138,7 @@ export class QueueStore {
     const { chunkSize, serializer } = openInfo(dir, options);
     const cursorState = recoverCursor(dir, chunkSize, options);
     const durable = options.fsync !== 'never';
-    removeAcknowledgedChunks(dir, Math.floor(cursorState.ackSeq / chunkSize));
+    removeAcknowledgedChunks(dir, Math.floor(cursorState.ackSeq / chunkSize), durable);
     const stateFile = new StateFile(dir);
     let cursor: CursorWriter | undefined;
     try {
@@ -160,7 +160,8 @@ export class QueueStore {
       } catch (error) {
         // Damage in the newest chunk: with onCorrupt 'quarantine', moved away and scanned again.
         const chunk = damagedChunk(error, dir, parseChunkFileName);
-        if (options.onCorrupt !== 'quarantine' || chunk < 0) throw error;
+        // A missing newest chunk has nothing to quarantine: Queue.repair goes on without it.
+        if (options.onCorrupt !== 'quarantine' || chunk < 0 || !chunkExists(dir, chunk)) throw error;
         const moved = repairChunk(dir, chunk, {
           chunkSize, maxItemBytes: options.maxItemBytes, newest: true, decode: (payload) => serializer.decode(payload),
         });
@@ -190,34 +191,44 @@ export class QueueStore {
   static repair(dir: string, options: ResolvedOptions): RepairReport {
     if (readInfo(dir) === null) throw new QueueError('ERR_FORMAT', dir, 'there is no queue here to repair (no info file)');
     const { chunkSize, serializer } = openInfo(dir, options);
-    const cursor = recoverCursor(dir, chunkSize, options);
+    const cursor = recoverCursor(dir, chunkSize, options, true);
     const tail = Math.floor(cursor.ackSeq / chunkSize);
     const listed = listedChunks(dir).filter((chunk) => chunk >= tail);
     const newest = listed.at(-1) ?? tail - 1;
-    const check = { chunkSize, maxItemBytes: options.maxItemBytes, decode: (payload: Uint8Array) => serializer.decode(payload) };
-    const moved: QuarantinedStretch[] = [];
-    for (let chunk = tail; chunk <= newest; chunk++) moved.push(...repairChunk(dir, chunk, { ...check, newest: chunk === newest }));
     const stateFile = new StateFile(dir);
     try {
       const state = stateFile.read();
-      const lostHead = Math.max(cursor.headHint, state?.headChunk ?? -1);
-      if (lostHead > Math.max(newest, tail)) {
-        // The newest chunk (or more) is gone: its items are lost, and the queue goes on after the newest there is.
-        moved.push({ file: chunkPath(dir, lostHead), offset: 0, bytes: 0, firstSeq: (newest + 1) * chunkSize, lastSeq: Math.max((newest + 1) * chunkSize, (state?.headSeq ?? 0) - 1), movedTo: null, reason: 'the newest chunk file was missing' });
-        writeCursorFile(dir, { ...cursor, headHint: Math.max(newest, tail) }, options.fsync !== 'never');
-      }
-      if (state !== null && moved.length > 0) {
-        // Every process drops its descriptors on chunks and scans the head again.
+      let told = false;
+      // Before the first file changes, every process that has the queue open
+      // is told to drop its descriptors on chunks and scan the head again:
+      // a repair cut short must not leave a writer appending to a replaced file.
+      const tellOthers = (): void => {
+        if (told || state === null) return;
+        told = true;
         state.gen++;
         state.rewrites++;
         state.dirty = true;
-        if (lostHead > Math.max(newest, tail)) state.headChunk = newest;
         stateFile.write(state);
+      };
+      const check = { chunkSize, maxItemBytes: options.maxItemBytes, decode: (payload: Uint8Array) => serializer.decode(payload), beforeChange: tellOthers };
+      const moved: QuarantinedStretch[] = [];
+      for (let chunk = tail; chunk <= newest; chunk++) moved.push(...repairChunk(dir, chunk, { ...check, newest: chunk === newest }));
+      const lostHead = Math.max(cursor.headHint, state?.headChunk ?? -1);
+      if (lostHead > Math.max(newest, tail)) {
+        // The newest chunk (or more) is gone: its items are lost, and the queue goes on after the newest there is.
+        tellOthers();
+        moved.push({ file: chunkPath(dir, lostHead), offset: 0, bytes: 0, firstSeq: (newest + 1) * chunkSize, lastSeq: Math.max((newest + 1) * chunkSize, (state?.headSeq ?? 0) - 1), movedTo: null, reason: 'the newest chunk file was missing' });
+        writeCursorFile(dir, { ...cursor, headHint: Math.max(newest, tail) }, options.fsync !== 'never');
+        if (state !== null) {
+          state.gen++;
+          state.headChunk = newest;
+          stateFile.write(state);
+        }
       }
+      return { dir, chunks: newest - tail + 1, moved };
     } finally {
       stateFile.close();
     }
-    return { dir, chunks: newest - tail + 1, moved };
   }
 
   get headSeq(): number {
@@ -476,8 +487,12 @@ export class QueueStore {
     // below it, which the next open deletes.
     this.#cursor.advance(next);
     this.#cursor.setHeadHint(next / this.chunkSize);
-    this.#cursor.fold([]);
-    this.#deleteChunks(firstChunk, lastChunk + 1);
+    if (this.#cursor.tryFold([])) this.#deleteChunks(firstChunk, lastChunk + 1);
+    else {
+      // The entry in the log is what clears: the chunks go once it is durable.
+      this.durability.touch(this.#cursor.logFd);
+      this.durability.afterDurable(() => this.#deleteChunks(firstChunk, lastChunk + 1));
+    }
     this.#events.acknowledged = true;
     this.#events.taken = true;
   }
@@ -485,7 +500,7 @@ export class QueueStore {
   /** Folds the cursor into its file (the caller holds the lock). */
   foldCursor(): void {
     this.#cursor.advance(this.#state.ackSeq);
-    this.#cursor.fold(this.#state.acked);
+    this.#cursor.tryFold(this.#state.acked);
   }
 
   /** Closes every file and completes pending syncs (after the last publish). */
@@ -656,7 +671,7 @@ export class QueueStore {
     this.#cursor.advance(floor, acked);
     this.durability.touch(this.#cursor.logFd);
     if (floor > state.ackSeq) this.#movePrefix(floor);
-    if (this.#cursor.wantsFold) this.#cursor.fold(state.acked);
+    if (this.#cursor.wantsFold) this.#cursor.tryFold(state.acked);
   }
 
   /** The prefix is at `floor` in the cursor: deletes the chunks it frees once that is durable. */
@@ -1005,11 +1020,12 @@ function isQueueData(dir: string, name: string): boolean {
  * cursor file is missing or damaged, the cursor is rebuilt from the chunk files
  * and the log, erring towards handing items out again rather than skipping any.
  */
-function recoverCursor(dir: string, chunkSize: number, options: ResolvedOptions): CursorState {
+function recoverCursor(dir: string, chunkSize: number, options: ResolvedOptions, gapsAllowed = false): CursorState {
   const loaded = loadCursor(dir);
   if (loaded.file !== null) return { ...acknowledgedIn(loaded), headHint: loaded.file.headHint };
   const chunks = listedChunks(dir);
-  for (let i = 1; i < chunks.length; i++) {
+  // Repair fills the gaps with stand-ins; an open must not guess past one.
+  for (let i = 1; i < chunks.length && !gapsAllowed; i++) {
     if (chunks[i] !== chunks[i - 1] + 1) {
       throw new QueueError('ERR_CORRUPT', dir, `the cursor file is ${loaded.fileStatus} and chunk ${chunks[i - 1] + 1} is missing between others`, { file: chunkPath(dir, chunks[i - 1] + 1) });
     }
@@ -1033,13 +1049,35 @@ function recoverCursor(dir: string, chunkSize: number, options: ResolvedOptions)
 }
 
 /** Deletes chunks below the cursor's chunk that a crash left behind. */
-function removeAcknowledgedChunks(dir: string, tailChunk: number): void {
+function removeAcknowledgedChunks(dir: string, tailChunk: number, durable: boolean): void {
+  if (tailChunk < 1 || !chunkExists(dir, tailChunk - 1)) return;
+  // The cursor that frees them may be another process's entry not yet synced: sync it first.
+  if (durable) syncFile(dir, path.join(dir, CURSOR_LOG_FILE));
   for (let chunk = tailChunk - 1; chunk >= 0 && chunkExists(dir, chunk); chunk--) {
     try {
       fs.unlinkSync(chunkPath(dir, chunk));
     } catch (error) {
+      // Another process's deferred deletion took it meanwhile: what was wanted.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw ioError(dir, 'deleting an acknowledged chunk', error, chunkPath(dir, chunk));
     }
+  }
+}
+
+/** fdatasyncs `file` if it exists. */
+function syncFile(dir: string, file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fs.fdatasyncSync(fd);
+  } catch (error) {
+    throw ioError(dir, 'fsync', error, file);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -106,6 +106,18 @@ describe('Queue.repair', () => {
     assert.deepEqual(await drain(dir), range(0, 12, [4, 5, 6, 7]));
   });
 
+  test('a lost cursor file and a chunk missing in the middle: open refuses to guess, repair goes on from the oldest chunk', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 12);
+    fs.unlinkSync(path.join(dir, 'cursor'));
+    fs.unlinkSync(chunk(dir, 1));
+    collectWarnings(t);
+    assert.throws(() => Queue.openSync(dir), corruptIn(chunk(dir, 1)));
+    const report = await Queue.repair(dir);
+    assert.deepEqual(report.moved.map((m) => [m.file, m.firstSeq, m.lastSeq]), [[chunk(dir, 1), 4, 7]]);
+    assert.deepEqual(await drain(dir), range(0, 12, [4, 5, 6, 7]));
+  });
+
   test('the newest chunk deleted: open fails, repair lets the queue go on after the newest chunk there is', async (t) => {
     const dir = tempQueueDir(t);
     await queueWith(dir, 10);
