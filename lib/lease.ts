@@ -19,6 +19,25 @@ import { fileSize } from './magic.js';
 import type { LockingMode } from './options.js';
 
 export const CONSUMERS_DIR = 'consumers';
+/**
+ * An empty file kept in consumers/ to become the next lease by a hard link:
+ * on a file system out of inodes a new consumer could not otherwise register,
+ * and registering is what a get needs before it can free any space. A lease
+ * that ends goes back to being the reserve when there is none.
+ */
+export const RESERVE_LEASE = 'reserve';
+
+/** Makes consumers/ and its reserve lease (a new queue; best effort: without them leases are created). */
+export function prepareLeases(dir: string, durable: boolean): void {
+  const folder = path.join(dir, CONSUMERS_DIR);
+  try {
+    fs.mkdirSync(folder, { recursive: true });
+    fs.closeSync(fs.openSync(path.join(folder, RESERVE_LEASE), 'wx'));
+    if (durable) fsyncDirectory(folder);
+  } catch {
+    // Leases are then created when needed, as before.
+  }
+}
 
 export function leasePath(dir: string, id: number): string {
   return path.join(dir, CONSUMERS_DIR, String(id));
@@ -48,13 +67,18 @@ export class Lease {
     try {
       const madeDir = fs.mkdirSync(path.dirname(file), { recursive: true });
       if (durable && madeDir !== undefined) fsyncDirectory(dir);
-      // 'wx': never take over a file that is there (the store picks an id without one).
-      fd = fs.openSync(file, 'wx');
+      fd = fromReserve(file) ?? fs.openSync(file, 'wx');
     } catch (error) {
       throw ioError(dir, 'taking a consumer lease', error, file);
     }
     try {
       if (mode === 'flock') fsExt.flockSync(fd, 'exnb');
+      // A new reserve for the next consumer (none on a file system out of inodes: that is what it was for).
+      try {
+        fs.closeSync(fs.openSync(path.join(path.dirname(file), RESERVE_LEASE), 'wx'));
+      } catch {
+        // There is one already, or no room: the next consumer creates its lease.
+      }
       if (durable) fsyncDirectory(path.dirname(file));
     } catch (error) {
       // Leave nothing behind: no descriptor holding a flock, no lease file.
@@ -63,7 +87,8 @@ export class Lease {
       throw ioError(dir, 'taking a consumer lease', error, file);
     }
     try {
-      fs.writeSync(fd, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() })}\n`);
+      fs.ftruncateSync(fd, 0);
+      fs.writeSync(fd, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() })}\n`, 0);
     } catch {
       // The content is for people only: a full disk must not keep a consumer
       // from taking items, the one thing that frees space.
@@ -86,8 +111,11 @@ export class Lease {
   /** Gives the lease up: its items must already be returned (the caller holds the directory lock). */
   end(): void {
     clearInterval(this.#timer);
+    const reserve = path.join(path.dirname(this.file), RESERVE_LEASE);
     try {
-      fs.unlinkSync(this.file);
+      // Keep the inode as the reserve when there is none (the caller holds the directory lock).
+      if (fs.existsSync(reserve)) fs.unlinkSync(this.file);
+      else fs.renameSync(this.file, reserve);
     } catch {
       // Already removed by a process that took us for dead.
     }
@@ -110,6 +138,21 @@ export function isLeaseFile(file: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Makes the reserve lease into `file` by a rename (no new inode; tmpfs
+ * charges even a hard link against its inode limit); null when there is no
+ * reserve. The caller holds the directory lock and `file` does not exist.
+ */
+function fromReserve(file: string): number | null {
+  try {
+    fs.renameSync(path.join(path.dirname(file), RESERVE_LEASE), file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  return fs.openSync(file, 'r+');
 }
 
 /** Whether consumer `id`'s owner is alive (call under the directory lock). */

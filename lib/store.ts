@@ -23,7 +23,7 @@ import { CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, acknowledgedIn, isCursorFil
 import { Durability } from './durability.js';
 import { QueueError, ioError } from './errors.js';
 import { INFO_FILE, readInfo, writeInfo } from './info.js';
-import { CONSUMERS_DIR, Lease, isLeaseFile, leaseAlive, leasePath, removeLease } from './lease.js';
+import { CONSUMERS_DIR, Lease, isLeaseFile, leaseAlive, leasePath, prepareLeases, removeLease } from './lease.js';
 import { FLOCK_FILE, LOCKFILE_DIR } from './lock.js';
 import type { ResolvedOptions } from './options.js';
 import { HEADER_BYTES, frameSize, sealFrame, writeFrame } from './record.js';
@@ -116,6 +116,8 @@ export class QueueStore {
   #writeBuffer = Buffer.allocUnsafe(INITIAL_WRITE_BUFFER);
   /** The serializer again when it can write items straight into #writeBuffer. */
   #inPlace: InPlaceSerializer | null;
+  /** The inode of the `lock` file this process locks, to notice the directory being replaced. */
+  #lockInode: { ino: number; dev: number } | null;
 
   private constructor(
     dir: string, options: ResolvedOptions, serializer: Serializer, chunkSize: number,
@@ -131,6 +133,12 @@ export class QueueStore {
     this.#stateFile = stateFile;
     this.#state = state;
     this.#spares = new SpareChunks(dir);
+    try {
+      this.#lockInode = fs.statSync(path.join(dir, FLOCK_FILE));
+    } catch {
+      // Opened without the lock file (a store used on its own, as in specs): nothing to compare.
+      this.#lockInode = null;
+    }
   }
 
   /**
@@ -274,6 +282,7 @@ export class QueueStore {
 
   /** The lock was just taken: bring the cached state up to date, recovering after a holder that died. */
   refresh(): void {
+    this.#assertSameDirectory();
     // What is on disk now is the truth: nothing of an earlier hold is pending
     // (a publish that failed left its changes unpublished, and its mark, if
     // any, for this read to find).
@@ -296,6 +305,26 @@ export class QueueStore {
     } else if (stored.gen !== this.#state.gen) this.#reader?.invalidate();
     this.#state = stored;
     if (stored.dirty) this.#recover(stored.headChunk);
+  }
+
+  /**
+   * Whether the `lock` file is still the one this queue locks. When the
+   * directory was removed (or removed and made again by another queue), the
+   * kernel lock no longer excludes anyone, and the descriptors held point at
+   * deleted files or, worse, at the new queue's: every call fails instead.
+   */
+  #assertSameDirectory(): void {
+    if (this.#lockInode === null) return;
+    let current: fs.Stats | undefined;
+    try {
+      current = fs.statSync(path.join(this.dir, FLOCK_FILE));
+    } catch {
+      // Gone: the check below fails.
+    }
+    if (current !== undefined && current.ino === this.#lockInode.ino && current.dev === this.#lockInode.dev) return;
+    throw new QueueError('ERR_IO', this.dir, 'the queue directory was removed or replaced while this queue had it open (its lock file is not the one this queue locked); nothing more is written through this queue: close it and open the directory again', {
+      file: path.join(this.dir, FLOCK_FILE),
+    });
   }
 
   /** Writes the state back if this holder changed it (before the lock is let go). */
@@ -966,6 +995,7 @@ function openInfo(dir: string, options: ResolvedOptions): { chunkSize: number; s
   if (info === null) {
     assertFreshDirectory(dir);
     writeInfo(dir, options.chunkSize, options.serializer.name);
+    prepareLeases(dir, true);
     writeCursorFile(dir, { ackSeq: 0, headHint: 0, acked: [] }, true);
     return { chunkSize: options.chunkSize, serializer: options.serializer };
   }
