@@ -123,6 +123,7 @@ export class CursorWriter {
   #ackSeq: number;
   #headHint: number;
   #foldedHeadHint: number;
+  #scratch = Buffer.alloc(ENTRY_FIXED_BYTES);
 
   /** `durable`: fsync the cursor file (and its directory entry) when folding. */
   constructor(dir: string, state: CursorState, durable: boolean) {
@@ -131,6 +132,8 @@ export class CursorWriter {
     this.#ackSeq = state.ackSeq;
     this.#headHint = state.headHint;
     this.#foldedHeadHint = state.headHint;
+    this.#scratch.writeUInt32LE(LOG_MAGIC, 0);
+    this.#scratch.writeUInt32LE(ENTRY_FIXED_BYTES, 4);
     const logFile = path.join(dir, CURSOR_LOG_FILE);
     try {
       const existed = fs.existsSync(logFile);
@@ -153,6 +156,15 @@ export class CursorWriter {
     return this.#ackSeq;
   }
 
+  /** The entry of a prefix alone (the common case), in a buffer reused for every such entry. */
+  #prefixEntry(ackSeq: number): Buffer {
+    const entry = this.#scratch;
+    entry.writeDoubleLE(ackSeq, 8);
+    entry.writeUInt32LE(0, 16);
+    entry.writeUInt32LE(crc32c(entry, 0, 20), 20);
+    return entry;
+  }
+
   get headHint(): number {
     return this.#headHint;
   }
@@ -163,9 +175,9 @@ export class CursorWriter {
    */
   advance(ackSeq: number, acked: readonly Range[] = []): void {
     const prefix = Math.max(ackSeq, this.#ackSeq);
-    const above = acked.filter((range) => range.start + range.count > prefix);
+    const above = acked.length === 0 ? acked : acked.filter((range) => range.start + range.count > prefix);
     if (prefix === this.#ackSeq && above.length === 0) return;
-    const entry = encodeEntry(prefix, above);
+    const entry = above.length === 0 ? this.#prefixEntry(prefix) : encodeEntry(prefix, above);
     let written = 0;
     try {
       written = fs.writeSync(this.logFd, entry, 0, entry.length);

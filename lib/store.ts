@@ -453,13 +453,16 @@ export class QueueStore {
     const row = this.#myRow();
     if (row === undefined || row.held.length === 0) return false;
     this.#markChanged();
-    const acked: Range[] = [];
     // Fewer may be held than counted (another process's clear()): those go.
+    const seqs: number[] = [];
     for (let i = 0; i < count; i++) {
       const seq = shiftHeld(row.held);
       if (seq === undefined) break;
-      insertRange(acked, { start: seq, count: 1 });
+      seqs.push(seq);
     }
+    // Only what lies above the new prefix needs keeping (one consumer acknowledging in order: nothing).
+    const floor = Math.max(this.#state.ackSeq, this.#ackFloor());
+    const acked = seqs.length === 1 && seqs[0] < floor ? NO_RANGES : rangesOf(seqs.filter((seq) => seq >= floor));
     for (const range of acked) insertRange(this.#state.acked, range);
     this.#advanceAck(acked);
     return true;
@@ -696,7 +699,7 @@ export class QueueStore {
     const state = this.#state;
     const floor = Math.max(state.ackSeq, this.#ackFloor());
     dropBelow(state.acked, floor);
-    if (floor === state.ackSeq && !acked.some((range) => range.start + range.count > floor)) return;
+    if (floor === state.ackSeq && (acked.length === 0 || !acked.some((range) => range.start + range.count > floor))) return;
     this.#logAcknowledged(floor, acked);
     if (floor > state.ackSeq) this.#movePrefix(floor);
     if (this.#cursor.wantsFold) this.#cursor.tryFold(state.acked);
@@ -1153,6 +1156,21 @@ function findHead(dir: string, chunkSize: number, ackSeq: number, headHint: numb
     throw new QueueError('ERR_CORRUPT', dir, `the newest chunk holds ${writer.count} records, more than chunkSize ${chunkSize}`, { file: writer.file });
   }
   return { writer, headSeq: newest * chunkSize + writer.count, ackSeq };
+}
+
+const NO_RANGES: readonly Range[] = Object.freeze([]);
+
+/** `seqs` as sorted, merged ranges. */
+function rangesOf(seqs: number[]): Range[] {
+  if (seqs.length === 0) return [];
+  if (seqs.length > 1) seqs.sort((a, b) => a - b);
+  const ranges: Range[] = [{ start: seqs[0], count: 1 }];
+  for (let i = 1; i < seqs.length; i++) {
+    const last = ranges[ranges.length - 1];
+    if (seqs[i] === last.start + last.count) last.count++;
+    else if (seqs[i] >= last.start + last.count) ranges.push({ start: seqs[i], count: 1 });
+  }
+  return ranges;
 }
 
 /** Whether `error` (a QueueError from an I/O call, or the call's own) says the disk is full. */
