@@ -240,6 +240,11 @@ export class ChunkReader {
     return isZeroFrom(this.#dir, this.file, this.#fd, offset, fstatSize(this.#dir, this.file, this.#fd));
   }
 
+  /** The descriptor (for coherence.ts's fstat). */
+  get fd(): number {
+    return this.#fd;
+  }
+
   /** Forgets the read-ahead: another process may have cut and rewritten bytes past what was published. */
   invalidate(): void {
     this.#bufferLength = 0;

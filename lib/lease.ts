@@ -174,10 +174,14 @@ export function leaseAlive(dir: string, id: number, mode: LockingMode, staleMs: 
   try {
     fsExt.flockSync(fd, 'exnb');
     return false;
-  } catch {
-    return true;
+  } catch (error) {
+    // A file deleted meanwhile (ENOENT, or ESTALE through another mount of a
+    // network file system) has no owner left; any other failure is taken as
+    // alive, so that a live consumer's items are never handed out twice.
+    const code = (error as NodeJS.ErrnoException).code;
+    return code !== 'ESTALE' && code !== 'ENOENT';
   } finally {
-    fs.closeSync(fd);
+    closeQuietly(fd);
   }
 }
 

@@ -118,7 +118,15 @@ export class StateFile {
   #slotBytes = INITIAL_SLOT_BYTES;
   #buffer = Buffer.allocUnsafe(FIRST_READ_BYTES);
 
-  constructor(dir: string) {
+  /**
+   * Every write changes the file's length by one byte (on a network file
+   * system: another client drops its cached pages of a file at once only
+   * when its length changes; see coherence.ts).
+   */
+  readonly changesLength: boolean;
+
+  constructor(dir: string, changesLength = false) {
+    this.changesLength = changesLength;
     this.#dir = dir;
     this.file = path.join(dir, STATE_FILE);
     this.#fd = this.#open();
@@ -179,6 +187,18 @@ export class StateFile {
     const slot = 1 - this.#slot;
     this.#pwrite(bytes, this.#slotOffset(slot));
     this.#slot = slot;
+    if (this.changesLength) {
+      try {
+        fs.ftruncateSync(this.#fd, this.#slotOffset(2) + (state.gen % 2));
+      } catch (error) {
+        throw ioError(this.#dir, 'writing the state file', error, this.file);
+      }
+    }
+  }
+
+  /** The descriptor (for coherence.ts's syncs and fstats). */
+  get fd(): number {
+    return this.#fd;
   }
 
   close(): void {

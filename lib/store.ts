@@ -28,6 +28,7 @@ import { FLOCK_FILE, LOCKFILE_DIR } from './lock.js';
 import type { ResolvedOptions } from './options.js';
 import { HEADER_BYTES, frameSize, sealFrame, writeFrame } from './record.js';
 import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type InPlaceSerializer, type Serializer } from './serializers.js';
+import { Coherence, isNetworkFileSystem } from './coherence.js';
 import { damagedChunk, repairChunk, type QuarantinedStretch } from './repair.js';
 import { SpareChunks } from './spares.js';
 import {
@@ -116,6 +117,8 @@ export class QueueStore {
   #writeBuffer = Buffer.allocUnsafe(INITIAL_WRITE_BUFFER);
   /** The serializer again when it can write items straight into #writeBuffer. */
   #inPlace: InPlaceSerializer | null;
+  /** What a holder does so that hosts sharing the directory through a network file system see each other's writes. */
+  #coherence: Coherence;
   /** The inode of the `lock` file this process locks, to notice the directory being replaced. */
   #lockInode: { ino: number; dev: number } | null;
 
@@ -133,6 +136,7 @@ export class QueueStore {
     this.#stateFile = stateFile;
     this.#state = state;
     this.#spares = new SpareChunks(dir);
+    this.#coherence = new Coherence(dir, stateFile.changesLength);
     try {
       this.#lockInode = fs.statSync(path.join(dir, FLOCK_FILE));
     } catch {
@@ -159,11 +163,14 @@ export class QueueStore {
   }
 
   static #openOnce(dir: string, options: ResolvedOptions): QueueStore {
+    const network = isNetworkFileSystem(dir);
+    // Another host's writes: sizes and small files this client cached are refreshed by a listing.
+    if (network) listDirectory(dir);
     const { chunkSize, serializer } = openInfo(dir, options);
     const cursorState = recoverCursor(dir, chunkSize, options);
-    const durable = options.fsync !== 'never';
+    const durable = options.fsync !== 'never' || network;
     removeAcknowledgedChunks(dir, Math.floor(cursorState.ackSeq / chunkSize), durable);
-    const stateFile = new StateFile(dir);
+    const stateFile = new StateFile(dir, network);
     let cursor: CursorWriter | undefined;
     try {
       cursor = new CursorWriter(dir, cursorState, durable);
@@ -282,6 +289,7 @@ export class QueueStore {
 
   /** The lock was just taken: bring the cached state up to date, recovering after a holder that died. */
   refresh(): void {
+    this.#coherence.refresh(this.#stateFile.fd, this.#reader?.fd);
     this.#assertSameDirectory();
     // What is on disk now is the truth: nothing of an earlier hold is pending
     // (a publish that failed left its changes unpublished, and its mark, if
@@ -299,7 +307,7 @@ export class QueueStore {
     }
     if (stored.rewrites !== this.#state.rewrites) {
       // A chunk was replaced (repair): the descriptors held may be of the old files.
-      if (this.#writer !== null) this.durability.release(this.#writer.fd);
+      if (this.#writer !== null) this.#releaseWriter(this.#writer.fd);
       this.#writer = null;
       this.#closeReader();
     } else if (stored.gen !== this.#state.gen) this.#reader?.invalidate();
@@ -333,6 +341,7 @@ export class QueueStore {
     this.#state.gen++;
     this.#state.dirty = false;
     this.#stateFile.write(this.#state);
+    this.#coherence.publish(this.#stateFile.fd);
     this.#changed = false;
     this.#marked = false;
   }
@@ -390,8 +399,14 @@ export class QueueStore {
     }
     // Every chunk written to needs its sync (a putMany can span several),
     // marked before #retire releases the full ones.
-    if (before.writer !== null && before.writer.size !== before.size) this.durability.touch(before.writer.fd);
-    for (const writer of created) this.durability.touch(writer.fd);
+    if (before.writer !== null && before.writer.size !== before.size) {
+      this.durability.touch(before.writer.fd);
+      this.#coherence.wrote(before.writer.fd);
+    }
+    for (const writer of created) {
+      this.durability.touch(writer.fd);
+      this.#coherence.wrote(writer.fd);
+    }
     if (created.length > 0) this.#retire(before.writer, created);
     this.#events.added = true;
   }
@@ -508,7 +523,7 @@ export class QueueStore {
     const state = this.#state;
     this.#markChanged();
     this.#closeReader();
-    if (this.#writer !== null) this.durability.release(this.#writer.fd);
+    if (this.#writer !== null) this.#releaseWriter(this.#writer.fd);
     this.#writer = null;
     const lastChunk = state.headChunk >= 0 ? state.headChunk : Math.floor(state.headSeq / this.chunkSize) - 1;
     // Continue at the next chunk boundary: the chunk that held the head is deleted.
@@ -539,7 +554,7 @@ export class QueueStore {
   /** Closes every file and completes pending syncs (after the last publish). */
   async close(): Promise<void> {
     this.#closeReader();
-    if (this.#writer !== null) this.durability.release(this.#writer.fd);
+    if (this.#writer !== null) this.#releaseWriter(this.#writer.fd);
     this.#writer = null;
     this.#lease?.end();
     this.#lease = null;
@@ -572,7 +587,7 @@ export class QueueStore {
   #recover(headHint: number): void {
     const state = this.#state;
     this.#markChanged();
-    if (this.#writer !== null) this.durability.release(this.#writer.fd);
+    if (this.#writer !== null) this.#releaseWriter(this.#writer.fd);
     this.#writer = null;
     this.#closeReader();
     const durable = acknowledgedIn(loadCursor(this.dir));
@@ -710,11 +725,18 @@ export class QueueStore {
     try {
       this.#cursor.advance(floor, acked);
       this.durability.touch(this.#cursor.logFd);
+      this.#coherence.wrote(this.#cursor.logFd);
     } catch (error) {
       // A full disk must not stop acknowledgements, which are what frees space.
       if (!isDiskFull(error)) throw error;
       this.#cursor.foldInPlace(floor, this.#state.acked);
     }
+  }
+
+  /** Lets a chunk writer's descriptor go: synced first for other hosts (coherence), closed once its sync round is done. */
+  #releaseWriter(fd: number): void {
+    this.#coherence.closing(fd);
+    this.durability.release(fd);
   }
 
   /** The prefix is at `floor` in the cursor: deletes the chunks it frees once that is durable. */
@@ -735,7 +757,7 @@ export class QueueStore {
     const current = this.#writer;
     const full = state.headChunk < 0 || state.headSeq >= (state.headChunk + 1) * this.chunkSize;
     if (full) {
-      if (current !== null) this.durability.release(current.fd);
+      if (current !== null) this.#releaseWriter(current.fd);
       this.#writer = null;
       return;
     }
@@ -746,7 +768,7 @@ export class QueueStore {
       current.count = count;
       return;
     }
-    if (current !== null) this.durability.release(current.fd);
+    if (current !== null) this.#releaseWriter(current.fd);
     this.#writer = null;
     const file = chunkPath(this.dir, state.headChunk);
     let fd: number;
@@ -771,8 +793,8 @@ export class QueueStore {
 
   /** After an append that created chunks: release the full ones and move the head hint. */
   #retire(previous: ChunkWriter | null, created: ChunkWriter[]): void {
-    if (previous !== null) this.durability.release(previous.fd);
-    for (const writer of created) if (writer !== this.#writer) this.durability.release(writer.fd);
+    if (previous !== null) this.#releaseWriter(previous.fd);
+    for (const writer of created) if (writer !== this.#writer) this.#releaseWriter(writer.fd);
     this.durability.touchDirectory();
     const newest = created[created.length - 1].chunk;
     this.#cursor.setHeadHint(newest);
@@ -887,7 +909,7 @@ export class QueueStore {
   #repairChunks(chunks: readonly number[]): QuarantinedStretch[] {
     const state = this.#state;
     this.#markChanged();
-    if (this.#writer !== null) this.durability.release(this.#writer.fd);
+    if (this.#writer !== null) this.#releaseWriter(this.#writer.fd);
     this.#writer = null;
     this.#closeReader();
     const moved: QuarantinedStretch[] = [];
