@@ -23,19 +23,24 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode } from '../lib/options.js';
 import { exited, forkFixture } from './helpers.js';
-import { FUSE_SUPER_MAGIC, checkPrerequisites, isMounted, startGlusterVolume, statfsType, type GlusterVolume } from './support/glusterfs.js';
+import { FUSE_SUPER_MAGIC, checkPrerequisites, isMounted, processRunning, startGlusterVolume, statfsType, type GlusterVolume } from './support/glusterfs.js';
 
 const PRODUCERS = 3;
 const CONSUMERS = 3;
-const ITEMS_PER_PRODUCER = 150;
+/** Items each producer slot puts; a producer started in place of a killed one puts what that one had not. */
+const ITEMS_PER_PRODUCER = 120;
 /** ms a producer pauses between puts, so that production spans the kills. */
 const PRODUCER_PAUSE_MS = 5;
 /** As in the report this reproduces: consumers on another host poll. */
 const POLL_INTERVAL_MS = 200;
 /** The least perq allows: items of a consumer killed under 'lockfile' come back this long after. */
 const STALE_AFTER_MS = 2000;
-/** How long processes are killed and restarted at random. */
-const CHAOS_MS = 3000;
+/** Processes are killed and restarted at random while the producers work, for at least this long... */
+const CHAOS_MIN_MS = 3000;
+/** ...and at most this long (after it, the producers left finish in peace). */
+const CHAOS_MAX_MS = 15_000;
+/** The pause between two kills is this plus up to as much again. */
+const KILL_EVERY_MS = 300;
 const SETTLE_TIMEOUT_MS = 60_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -61,6 +66,8 @@ interface Member {
   log: string;
   killed: boolean;
   done: boolean;
+  /** Items a producer was asked to put. */
+  count: number;
 }
 
 /** Producers through one mount, consumers through another, and what they report. */
@@ -98,11 +105,11 @@ class Run {
     }
   }
 
-  startProducer(slot: number): void {
+  startProducer(slot: number, count = ITEMS_PER_PRODUCER): void {
     const id = `p${slot}.${this.#generation++}`;
     const log = path.join(this.logs, `producer-${id}.log`);
-    const child = forkFixture('gluster-producer', [this.producerDir, id, String(ITEMS_PER_PRODUCER), this.locking, String(STALE_AFTER_MS), log, String(PRODUCER_PAUSE_MS)]);
-    const member = { child, log, killed: false, done: false };
+    const child = forkFixture('gluster-producer', [this.producerDir, id, String(count), this.locking, String(STALE_AFTER_MS), log, String(PRODUCER_PAUSE_MS)]);
+    const member = { child, log, killed: false, done: false, count };
     this.producers.set(id, member);
     this.#watch(member, `producer ${id}`);
   }
@@ -112,7 +119,7 @@ class Run {
     const name = `consumer-${slot}.${this.#generation++}`;
     const log = path.join(this.logs, `${name}.log`);
     const child = forkFixture('gluster-consumer', [this.consumerDir, this.locking, String(STALE_AFTER_MS), String(POLL_INTERVAL_MS), log]);
-    const member = { child, log, killed: false, done: false };
+    const member = { child, log, killed: false, done: false, count: 0 };
     this.consumers[slot] = member;
     this.#watch(member, name);
     if (!waitReady) return;
@@ -146,7 +153,7 @@ class Run {
       const ns = readLines(member.log).map(Number);
       ns.forEach((n, i) => assert.equal(n, i, `producer ${id} logged its puts out of order`));
       for (const n of ns) resolved.add(`${id} ${n}`);
-      if (member.killed && ns.length < ITEMS_PER_PRODUCER) maybe.add(`${id} ${ns.length}`);
+      if (member.killed && ns.length < member.count) maybe.add(`${id} ${ns.length}`);
     }
     return { resolved, maybe };
   }
@@ -264,16 +271,23 @@ async function producersAndConsumers(t: TestContext, volume: GlusterVolume, lock
   for (let slot = 0; slot < CONSUMERS; slot++) await run.startConsumer(slot);
   for (let slot = 0; slot < PRODUCERS; slot++) run.startProducer(slot);
 
-  const chaosEnd = performance.now() + CHAOS_MS;
-  while (performance.now() < chaosEnd) {
-    await sleep(100 + random(300));
+  const started = performance.now();
+  const phases: string[] = [];
+  const phase = (name: string) => phases.push(`${name} ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const producing = () => [...run.producers.values()].some((m) => !m.killed && !m.done);
+  for (;;) {
+    const elapsed = performance.now() - started;
+    if (elapsed > CHAOS_MAX_MS || (elapsed > CHAOS_MIN_MS && !producing())) break;
+    await sleep(KILL_EVERY_MS + random(KILL_EVERY_MS));
     failWithErrors();
     if (random(3) === 0) {
       const live = [...run.producers.entries()].filter(([, m]) => !m.killed && !m.done);
       if (live.length === 0) continue;
       const [id, member] = live[random(live.length)];
       await run.kill(member);
-      run.startProducer(Number(id.slice(1, id.indexOf('.'))));
+      // Its replacement puts what it had not (its one unlogged put may have landed: it counts as its own).
+      const left = member.count - readLines(member.log).length - 1;
+      if (left > 0) run.startProducer(Number(id.slice(1, id.indexOf('.'))), left);
     } else {
       const slot = random(CONSUMERS);
       const member = run.consumers[slot];
@@ -283,6 +297,7 @@ async function producersAndConsumers(t: TestContext, volume: GlusterVolume, lock
     }
   }
 
+  phase('chaos over');
   // Every live producer finishes; the consumers get what they can (items of
   // killed consumers come back once their leases are seen dead).
   const deadline = performance.now() + SETTLE_TIMEOUT_MS;
@@ -291,6 +306,7 @@ async function producersAndConsumers(t: TestContext, volume: GlusterVolume, lock
     assert.ok(performance.now() < deadline, `producers did not finish (seed ${seed})`);
     await sleep(100);
   }
+  phase('producers done');
   let lastGot = -1;
   for (;;) {
     failWithErrors();
@@ -309,13 +325,15 @@ async function producersAndConsumers(t: TestContext, volume: GlusterVolume, lock
     await exited(member.child);
   }
   failWithErrors();
+  phase('consumers stopped');
 
   const drained = await drain(run.producerDir, locking);
+  phase('drained');
   const outcome = check(run, drained, seed);
   t.diagnostic(
     `seed ${seed}: ${outcome.resolved} puts resolved; ${outcome.acked} acknowledged by consumers, ${outcome.drained} drained at the end, ` +
       `${outcome.inDoubt} in doubt (consumer killed inside taskDone); ${outcome.redelivered} handed out more than once; ` +
-      `${outcome.killedConsumers} consumers and ${outcome.killedProducers} producers SIGKILLed`,
+      `${outcome.killedConsumers} consumers and ${outcome.killedProducers} producers SIGKILLed; ${phases.join(', ')}`,
   );
 }
 
@@ -386,6 +404,74 @@ describe('a queue on a GlusterFS volume mounted twice (two clients, as two hosts
     }
   });
 
+  test("what B's client caches: a write through A, fdatasync'd, is seen through B once B lists the directory (and fstats the file), an in-place rewrite only if it also changed the file's length", async (t) => {
+    const [a, b] = current().mountPoints;
+    fs.mkdirSync(path.join(a, 'caches'));
+    // A listing longer than one page of FUSE readdirplus, as a queue with its spares.
+    for (let i = 0; i < 70; i++) fs.writeFileSync(path.join(a, 'caches', `spare-${i}`), '');
+    const listB = () => fs.readdirSync(path.join(b, 'caches'));
+    const ROUNDS = 150;
+    const buffer = Buffer.alloc(65536);
+    /** What B reads through its descriptor from `offset`, as perq's chunk reader does (until a read returns 0). */
+    const readFrom = (fd: number, offset: number): number => {
+      let done = 0;
+      for (let n = -1; n !== 0 && done < buffer.length; done += n) n = fs.readSync(fd, buffer, done, buffer.length - done, offset + done);
+      return done;
+    };
+
+    // Appends (a chunk): B's descriptor stays open, as perq's reader's does.
+    const RECORD = 50;
+    const chunkA = fs.openSync(path.join(a, 'caches', 'chunk'), 'w+');
+    fs.writeSync(chunkA, Buffer.alloc(RECORD, 0xff), 0, RECORD, 0);
+    fs.fdatasyncSync(chunkA);
+    const chunkB = fs.openSync(path.join(b, 'caches', 'chunk'), 'r');
+    readFrom(chunkB, 0);
+    let appendsSeenAtOnce = 0;
+    for (let i = 1; i <= ROUNDS; i++) {
+      const record = Buffer.alloc(RECORD, i % 251);
+      record.writeUInt32LE(i, 0);
+      fs.writeSync(chunkA, record, 0, RECORD, i * RECORD);
+      fs.fdatasyncSync(chunkA);
+      if (readFrom(chunkB, i * RECORD) >= RECORD && buffer.readUInt32LE(0) === i) appendsSeenAtOnce++;
+      listB();
+      assert.ok(readFrom(chunkB, i * RECORD) >= RECORD && buffer.readUInt32LE(0) === i, `append ${i} not seen through B after a listing`);
+      assert.equal(fs.fstatSync(chunkB).size, (i + 1) * RECORD);
+    }
+    fs.closeSync(chunkA);
+    fs.closeSync(chunkB);
+
+    // In-place rewrites (the state file's two slots), with and without a change of length.
+    const SIZE = 8 + 2 * 4096;
+    const rewrites = (name: string, changeLength: boolean): number[] => {
+      const fileA = fs.openSync(path.join(a, 'caches', name), 'w+');
+      fs.writeSync(fileA, Buffer.alloc(SIZE), 0, SIZE, 0);
+      fs.fdatasyncSync(fileA);
+      const fileB = fs.openSync(path.join(b, 'caches', name), 'r');
+      const stale: number[] = [];
+      for (let gen = 1; gen <= ROUNDS; gen++) {
+        const slot = Buffer.alloc(16);
+        slot.writeDoubleLE(gen, 0);
+        fs.writeSync(fileA, slot, 0, slot.length, 8 + (gen % 2) * 4096);
+        if (changeLength) fs.ftruncateSync(fileA, SIZE + (gen % 2));
+        fs.fdatasyncSync(fileA);
+        listB();
+        // The listing's attributes can lose to an invalidation GlusterFS sends at the same time: fstat fetches them again.
+        fs.fstatSync(fileB);
+        fs.readSync(fileB, buffer, 0, SIZE, 0);
+        if (Math.max(buffer.readDoubleLE(8), buffer.readDoubleLE(8 + 4096)) !== gen) stale.push(gen);
+      }
+      fs.closeSync(fileA);
+      fs.closeSync(fileB);
+      return stale;
+    };
+    assert.deepEqual(rewrites('state-length-changes', true), [], 'rewrites that changed the length, not seen through B after a listing');
+    const staleSameLength = rewrites('state-same-length', false);
+    t.diagnostic(
+      `without a listing, B saw ${appendsSeenAtOnce} of ${ROUNDS} fdatasync'd appends at once; ` +
+        `after a listing, B still read ${staleSameLength.length} of ${ROUNDS} same-length rewrites stale`,
+    );
+  });
+
   for (const locking of ['lockfile', 'flock'] as const) {
     test(`locking '${locking}': producers through mount A and consumers through mount B, some SIGKILLed, lose nothing, invent nothing and read no damage`, async (t) => {
       await producersAndConsumers(t, current(), locking);
@@ -409,13 +495,8 @@ describe('startGlusterVolume', () => {
     assert.equal(fs.existsSync(mountPoint), false);
     assert.equal(fs.existsSync(path.dirname(volume.brick)), false);
     for (const pid of pids) {
-      let comm = '';
-      try {
-        comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-      } catch {
-        // Gone.
-      }
-      assert.ok(!comm.startsWith('gluster'), `process ${pid} (${comm}) is still running`);
+      const running = processRunning(pid);
+      assert.ok(running === undefined || !running.comm.startsWith('gluster'), `process ${pid} (${running?.comm}) is still running`);
     }
   });
 

@@ -251,14 +251,16 @@ class Parts {
       const problem = await this.unmount(mount);
       if (problem !== undefined) problems.push(problem);
     }
+    // Known before the volume stops: glusterd removes the pid files then, maybe before the brick has exited.
+    const bricks = this.brickPids();
     if (this.volumeCreated && this.glusterd?.exitCode === null) {
       // Stopping the volume ends the brick process.
       await this.cli(['volume', 'stop', VOLUME_NAME, 'force']).catch((error: Error) => problems.push(error.message));
       await this.cli(['volume', 'delete', VOLUME_NAME]).catch((error: Error) => problems.push(error.message));
     }
     if (this.glusterd !== undefined) await stopChild(this.glusterd);
-    // A brick that outlived the volume stop (glusterd died first): by its pid file.
-    for (const pid of this.brickPids()) await stopPid(pid);
+    // A brick still exiting, or one that outlived the volume stop (glusterd died first).
+    for (const pid of new Set([...bricks, ...this.brickPids()])) await stopPid(pid);
     for (const mount of this.mounts) {
       if (isMounted(mount.dir)) problems.push(`${mount.dir} is still mounted; left in place`);
       else removeEmptyDir(mount.dir);
@@ -335,28 +337,15 @@ async function stopChild(child: ChildProcess, graceMs = 0): Promise<void> {
 
 /** The same for a process that is not our child (the brick, started by glusterd). */
 async function stopPid(pid: number): Promise<void> {
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const alive = () => processRunning(pid) !== undefined;
   // The pid file may name a process long gone, whose pid was reused: only glusterfsd is ours to stop.
-  const command = (() => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {
-      return '';
-    }
-  })();
-  if (!command.startsWith('glusterfs')) return;
-  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    if (!alive()) return;
-    process.kill(pid, signal);
+  if (!(processRunning(pid)?.comm.startsWith('glusterfs') ?? false)) return;
+  // It may be on its way out already: a moment first, then SIGTERM, then SIGKILL.
+  for (const signal of [undefined, 'SIGTERM', 'SIGKILL'] as const) {
+    if (signal !== undefined && alive()) process.kill(pid, signal);
     const deadline = Date.now() + STOP_TIMEOUT_MS;
     while (alive() && Date.now() < deadline) await delay(50);
+    if (!alive()) return;
   }
 }
 
@@ -374,6 +363,19 @@ function exitedWithin(child: ChildProcess, ms: number): Promise<boolean> {
     };
     child.once('exit', onExit);
   });
+}
+
+/** Whether `pid` is a process that has not exited (a zombie, exited but not yet reaped, counts as gone). */
+export function processRunning(pid: number): { comm: string } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ...": comm may hold spaces and parentheses, the state follows the last ')'.
+    const close = stat.lastIndexOf(')');
+    if (stat.slice(close + 2, close + 3) === 'Z') return undefined;
+    return { comm: stat.slice(stat.indexOf('(') + 1, close) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Fails clearly when something (a system glusterd) already listens where ours must. */
