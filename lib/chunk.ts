@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { QueueError, ioError } from './errors.js';
-import { HEADER_BYTES, readHeaderLength, payloadIntact } from './record.js';
+import { HEADER_BYTES, headerSeq, headerTimestamp, isQuarantined, readHeaderLength, payloadIntact } from './record.js';
 import type { SpareChunks } from './spares.js';
 
 /**
@@ -49,36 +49,51 @@ export interface ChunkScan {
   count: number;
   /** The offset just after the last whole record counted. */
   end: number;
-  /** Whether bytes after `end` form a torn record (a write cut short). */
+  /** Whether bytes after `end` form a torn or stale record (a write cut short, or another item's bytes). */
   torn: boolean;
 }
 
 /**
- * Walks the record headers of a chunk without reading payloads: counts up to
- * `limit` records and finds where the valid data ends. A partial record at the
- * end of the file, or a tail of zero bytes (what a power loss can leave after
- * the file size was updated but not the data), is a torn write. Any other
- * header damage is `ERR_CORRUPT`.
+ * Walks the record headers of a chunk whose first record is item `firstSeq`,
+ * without reading payloads: counts up to `limit` records and finds where the
+ * valid data ends. A partial record at the end of the file, a tail of zero
+ * bytes (what a power loss can leave after the file size was updated but not
+ * the data), or a sound record of another item (bytes of the file's earlier
+ * life as another chunk) ends the valid data. Any other header damage is
+ * `ERR_CORRUPT`.
  */
-export function scanChunk(dir: string, file: string, fd: number, maxItemBytes: number, limit = Infinity): ChunkScan {
+export function scanChunk(dir: string, file: string, fd: number, maxItemBytes: number, firstSeq: number, limit = Infinity): ChunkScan {
   const size = fstatSize(dir, file, fd);
   const header = Buffer.allocUnsafe(HEADER_BYTES);
   let pos = 0;
   let count = 0;
+  /** Where the last record counted starts and its payload length (-1: none yet). */
+  let last = -1;
+  let lastLength = 0;
+  // The valid data ends at `end` and what follows is torn or zeros: unless
+  // the record before `end` itself lost its payload (zeros that fail its
+  // checksum), which ends the data one record earlier.
+  const tornAt = (end: number): ChunkScan => {
+    if (last >= 0 && lastPayloadLost(dir, file, fd, last, lastLength)) return { count: count - 1, end: last, torn: true };
+    return { count, end, torn: true };
+  };
   while (count < limit && pos < size) {
-    if (size - pos < HEADER_BYTES) return { count, end: pos, torn: true };
+    if (size - pos < HEADER_BYTES) return tornAt(pos);
     readFully(dir, file, fd, header, HEADER_BYTES, pos);
     const length = readHeaderLength(header, 0);
     if (length < 0) {
-      if (isZeroFrom(dir, file, fd, pos, size)) return { count, end: pos, torn: true };
+      if (isZeroFrom(dir, file, fd, pos, size)) return tornAt(pos);
       throw new QueueError('ERR_CORRUPT', dir, 'damaged record header (checksum mismatch)', { file, offset: pos });
     }
+    if (headerSeq(header, 0) !== firstSeq + count) return tornAt(pos);
     if (length > maxItemBytes) throw tooLargeRecord(dir, file, pos, length, maxItemBytes);
-    if (pos + HEADER_BYTES + length > size) return { count, end: pos, torn: true };
-    if (pos + HEADER_BYTES + length === size && lastPayloadLost(dir, file, fd, pos, length)) return { count, end: pos, torn: true };
+    if (pos + HEADER_BYTES + length > size) return tornAt(pos);
+    last = pos;
+    lastLength = length;
     pos += HEADER_BYTES + length;
     count++;
   }
+  if (pos === size && last >= 0 && lastPayloadLost(dir, file, fd, last, lastLength)) return { count: count - 1, end: last, torn: true };
   return { count, end: pos, torn: false };
 }
 
@@ -91,6 +106,7 @@ export function scanChunk(dir: string, file: string, fd: number, maxItemBytes: n
 function lastPayloadLost(dir: string, file: string, fd: number, pos: number, length: number): boolean {
   const record = Buffer.allocUnsafe(HEADER_BYTES + length);
   readFully(dir, file, fd, record, record.length, pos);
+  if (isQuarantined(record, 0)) return false;
   return !payloadIntact(record, 0, length) && isZeroFrom(dir, file, fd, pos + HEADER_BYTES, pos + HEADER_BYTES + length);
 }
 
@@ -140,6 +156,14 @@ function fstatSize(dir: string, file: string, fd: number): number {
  * `get` costs a syscall only once per READ_AHEAD_BYTES of small records.
  * A returned payload is a view into the buffer, valid until the next read.
  */
+/** What ChunkReader.readAt finds where a record should be. */
+export type RecordRead =
+  | { kind: 'record'; payload: Buffer; timestamp: number; next: number }
+  | { kind: 'quarantined'; next: number }
+  | { kind: 'missing' };
+
+const MISSING: RecordRead = { kind: 'missing' };
+
 export class ChunkReader {
   readonly chunk: number;
   readonly file: string;
@@ -166,27 +190,54 @@ export class ChunkReader {
     }
   }
 
-  /** The payload of the record at `offset` and the offset after it. */
-  readAt(offset: number): { payload: Buffer; next: number } {
+  /**
+   * The record of item `seq` at `offset`: its payload (a view, valid until
+   * the next read), put time and the offset after it; or `missing` when the
+   * file holds no such record there (it ends, ends in a torn write or zeros,
+   * or holds another item's record: bytes of the file's earlier life).
+   * Damage is ERR_CORRUPT.
+   */
+  readAt(offset: number, seq: number): RecordRead {
     let view = this.#view(offset, HEADER_BYTES);
+    if (view === null) return MISSING;
     const length = readHeaderLength(view.bytes, view.at);
-    if (length < 0) throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
+    if (length < 0) {
+      if (this.#zeroFrom(offset)) return MISSING;
+      throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
+    }
+    if (headerSeq(view.bytes, view.at) !== seq) return MISSING;
+    if (isQuarantined(view.bytes, view.at)) return { kind: 'quarantined', next: offset + HEADER_BYTES };
     if (length > this.#maxItemBytes) throw tooLargeRecord(this.#dir, this.file, offset, length, this.#maxItemBytes);
+    const timestamp = headerTimestamp(view.bytes, view.at);
     view = this.#view(offset, HEADER_BYTES + length);
-    if (!payloadIntact(view.bytes, view.at, length)) throw this.#corrupt(offset, 'damaged record payload (checksum mismatch)');
+    if (view === null) return MISSING;
+    if (!payloadIntact(view.bytes, view.at, length)) {
+      if (this.#zeroFrom(offset + HEADER_BYTES)) return MISSING;
+      throw this.#corrupt(offset, 'damaged record payload (checksum mismatch)');
+    }
     const start = view.at + HEADER_BYTES;
-    return { payload: view.bytes.subarray(start, start + length), next: offset + HEADER_BYTES + length };
+    return { kind: 'record', payload: view.bytes.subarray(start, start + length), timestamp, next: offset + HEADER_BYTES + length };
   }
 
-  /** Offset after skipping `count` records from `offset`, checking headers only. */
-  offsetAfterRecords(offset: number, count: number): number {
+  /** Offset after skipping the `count` records of items `seq`, `seq + 1`, ... from `offset`, checking headers only; -1 when one is missing. */
+  offsetAfterRecords(offset: number, seq: number, count: number): number {
     for (let i = 0; i < count; i++) {
       const view = this.#view(offset, HEADER_BYTES);
+      if (view === null) return -1;
       const length = readHeaderLength(view.bytes, view.at);
-      if (length < 0) throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
+      if (length < 0) {
+        if (this.#zeroFrom(offset)) return -1;
+        throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
+      }
+      if (headerSeq(view.bytes, view.at) !== seq + i) return -1;
       offset += HEADER_BYTES + length;
     }
     return offset;
+  }
+
+  /** Whether the file holds only zero bytes from `offset` to its end (data a power cut never wrote). */
+  #zeroFrom(offset: number): boolean {
+    return isZeroFrom(this.#dir, this.file, this.#fd, offset, fstatSize(this.#dir, this.file, this.#fd));
   }
 
   /** Forgets the read-ahead: another process may have cut and rewritten bytes past what was published. */
@@ -202,24 +253,20 @@ export class ChunkReader {
     }
   }
 
-  /** `length` bytes at file `offset`, from the read-ahead buffer or a read sized for them. */
-  #view(offset: number, length: number): { bytes: Buffer; at: number } {
+  /** `length` bytes at file `offset`, from the read-ahead buffer or a read sized for them; null when the file ends before. */
+  #view(offset: number, length: number): { bytes: Buffer; at: number } | null {
     const inBuffer = offset - this.#bufferStart;
     if (inBuffer >= 0 && inBuffer + length <= this.#bufferLength) return { bytes: this.#buffer, at: inBuffer };
     if (length > this.#buffer.length) {
       // A record larger than the read-ahead buffer gets a buffer of its own.
       const big = Buffer.allocUnsafe(length);
-      if (readFully(this.#dir, this.file, this.#fd, big, length, offset) < length) throw this.#truncated(offset);
+      if (readFully(this.#dir, this.file, this.#fd, big, length, offset) < length) return null;
       return { bytes: big, at: 0 };
     }
     this.#bufferStart = offset;
     this.#bufferLength = readFully(this.#dir, this.file, this.#fd, this.#buffer, this.#buffer.length, offset);
-    if (this.#bufferLength < length) throw this.#truncated(offset);
+    if (this.#bufferLength < length) return null;
     return { bytes: this.#buffer, at: 0 };
-  }
-
-  #truncated(offset: number): QueueError {
-    return this.#corrupt(offset, 'chunk file ends inside a record that should be whole');
   }
 
   #corrupt(offset: number, message: string): QueueError {
@@ -310,7 +357,7 @@ export class ChunkWriter {
 }
 
 /** Opens chunk `chunk` for appending and cuts off a torn tail; returns the writer. */
-export function resumeChunk(dir: string, chunk: number, maxItemBytes: number): ChunkWriter {
+export function resumeChunk(dir: string, chunk: number, maxItemBytes: number, firstSeq: number): ChunkWriter {
   const file = chunkPath(dir, chunk);
   let fd: number;
   try {
@@ -319,7 +366,7 @@ export function resumeChunk(dir: string, chunk: number, maxItemBytes: number): C
     throw ioError(dir, 'opening the newest chunk', error, file);
   }
   try {
-    const scan = scanChunk(dir, file, fd, maxItemBytes);
+    const scan = scanChunk(dir, file, fd, maxItemBytes, firstSeq);
     if (scan.torn) fs.ftruncateSync(fd, scan.end);
     return ChunkWriter.resume(dir, chunk, fd, scan.end, scan.count);
   } catch (error) {

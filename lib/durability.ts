@@ -4,7 +4,9 @@
 // - 'always': every put/taskDone waits for an fdatasync of what it wrote.
 //   Group commit: callers that arrive while a sync runs share the next one,
 //   so N concurrent producers pay for about one fdatasync per round, not N.
-// - N ms: a timer syncs whatever was written at most every N ms.
+// - N ms: a timer syncs whatever was written at most every N ms; a call that
+//   resolves when the last round began N ms ago or more starts one itself, so
+//   a timer made late by a busy event loop does not stretch the window.
 // Work that is only safe once the cursor is durable (deleting acknowledged
 // chunks) waits here too, so a power loss can never leave a cursor that points
 // into a chunk already deleted.
@@ -42,6 +44,8 @@ export class Durability {
   #running: Promise<void> | null = null;
   #next: Deferred | null = null;
   #timer: NodeJS.Timeout | undefined;
+  /** When the last sync round began (performance.now()). */
+  #lastRound = performance.now();
   #wrapError: (error: unknown) => Error;
 
   constructor(mode: FsyncMode, dir: string, wrapError: (error: unknown) => Error) {
@@ -83,7 +87,16 @@ export class Durability {
 
   /** Resolves once everything written so far is durable, as the mode asks. */
   settle(): Promise<void> {
-    // Under a period, a call does not wait: the timer syncs in its own time.
+    // Under a period, a call does not wait: the timer syncs in its own time,
+    // or this call starts the round the timer is late for.
+    if (typeof this.mode === 'number') {
+      if (this.#running === null && this.#pending() && performance.now() - this.#lastRound >= this.mode) {
+        this.#startRound().catch(() => {
+          // The next round retries; the call has resolved already.
+        });
+      }
+      return RESOLVED;
+    }
     if (this.mode !== 'always') return RESOLVED;
     if (this.#running === null) return this.#startRound();
     // A round is running, but it may have started before our write: join the next.
@@ -134,6 +147,7 @@ export class Durability {
   }
 
   #startRound(): Promise<void> {
+    this.#lastRound = performance.now();
     const { fds, dir, after } = this.#take();
     const syncs = fds.map((fd) => syncAsync(fd, true));
     if (dir && this.#dirFd !== undefined) syncs.push(syncAsync(this.#dirFd, false));
@@ -151,6 +165,10 @@ export class Durability {
       const next = this.#next;
       this.#next = null;
       if (next !== null) this.#startRound().then(next.resolve, next.reject);
+      else if (typeof this.mode === 'number' && this.#pending() && performance.now() - this.#lastRound >= this.mode) {
+        // A round that took longer than the period: the next one starts now, not at the next tick.
+        this.#startRound().catch(() => undefined);
+      }
     });
     // The round's own rejection reaches callers through `round`; the
     // bookkeeping chain must not raise an unhandled rejection of its own.

@@ -20,6 +20,7 @@ export const MAX_ITEM_BYTES_LIMIT = 0xffff_ffff - 64;
 
 export type FsyncMode = 'never' | 'always' | number;
 export type LockingMode = 'flock' | 'lockfile';
+export type OnCorrupt = 'error' | 'quarantine';
 
 export interface QueueOptions {
   /**
@@ -99,6 +100,17 @@ export interface QueueOptions {
    * @example { watch: true }
    */
   watch?: boolean;
+  /**
+   * What a queue does when it meets a damaged record (a flipped bit, a
+   * zeroed range, a record the serializer cannot decode, a missing chunk):
+   * `'error'` rejects with `ERR_CORRUPT` naming file and offset, at every
+   * call that reaches it, until `Queue.repair(dir)` moves the damage away;
+   * `'quarantine'` does what repair does by itself, moving the damaged bytes
+   * into `quarantine/` and going on, with a process warning `PERQ_QUARANTINED`.
+   * @default 'error'
+   * @example { onCorrupt: 'quarantine' }
+   */
+  onCorrupt?: OnCorrupt;
 }
 
 export interface ResolvedOptions {
@@ -115,10 +127,11 @@ export interface ResolvedOptions {
   maxItemBytes: number;
   staleAfter: number;
   watch: boolean;
+  onCorrupt: OnCorrupt;
 }
 
 const KNOWN_OPTIONS = new Set([
-  'chunkSize', 'maxSize', 'serializer', 'autosave', 'fsync', 'pollInterval', 'locking', 'maxItemBytes', 'staleAfter', 'watch',
+  'chunkSize', 'maxSize', 'serializer', 'autosave', 'fsync', 'pollInterval', 'locking', 'maxItemBytes', 'staleAfter', 'watch', 'onCorrupt',
 ]);
 
 export function resolveOptions(dir: string, options: QueueOptions | undefined): ResolvedOptions {
@@ -155,6 +168,8 @@ export function resolveOptions(dir: string, options: QueueOptions | undefined): 
   }
   const watch = o.watch ?? false;
   if (typeof watch !== 'boolean') throw invalid(dir, 'watch', watch, 'must be true or false');
+  const onCorrupt = o.onCorrupt ?? 'error';
+  if (onCorrupt !== 'error' && onCorrupt !== 'quarantine') throw invalid(dir, 'onCorrupt', onCorrupt, "must be 'error' or 'quarantine'");
   const serializer = resolveSerializer(o.serializer ?? 'cbor', (why) => invalid(dir, 'serializer', o.serializer, why));
   return {
     chunkSize,
@@ -169,6 +184,7 @@ export function resolveOptions(dir: string, options: QueueOptions | undefined): 
     maxItemBytes,
     staleAfter,
     watch,
+    onCorrupt,
   };
 }
 

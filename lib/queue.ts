@@ -5,13 +5,14 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { fsyncCreatedDirectories } from './dirsync.js';
 import { Empty, Full, QueueError, ioError } from './errors.js';
 import { LockHold, releaseHoldsOn } from './hold.js';
 import { INFO_FILE } from './info.js';
 import { FLOCK_FILE, openDirectoryLock } from './lock.js';
 import { Notifier, type NotifyChannel } from './notify.js';
 import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
-import { QueueStore, type StoreEvents } from './store.js';
+import { QueueStore, type RepairReport, type StoreEvents } from './store.js';
 import { WaitList } from './waiters.js';
 import { StateWatcher } from './watch.js';
 
@@ -37,6 +38,14 @@ export interface GetOptions {
 }
 
 export type GetManyOptions = Omit<GetOptions, 'block'>;
+
+/** The queue directory a caller passed, as an absolute path. */
+function absoluteDir(dir: unknown): string {
+  if (typeof dir !== 'string' || dir.length === 0) {
+    throw new QueueError('ERR_INVALID_ARG', String(dir), 'the queue directory must be a non-empty string');
+  }
+  return path.resolve(dir);
+}
 
 interface Joiner {
   target: number;
@@ -86,14 +95,12 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** `open`, synchronously. */
   static openSync<T = unknown>(dir: string, options?: QueueOptions): Queue<T> {
-    if (typeof dir !== 'string' || dir.length === 0) {
-      throw new QueueError('ERR_INVALID_ARG', String(dir), 'the queue directory must be a non-empty string');
-    }
-    const absolute = path.resolve(dir);
+    const absolute = absoluteDir(dir);
     const resolved = resolveOptions(absolute, options);
     let realDir: string;
     try {
-      fs.mkdirSync(absolute, { recursive: true });
+      const made = fs.mkdirSync(absolute, { recursive: true });
+      if (resolved.fsync !== 'never') fsyncCreatedDirectories(absolute, made);
       realDir = fs.realpathSync(absolute);
     } catch (error) {
       throw ioError(absolute, 'creating the queue directory', error);
@@ -107,13 +114,47 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       store = QueueStore.open(absolute, resolved);
     } catch (error) {
       hold.close();
-      // A directory with other files and no queue in it: leave it as it was found.
-      if (!hadLockFile && error instanceof QueueError && error.code === 'ERR_FORMAT' && !fs.existsSync(path.join(absolute, INFO_FILE))) {
+      // Refused before a queue of ours was found (someone else's files, or a
+      // queue that lost its info): leave the directory as it was found.
+      if (!hadLockFile && error instanceof QueueError && (error.code === 'ERR_FORMAT' || !fs.existsSync(path.join(absolute, INFO_FILE)))) {
         fs.rmSync(lockFile, { force: true });
       }
       throw error;
     }
     return new Queue<T>(absolute, realDir, resolved, store, hold);
+  }
+
+  /**
+   * Moves every damaged record of the queue in `dir` into `quarantine/`
+   * inside it (where damage hides where records start, the damaged stretch
+   * up to the next intact record), so that the queue goes on past it;
+   * resolves with what it moved. Never deletes a byte. Works while other
+   * processes have the queue open (they move to the repaired files), and
+   * where `Queue.open` fails on damage.
+   */
+  static async repair(dir: string, options?: QueueOptions): Promise<RepairReport> {
+    return Queue.repairSync(dir, options);
+  }
+
+  /** `repair`, synchronously. */
+  static repairSync(dir: string, options?: QueueOptions): RepairReport {
+    const absolute = absoluteDir(dir);
+    const resolved = resolveOptions(absolute, options);
+    let realDir: string;
+    try {
+      realDir = fs.realpathSync(absolute);
+    } catch (error) {
+      throw ioError(absolute, 'finding the queue directory', error);
+    }
+    // Checked before the lock file is made: a directory that is no queue is left as it was.
+    if (!fs.existsSync(path.join(absolute, INFO_FILE))) throw new QueueError('ERR_FORMAT', absolute, 'there is no queue here to repair (no info file)');
+    const hold = new LockHold(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
+    try {
+      hold.enterSync();
+      return QueueStore.repair(absolute, resolved);
+    } finally {
+      hold.close();
+    }
   }
 
   /** Items not yet handed out (by any process). */
@@ -182,6 +223,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Waits like `get` for the first item, then resolves with up to `max` waiting items. */
   async getMany(max: number, options: GetManyOptions = {}): Promise<T[]> {
     if (!Number.isSafeInteger(max) || max < 1) throw this.#invalidArg(`getMany(max) takes a whole number >= 1, got ${String(max)}`);
+    if (typeof options !== 'object' || options === null) throw this.#invalidArg(`getMany options must be an object, got ${options === null ? 'null' : typeof options}`);
     return this.#getBatch(max, { ...options, block: true });
   }
 
@@ -376,6 +418,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   async #getBatch(max: number, options: GetOptions): Promise<T[]> {
     this.#assertOpen();
+    if (typeof options !== 'object' || options === null) throw this.#invalidArg(`get options must be an object, got ${options === null ? 'null' : typeof options}`);
     const { block = true, timeout, signal } = options;
     if (typeof block !== 'boolean') throw this.#invalidArg(`option block must be true or false, got ${String(block)}`);
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw this.#invalidArg('option signal must be an AbortSignal');
@@ -539,7 +582,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   #putArgs(options: PutOptions): { block: boolean; deadline: number | undefined } {
-    if (typeof options !== 'object' || options === null) throw this.#invalidArg('put options must be an object');
+    if (typeof options !== 'object' || options === null) throw this.#invalidArg(`put options must be an object, got ${options === null ? 'null' : typeof options}`);
     const { block = true } = options;
     if (typeof block !== 'boolean') throw this.#invalidArg(`option block must be true or false, got ${String(block)}`);
     return { block, deadline: this.#deadline(options.timeout) };

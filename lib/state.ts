@@ -12,7 +12,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from './crc32c.js';
-import { QueueError, ioError } from './errors.js';
+import { ioError } from './errors.js';
+import { startsWithMagic } from './magic.js';
+import { dropBelow, endOf, gapsBetween, insertRange, subtractRanges, type Range } from './ranges.js';
 
 export const STATE_FILE = 'state';
 /**
@@ -25,16 +27,11 @@ const FILE_MAGIC = 0x46535150; // 'PQSF' little-endian
 export const INITIAL_SLOT_BYTES = 4096;
 /** One read takes the fixed fields and typical tables at once. */
 const FIRST_READ_BYTES = 4096;
-const MAGIC = 0x54535150; // 'PQST' little-endian
-/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, counts, crc */
-const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 4;
+/** 'PQS2' little-endian: format 2 (format 1's 'PQST' slots count as no state). */
+const MAGIC = 0x32535150;
+/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, rewrites, three counts, crc */
+const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 12 + 4;
 const RANGE_BYTES = 12;
-
-/** Items [start, start + count). */
-export interface Range {
-  start: number;
-  count: number;
-}
 
 export interface ConsumerRow {
   id: number;
@@ -58,17 +55,55 @@ export interface SharedState {
   readSeq: number;
   readOffset: number;
   nextConsumer: number;
+  /**
+   * Bumped when a chunk file is replaced (repair): every process drops the
+   * descriptors it holds on chunks, which may be the old files.
+   */
+  rewrites: number;
   /** Items handed out to consumers that are gone: handed out again before readSeq, lowest first. */
   returned: Range[];
   consumers: ConsumerRow[];
+  /**
+   * Items above ackSeq already acknowledged (a lower item is still out),
+   * sorted. Durable in the cursor log; here so that a fold can write them
+   * into the cursor file and a reader skips them.
+   */
+  acked: Range[];
 }
 
 /** A state rebuilt from the cursor alone: readSeq's offset is not known (it may lie inside a chunk). */
 export function initialState(ackSeq: number): SharedState {
   return {
     gen: 0, dirty: false, ackSeq, headSeq: ackSeq, headChunk: -1, headBytes: 0,
-    readSeq: ackSeq, readOffset: -1, nextConsumer: 1, returned: [], consumers: [],
+    readSeq: ackSeq, readOffset: -1, nextConsumer: 1, rewrites: 0, returned: [], consumers: [], acked: [],
   };
+}
+
+/** Whether `file` is a state file perq wrote (its header's magic). */
+export function isStateFile(file: string): boolean {
+  return startsWithMagic(file, FILE_MAGIC);
+}
+
+/**
+ * Makes `state` agree with its `acked` list (items above the prefix that are
+ * acknowledged, perhaps by a process that died before it published): none of
+ * them is held or waits any longer, and where they reach past readSeq the
+ * items in between that are not acknowledged wait again, handed back.
+ */
+export function applyAcknowledged(state: SharedState): void {
+  dropBelow(state.acked, state.ackSeq);
+  dropBelow(state.returned, state.ackSeq);
+  subtractRanges(state.returned, state.acked);
+  for (const row of state.consumers) {
+    dropBelow(row.held, state.ackSeq);
+    subtractRanges(row.held, state.acked);
+  }
+  const top = Math.min(endOf(state.acked), state.headSeq);
+  if (top > state.readSeq) {
+    for (const gap of gapsBetween(state.readSeq, top, state.acked)) insertRange(state.returned, gap);
+    state.readSeq = top;
+    state.readOffset = -1;
+  }
 }
 
 /** The `state` file of one directory, kept open. */
@@ -105,8 +140,12 @@ export class StateFile {
       // Deleted: opening creates it anew.
     }
     if (current !== undefined && current.ino === this.#inode.ino && current.dev === this.#inode.dev) return false;
+    // Open the new file before closing the old: should the open fail (the
+    // directory is gone), #fd must not keep a closed number the process may
+    // reuse for another file, which later writes would then damage.
+    const fd = this.#open();
     this.close();
-    this.#fd = this.#open();
+    this.#fd = fd;
     this.#inode = fs.fstatSync(this.#fd);
     this.#slot = 1;
     this.#slotBytes = INITIAL_SLOT_BYTES;
@@ -228,7 +267,7 @@ export class StateFile {
 }
 
 export function encodeState(state: SharedState): Buffer {
-  const ranges = state.returned.length + state.consumers.reduce((sum, row) => sum + row.held.length, 0);
+  const ranges = state.returned.length + state.acked.length + state.consumers.reduce((sum, row) => sum + row.held.length, 0);
   const length = FIXED_BYTES + ranges * RANGE_BYTES + state.consumers.length * 8;
   const b = Buffer.allocUnsafe(length);
   let at = 0;
@@ -243,9 +282,12 @@ export function encodeState(state: SharedState): Buffer {
   at = b.writeDoubleLE(state.readSeq, at);
   at = b.writeDoubleLE(state.readOffset, at);
   at = b.writeDoubleLE(state.nextConsumer, at);
+  at = b.writeDoubleLE(state.rewrites, at);
   at = b.writeUInt32LE(state.returned.length, at);
   at = b.writeUInt32LE(state.consumers.length, at);
+  at = b.writeUInt32LE(state.acked.length, at);
   for (const range of state.returned) at = writeRange(b, at, range);
+  for (const range of state.acked) at = writeRange(b, at, range);
   for (const row of state.consumers) {
     at = b.writeUInt32LE(row.id, at);
     at = b.writeUInt32LE(row.held.length, at);
@@ -269,13 +311,15 @@ export function decodeState(b: Buffer): SharedState | null {
   at += 4;
   const state: SharedState = {
     gen, dirty, ackSeq: next(), headSeq: next(), headChunk: next(), headBytes: next(), readSeq: next(), readOffset: next(),
-    nextConsumer: next(), returned: [], consumers: [],
+    nextConsumer: next(), rewrites: next(), returned: [], consumers: [], acked: [],
   };
   const returned = b.readUInt32LE(at);
   const consumers = b.readUInt32LE(at + 4);
-  at += 8;
+  const acked = b.readUInt32LE(at + 8);
+  at += 12;
   try {
     for (let i = 0; i < returned; i++) at = readRange(b, at, state.returned);
+    for (let i = 0; i < acked; i++) at = readRange(b, at, state.acked);
     for (let i = 0; i < consumers; i++) {
       const row: ConsumerRow = { id: b.readUInt32LE(at), held: [] };
       const held = b.readUInt32LE(at + 4);
@@ -300,64 +344,3 @@ function readRange(b: Buffer, at: number, into: Range[]): number {
   return at + RANGE_BYTES;
 }
 
-/** The lowest item in `ranges`, or Infinity. */
-export function lowestOf(ranges: readonly Range[]): number {
-  let lowest = Infinity;
-  for (const range of ranges) if (range.count > 0 && range.start < lowest) lowest = range.start;
-  return lowest;
-}
-
-/** Adds `range` to sorted `ranges`, merging ranges that touch or overlap. */
-export function insertRange(ranges: Range[], range: Range): void {
-  if (range.count <= 0) return;
-  const all = [...ranges, { ...range }].sort((a, b) => a.start - b.start);
-  ranges.length = 0;
-  for (const next of all) {
-    const last = ranges[ranges.length - 1];
-    if (last !== undefined && last.start + last.count >= next.start) {
-      last.count = Math.max(last.start + last.count, next.start + next.count) - last.start;
-    } else ranges.push(next);
-  }
-}
-
-/** Appends `seq` to hand-out-ordered `ranges`, extending the last range when it follows on. */
-export function appendHeld(ranges: Range[], start: number, count: number): void {
-  const last = ranges[ranges.length - 1];
-  if (last !== undefined && last.start + last.count === start) last.count += count;
-  else ranges.push({ start, count });
-}
-
-/** Removes and returns the first item of hand-out-ordered `ranges`. */
-export function shiftHeld(ranges: Range[]): number | undefined {
-  const first = ranges[0];
-  if (first === undefined) return undefined;
-  const seq = first.start;
-  first.start++;
-  if (--first.count === 0) ranges.shift();
-  return seq;
-}
-
-/** Drops every item below `floor` from `ranges`. */
-export function dropBelow(ranges: Range[], floor: number): void {
-  for (let i = ranges.length - 1; i >= 0; i--) {
-    const range = ranges[i];
-    if (range.start + range.count <= floor) ranges.splice(i, 1);
-    else if (range.start < floor) {
-      range.count -= floor - range.start;
-      range.start = floor;
-    }
-  }
-}
-
-export function countOf(ranges: readonly Range[]): number {
-  let count = 0;
-  for (const range of ranges) count += range.count;
-  return count;
-}
-
-/** How many of the items in `ranges` are at or above `floor` (below it they are acknowledged). */
-export function countFrom(ranges: readonly Range[], floor: number): number {
-  let count = 0;
-  for (const { start, count: length } of ranges) count += Math.max(0, start + length - Math.max(start, floor));
-  return count;
-}

@@ -19,20 +19,22 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ChunkReader, ChunkWriter, chunkExists, chunkPath, parseChunkFileName, resumeChunk } from './chunk.js';
-import { CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, loadCursor, writeCursorFile, type CursorState } from './cursor.js';
+import { CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, acknowledgedIn, isCursorFile, loadCursor, writeCursorFile, type CursorState } from './cursor.js';
 import { Durability } from './durability.js';
 import { QueueError, ioError } from './errors.js';
 import { INFO_FILE, readInfo, writeInfo } from './info.js';
-import { CONSUMERS_DIR, Lease, leaseAlive, leasePath, removeLease } from './lease.js';
+import { CONSUMERS_DIR, Lease, isLeaseFile, leaseAlive, leasePath, prepareLeases, removeLease } from './lease.js';
 import { FLOCK_FILE, LOCKFILE_DIR } from './lock.js';
 import type { ResolvedOptions } from './options.js';
 import { HEADER_BYTES, frameSize, sealFrame, writeFrame } from './record.js';
 import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type InPlaceSerializer, type Serializer } from './serializers.js';
+import { damagedChunk, repairChunk, type QuarantinedStretch } from './repair.js';
 import { SpareChunks } from './spares.js';
 import {
-  STATE_FILE, StateFile, appendHeld, countFrom, countOf, dropBelow, initialState, insertRange, lowestOf, shiftHeld,
-  type ConsumerRow, type SharedState,
-} from './state.js';
+  appendHeld, countFrom, countOf, dropBelow, endOf, gapsBetween, insertRange, lowestOf, shiftHeld, subtractRanges, type Range,
+} from './ranges.js';
+import { fileSize } from './magic.js';
+import { STATE_FILE, StateFile, applyAcknowledged, initialState, isStateFile, type ConsumerRow, type SharedState } from './state.js';
 
 /** The write buffer starts at 64 KiB and grows for larger batches. */
 const INITIAL_WRITE_BUFFER = 64 * 1024;
@@ -57,6 +59,27 @@ export interface StoreEvents {
   taken: boolean;
   /** The acknowledged prefix moved (for join). */
   acknowledged: boolean;
+}
+
+/** What #readItem finds where an item should be. */
+type ItemRead = { kind: 'item'; value: unknown; next: number } | { kind: 'quarantined'; next: number } | { kind: 'missing' };
+const MISSING_ITEM: ItemRead = { kind: 'missing' };
+
+/** A waiting item read by #nextWaiting: where it comes from and where its record ends. */
+interface NextItem {
+  seq: number;
+  fromReturned: boolean;
+  value: unknown;
+  end: number;
+}
+
+/** What Queue.repair did. */
+export interface RepairReport {
+  dir: string;
+  /** Chunk files checked (from the acknowledged prefix to the newest). */
+  chunks: number;
+  /** Each damaged stretch moved into quarantine/ (or missing chunk made again of stand-ins), in order. */
+  moved: QuarantinedStretch[];
 }
 
 /** A lock-free look at the shared counters. */
@@ -93,6 +116,8 @@ export class QueueStore {
   #writeBuffer = Buffer.allocUnsafe(INITIAL_WRITE_BUFFER);
   /** The serializer again when it can write items straight into #writeBuffer. */
   #inPlace: InPlaceSerializer | null;
+  /** The inode of the `lock` file this process locks, to notice the directory being replaced. */
+  #lockInode: { ino: number; dev: number } | null;
 
   private constructor(
     dir: string, options: ResolvedOptions, serializer: Serializer, chunkSize: number,
@@ -108,14 +133,36 @@ export class QueueStore {
     this.#stateFile = stateFile;
     this.#state = state;
     this.#spares = new SpareChunks(dir);
+    try {
+      this.#lockInode = fs.statSync(path.join(dir, FLOCK_FILE));
+    } catch {
+      // Opened without the lock file (a store used on its own, as in specs): nothing to compare.
+      this.#lockInode = null;
+    }
   }
 
-  /** Opens (creating when absent) the queue in `dir`; the caller holds the directory lock. */
+  /**
+   * Opens (creating when absent) the queue in `dir`; the caller holds the
+   * directory lock. With onCorrupt 'quarantine', damage that stops the open
+   * (in the newest chunk, a missing newest chunk) is repaired first.
+   */
   static open(dir: string, options: ResolvedOptions): QueueStore {
+    try {
+      return QueueStore.#openOnce(dir, options);
+    } catch (error) {
+      if (options.onCorrupt !== 'quarantine' || !(error instanceof QueueError) || error.code !== 'ERR_CORRUPT') throw error;
+      const report = QueueStore.repair(dir, options);
+      if (report.moved.length === 0) throw error;
+      warnQuarantined(dir, report.moved);
+      return QueueStore.#openOnce(dir, options);
+    }
+  }
+
+  static #openOnce(dir: string, options: ResolvedOptions): QueueStore {
     const { chunkSize, serializer } = openInfo(dir, options);
     const cursorState = recoverCursor(dir, chunkSize, options);
     const durable = options.fsync !== 'never';
-    removeAcknowledgedChunks(dir, Math.floor(cursorState.ackSeq / chunkSize));
+    removeAcknowledgedChunks(dir, Math.floor(cursorState.ackSeq / chunkSize), durable);
     const stateFile = new StateFile(dir);
     let cursor: CursorWriter | undefined;
     try {
@@ -131,7 +178,7 @@ export class QueueStore {
       // Without a state, the newest chunk is looked up in a listing: probing
       // forward from the cursor's hint would stop at the first missing chunk
       // and take the chunks past it for absent.
-      store.#recover(true, Math.max(cursorState.headHint, stored === null ? newestChunkListed(dir) : state.headChunk));
+      store.#recover(Math.max(cursorState.headHint, stored === null ? newestChunkListed(dir) : state.headChunk));
       store.#removeOrphanLeases();
       // Items of consumers that died count as waiting from the start (size, peek).
       store.reclaimDead();
@@ -141,6 +188,55 @@ export class QueueStore {
       cursor?.closeLog();
       stateFile.close();
       throw error;
+    }
+  }
+
+  /**
+   * Quarantines every damaged record of the queue in `dir` (the caller holds
+   * the lock): the chunks from the acknowledged prefix to the newest, and the
+   * chunks missing between them; the processes that have the queue open move
+   * to the new files at their next hold. Works where open itself fails.
+   */
+  static repair(dir: string, options: ResolvedOptions): RepairReport {
+    if (readInfo(dir) === null) throw new QueueError('ERR_FORMAT', dir, 'there is no queue here to repair (no info file)');
+    const { chunkSize, serializer } = openInfo(dir, options);
+    const cursor = recoverCursor(dir, chunkSize, options, true);
+    const tail = Math.floor(cursor.ackSeq / chunkSize);
+    const listed = listedChunks(dir).filter((chunk) => chunk >= tail);
+    const newest = listed.at(-1) ?? tail - 1;
+    const stateFile = new StateFile(dir);
+    try {
+      const state = stateFile.read();
+      let told = false;
+      // Before the first file changes, every process that has the queue open
+      // is told to drop its descriptors on chunks and scan the head again:
+      // a repair cut short must not leave a writer appending to a replaced file.
+      const tellOthers = (): void => {
+        if (told || state === null) return;
+        told = true;
+        state.gen++;
+        state.rewrites++;
+        state.dirty = true;
+        stateFile.write(state);
+      };
+      const check = { chunkSize, maxItemBytes: options.maxItemBytes, decode: (payload: Uint8Array) => serializer.decode(payload), beforeChange: tellOthers };
+      const moved: QuarantinedStretch[] = [];
+      for (let chunk = tail; chunk <= newest; chunk++) moved.push(...repairChunk(dir, chunk, { ...check, newest: chunk === newest }));
+      const lostHead = Math.max(cursor.headHint, state?.headChunk ?? -1);
+      if (lostHead > Math.max(newest, tail)) {
+        // The newest chunk (or more) is gone: its items are lost, and the queue goes on after the newest there is.
+        tellOthers();
+        moved.push({ file: chunkPath(dir, lostHead), offset: 0, bytes: 0, firstSeq: (newest + 1) * chunkSize, lastSeq: Math.max((newest + 1) * chunkSize, (state?.headSeq ?? 0) - 1), movedTo: null, reason: 'the newest chunk file was missing' });
+        writeCursorFile(dir, { ...cursor, headHint: Math.max(newest, tail) }, options.fsync !== 'never');
+        if (state !== null) {
+          state.gen++;
+          state.headChunk = newest;
+          stateFile.write(state);
+        }
+      }
+      return { dir, chunks: newest - tail + 1, moved };
+    } finally {
+      stateFile.close();
     }
   }
 
@@ -186,6 +282,7 @@ export class QueueStore {
 
   /** The lock was just taken: bring the cached state up to date, recovering after a holder that died. */
   refresh(): void {
+    this.#assertSameDirectory();
     // What is on disk now is the truth: nothing of an earlier hold is pending
     // (a publish that failed left its changes unpublished, and its mark, if
     // any, for this read to find).
@@ -196,13 +293,38 @@ export class QueueStore {
     if (stored === null) {
       // Removed or damaged behind our back: rebuild it from the files.
       this.#stateFile.ensureHeader();
-      this.#state = initialState(this.#cursorAckSeq());
-      this.#recover(true, Math.max(this.#cursor.state.headHint, newestChunkListed(this.dir)));
+      this.#state = initialState(this.#cursor.ackSeq);
+      this.#recover(Math.max(this.#cursor.headHint, newestChunkListed(this.dir)));
       return;
     }
-    if (stored.gen !== this.#state.gen) this.#reader?.invalidate();
+    if (stored.rewrites !== this.#state.rewrites) {
+      // A chunk was replaced (repair): the descriptors held may be of the old files.
+      if (this.#writer !== null) this.durability.release(this.#writer.fd);
+      this.#writer = null;
+      this.#closeReader();
+    } else if (stored.gen !== this.#state.gen) this.#reader?.invalidate();
     this.#state = stored;
-    if (stored.dirty) this.#recover(false, stored.headChunk);
+    if (stored.dirty) this.#recover(stored.headChunk);
+  }
+
+  /**
+   * Whether the `lock` file is still the one this queue locks. When the
+   * directory was removed (or removed and made again by another queue), the
+   * kernel lock no longer excludes anyone, and the descriptors held point at
+   * deleted files or, worse, at the new queue's: every call fails instead.
+   */
+  #assertSameDirectory(): void {
+    if (this.#lockInode === null) return;
+    let current: fs.Stats | undefined;
+    try {
+      current = fs.statSync(path.join(this.dir, FLOCK_FILE));
+    } catch {
+      // Gone: the check below fails.
+    }
+    if (current !== undefined && current.ino === this.#lockInode.ino && current.dev === this.#lockInode.dev) return;
+    throw new QueueError('ERR_IO', this.dir, 'the queue directory was removed or replaced while this queue had it open (its lock file is not the one this queue locked); nothing more is written through this queue: close it and open the directory again', {
+      file: path.join(this.dir, FLOCK_FILE),
+    });
   }
 
   /** Writes the state back if this holder changed it (before the lock is let go). */
@@ -236,8 +358,10 @@ export class QueueStore {
       headSeq: state.headSeq, headChunk: state.headChunk, headBytes: state.headBytes,
       writer: this.#writer, size: this.#writer?.size ?? 0, count: this.#writer?.count ?? 0,
     };
+    const timestamp = Date.now();
+    let seq = state.headSeq;
     // Encode the first item before marking anything: a refused item leaves no trace.
-    let length = this.#frame(items[0], 0);
+    let length = this.#frame(items[0], 0, seq++, timestamp);
     this.#markChanged();
     const created: ChunkWriter[] = [];
     let item = 1;
@@ -247,7 +371,7 @@ export class QueueStore {
         const writer = this.#writableChunk(created);
         const room = this.chunkSize - writer.count;
         while (framed < room && item < items.length && length < WRITE_BATCH_BYTES) {
-          length = this.#frame(items[item], length);
+          length = this.#frame(items[item], length, seq++, timestamp);
           framed++;
           item++;
         }
@@ -256,7 +380,7 @@ export class QueueStore {
         state.headChunk = writer.chunk;
         state.headBytes = writer.size;
         if (item >= items.length) break;
-        length = this.#frame(items[item], 0);
+        length = this.#frame(items[item], 0, seq++, timestamp);
         framed = 1;
         item++;
       }
@@ -289,22 +413,20 @@ export class QueueStore {
     else this.#markChanged();
     const row = consumer ? this.#ensureConsumer() : undefined;
     while (values.length < max) {
-      const fromReturned = state.returned.length > 0;
-      if (!fromReturned && state.readSeq >= state.headSeq) break;
-      const seq = fromReturned ? state.returned[0].start : state.readSeq;
-      let value: unknown;
-      let next: number;
+      let next: NextItem | null;
       try {
-        ({ value, next } = this.#readItem(seq, fromReturned ? -1 : state.readOffset));
+        next = this.#nextWaiting();
       } catch (error) {
         // Hand out what was read; the damaged record fails again on the next call.
         if (values.length > 0) break;
         throw error;
       }
+      if (next === null) break;
+      const { seq, fromReturned, value, end } = next;
       if (fromReturned) shiftHeld(state.returned);
       else {
         state.readSeq++;
-        state.readOffset = state.readSeq % this.chunkSize === 0 ? 0 : next;
+        state.readOffset = state.readSeq % this.chunkSize === 0 ? 0 : end;
       }
       if (row !== undefined) appendHeld(row.held, seq, 1);
       values.push(value);
@@ -317,33 +439,29 @@ export class QueueStore {
 
   /** The next item a take would hand out, without taking it; undefined when none waits. */
   peek(): unknown {
-    const state = this.#state;
-    if (state.returned.length > 0) return this.#readItem(state.returned[0].start, -1).value;
-    if (state.readSeq >= state.headSeq) return undefined;
-    return this.#readItem(state.readSeq, state.readOffset).value;
+    return this.#nextWaiting()?.value;
   }
 
   /**
-   * Acknowledges this consumer's `count` oldest held items and persists the
-   * new acknowledged prefix, if it moved. False when this consumer holds
-   * nothing (its items were cleared, or returned after it was taken for dead).
+   * Acknowledges this consumer's `count` oldest held items and persists them:
+   * a log entry with the new acknowledged prefix and the items acknowledged
+   * above it, under the dirty mark (a holder that dies before it publishes
+   * leaves the entry for the next one to apply). False when this consumer
+   * holds nothing (its items were cleared, or returned after it was taken for dead).
    */
   acknowledgeOldest(count = 1): boolean {
     const row = this.#myRow();
     if (row === undefined || row.held.length === 0) return false;
-    const floor = this.#ackFloor();
-    // The prefix moves: the cursor is written, under the dirty mark. Above the
-    // prefix (a lower item is still out) the acknowledgement lives only in the
-    // state: published now, so that a resolved taskDone survives this process
-    // dying before the hold ends. No dirty mark is needed there: until this
-    // write the old state stands, and it is whole.
-    const movesPrefix = row.held[0].start <= floor || floor > this.#state.ackSeq;
-    if (movesPrefix) this.#markChanged();
-    else this.#changed = true;
+    this.#markChanged();
+    const acked: Range[] = [];
     // Fewer may be held than counted (another process's clear()): those go.
-    for (let i = 0; i < count; i++) if (shiftHeld(row.held) === undefined) break;
-    if (movesPrefix) this.#advanceAck();
-    else this.publish();
+    for (let i = 0; i < count; i++) {
+      const seq = shiftHeld(row.held);
+      if (seq === undefined) break;
+      insertRange(acked, { start: seq, count: 1 });
+    }
+    for (const range of acked) insertRange(this.#state.acked, range);
+    this.#advanceAck(acked);
     return true;
   }
 
@@ -393,14 +511,18 @@ export class QueueStore {
     // Continue at the next chunk boundary: the chunk that held the head is deleted.
     const next = Math.ceil(state.headSeq / this.chunkSize) * this.chunkSize;
     const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
-    Object.assign(state, { ackSeq: next, headSeq: next, readSeq: next, readOffset: 0, headChunk: -1, headBytes: 0, returned: [] });
+    Object.assign(state, { ackSeq: next, headSeq: next, readSeq: next, readOffset: 0, headChunk: -1, headBytes: 0, returned: [], acked: [] });
     for (const row of state.consumers) row.held = [];
     // The cursor moves first, so a crash mid-clear leaves only stale chunks
     // below it, which the next open deletes.
     this.#cursor.advance(next);
     this.#cursor.setHeadHint(next / this.chunkSize);
-    this.#cursor.fold();
-    this.#deleteChunks(firstChunk, lastChunk + 1);
+    if (this.#cursor.tryFold([])) this.#deleteChunks(firstChunk, lastChunk + 1);
+    else {
+      // The entry in the log is what clears: the chunks go once it is durable.
+      this.durability.touch(this.#cursor.logFd);
+      this.durability.afterDurable(() => this.#deleteChunks(firstChunk, lastChunk + 1));
+    }
     this.#events.acknowledged = true;
     this.#events.taken = true;
   }
@@ -408,7 +530,7 @@ export class QueueStore {
   /** Folds the cursor into its file (the caller holds the lock). */
   foldCursor(): void {
     this.#cursor.advance(this.#state.ackSeq);
-    this.#cursor.fold();
+    this.#cursor.tryFold(this.#state.acked);
   }
 
   /** Closes every file and completes pending syncs (after the last publish). */
@@ -437,22 +559,37 @@ export class QueueStore {
   }
 
   /**
-   * Brings the head and the cursor in line with the files: after a holder
-   * died (dirty), when the state is new, or lags the files after a power loss.
+   * Brings the state in line with the durable files: when it is new or may
+   * lag the files (open, a power loss), or after a holder that died in the
+   * middle of its section (dirty). The head is found by scanning the newest
+   * chunk, and the acknowledgements in the cursor and its log are applied, so
+   * an item acknowledged by a process that died before it published is never
+   * handed out again.
    */
-  #recover(rebuild: boolean, headHint: number): void {
+  #recover(headHint: number): void {
     const state = this.#state;
-    const ackSeq = Math.max(state.ackSeq, this.#cursorAckSeq());
-    if (!rebuild && !state.dirty && this.#headMatchesFiles()) {
-      state.ackSeq = ackSeq;
-      return;
-    }
     this.#markChanged();
     if (this.#writer !== null) this.durability.release(this.#writer.fd);
     this.#writer = null;
     this.#closeReader();
-    const { writer, headSeq } = findHead(this.dir, this.chunkSize, { ackSeq, headHint: Math.max(0, headHint) }, this.#options.maxItemBytes);
-    state.ackSeq = ackSeq;
+    const durable = acknowledgedIn(loadCursor(this.dir));
+    const head = findHead(this.dir, this.chunkSize, Math.max(state.ackSeq, durable.ackSeq), Math.max(0, headHint), this.#options.maxItemBytes);
+    const { writer } = head;
+    const ackSeq = head.ackSeq;
+    for (const range of durable.acked) insertRange(state.acked, range);
+    dropBelow(state.acked, ackSeq);
+    let headSeq = head.headSeq;
+    const needed = Math.max(ackSeq, endOf(state.acked));
+    if (headSeq < needed) {
+      // Acknowledged items are missing from the head (a power cut kept the
+      // cursor log but not the chunk): go on at the next chunk boundary, so
+      // that a new item never takes the number of one acknowledged.
+      const boundary = Math.ceil(needed / this.chunkSize) * this.chunkSize;
+      const lost = countOf(gapsBetween(headSeq, needed, state.acked));
+      if (lost > 0) warnLost(this.dir, lost, headSeq, needed, writer?.file ?? chunkPath(this.dir, Math.floor(headSeq / this.chunkSize)));
+      insertRange(state.acked, { start: headSeq, count: boundary - headSeq });
+      headSeq = boundary;
+    }
     state.headSeq = headSeq;
     state.headChunk = writer?.chunk ?? -1;
     state.headBytes = writer?.size ?? 0;
@@ -461,30 +598,20 @@ export class QueueStore {
       this.#cursor.setHeadHint(writer.chunk);
     }
     if (state.readSeq < ackSeq || state.readSeq > headSeq) {
+      // The hand-out record is older than the prefix, or names items the
+      // files no longer hold: everything after the prefix waits again.
       state.readSeq = ackSeq;
       state.readOffset = -1;
+      state.returned = [];
+      for (const row of state.consumers) row.held = [];
     }
-    dropBelow(state.returned, ackSeq);
-    for (const row of state.consumers) dropBelow(row.held, ackSeq);
+    if (ackSeq > state.ackSeq) {
+      this.#logAcknowledged(ackSeq, []);
+      this.#movePrefix(ackSeq);
+    }
+    applyAcknowledged(state);
     this.#events.added = true;
-  }
-
-  /** Whether the newest chunk is exactly as long as the state says, and none follows it. */
-  #headMatchesFiles(): boolean {
-    const state = this.#state;
-    const next = state.headChunk >= 0 ? state.headChunk + 1 : Math.floor(state.headSeq / this.chunkSize);
-    if (chunkExists(this.dir, next)) return false;
-    if (state.headChunk < 0) return true;
-    try {
-      return fs.statSync(chunkPath(this.dir, state.headChunk)).size === state.headBytes;
-    } catch {
-      return false;
-    }
-  }
-
-  #cursorAckSeq(): number {
-    const loaded = loadCursor(this.dir);
-    return Math.max(loaded.file?.ackSeq ?? 0, loaded.logAckSeq ?? 0);
+    this.#advanceAck();
   }
 
   /** Lease files with no row: consumers that died before they were registered. */
@@ -498,7 +625,9 @@ export class QueueStore {
     const known = new Set(this.#state.consumers.map((row) => String(row.id)));
     for (const name of names) {
       const id = Number(name);
-      if (known.has(name) || !Number.isSafeInteger(id)) continue;
+      if (known.has(name) || !Number.isSafeInteger(id) || String(id) !== name) continue;
+      // Never remove a file perq did not write, whatever its name.
+      if (!isLeaseFile(leasePath(this.dir, id))) continue;
       if (!this.#leaseAlive(id)) removeLease(this.dir, id);
     }
   }
@@ -544,7 +673,7 @@ export class QueueStore {
     // restarts while consumers from before may still live.
     let id = state.nextConsumer++;
     while (fs.existsSync(leasePath(this.dir, id))) id = state.nextConsumer++;
-    this.#lease = Lease.take(this.dir, id, this.#options.locking, this.#options.staleAfter);
+    this.#lease = Lease.take(this.dir, id, this.#options.locking, this.#options.staleAfter, this.#options.fsync !== 'never');
     const row: ConsumerRow = { id, held: [] };
     state.consumers.push(row);
     return row;
@@ -558,15 +687,38 @@ export class QueueStore {
     return floor;
   }
 
-  /** Moves the acknowledged prefix up to the lowest item still handed out or waiting. */
-  #advanceAck(): void {
+  /**
+   * Moves the acknowledged prefix up to the lowest item still handed out or
+   * waiting, and records it with `acked` (items just acknowledged above it)
+   * in one cursor log entry.
+   */
+  #advanceAck(acked: readonly Range[] = []): void {
     const state = this.#state;
-    const floor = this.#ackFloor();
-    if (floor <= state.ackSeq) return;
+    const floor = Math.max(state.ackSeq, this.#ackFloor());
+    dropBelow(state.acked, floor);
+    if (floor === state.ackSeq && !acked.some((range) => range.start + range.count > floor)) return;
+    this.#logAcknowledged(floor, acked);
+    if (floor > state.ackSeq) this.#movePrefix(floor);
+    if (this.#cursor.wantsFold) this.#cursor.tryFold(state.acked);
+  }
+
+  /** Appends the cursor log entry for prefix `floor` and `acked` above it (which state.acked holds already). */
+  #logAcknowledged(floor: number, acked: readonly Range[]): void {
+    try {
+      this.#cursor.advance(floor, acked);
+      this.durability.touch(this.#cursor.logFd);
+    } catch (error) {
+      // A full disk must not stop acknowledgements, which are what frees space.
+      if (!isDiskFull(error)) throw error;
+      this.#cursor.foldInPlace(floor, this.#state.acked);
+    }
+  }
+
+  /** The prefix is at `floor` in the cursor: deletes the chunks it frees once that is durable. */
+  #movePrefix(floor: number): void {
+    const state = this.#state;
     const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
     const pastChunk = Math.floor(floor / this.chunkSize);
-    this.#cursor.advance(floor);
-    this.durability.touch(this.#cursor.logFd);
     state.ackSeq = floor;
     this.#events.acknowledged = true;
     if (pastChunk > firstChunk) {
@@ -621,10 +773,7 @@ export class QueueStore {
     this.durability.touchDirectory();
     const newest = created[created.length - 1].chunk;
     this.#cursor.setHeadHint(newest);
-    if (newest - this.#cursor.foldedHeadHint >= HINT_EVERY_CHUNKS) {
-      this.#cursor.advance(this.#state.ackSeq);
-      this.#cursor.fold();
-    }
+    if (newest - this.#cursor.foldedHeadHint >= HINT_EVERY_CHUNKS) this.foldCursor();
   }
 
   /** Undoes a failed append: deletes the chunks it created and cuts the old one back. */
@@ -646,18 +795,18 @@ export class QueueStore {
   }
 
   /** Encodes `item` and frames it into the write buffer at `offset`; returns the offset after it. */
-  #frame(item: unknown, offset: number): number {
+  #frame(item: unknown, offset: number, seq: number, timestamp: number): number {
     if (this.#inPlace !== null) {
       const length = this.#inPlace.encodeInto(item, this.#writeBuffer, offset + HEADER_BYTES);
       if (length !== undefined) {
         if (length > this.#options.maxItemBytes) throw this.#tooLarge(length);
-        return sealFrame(this.#writeBuffer, offset, length);
+        return sealFrame(this.#writeBuffer, offset, length, seq, timestamp);
       }
     }
     const payload = this.#encode(item);
     const needed = offset + frameSize(payload.length);
     if (needed > this.#writeBuffer.length) this.#growWriteBuffer(needed, offset);
-    return writeFrame(this.#writeBuffer, offset, payload);
+    return writeFrame(this.#writeBuffer, offset, payload, seq, timestamp);
   }
 
   #encode(item: unknown): Uint8Array {
@@ -684,27 +833,142 @@ export class QueueStore {
     this.#writeBuffer = grown;
   }
 
-  /** Reads and decodes item `seq`, whose offset in its chunk is `offset` (-1: not known, found by hopping). */
-  #readItem(seq: number, offset: number): { value: unknown; next: number } {
+  /**
+   * The next waiting item (returned ones first), read and decoded; null when
+   * none waits. Records a power cut took from a chunk below the newest are
+   * passed over, with a warning.
+   */
+  #nextWaiting(): NextItem | null {
+    const state = this.#state;
+    for (let repairs = 0; ; ) {
+      const fromReturned = state.returned.length > 0;
+      if (!fromReturned && state.readSeq >= state.headSeq) return null;
+      const seq = fromReturned ? state.returned[0].start : state.readSeq;
+      let read: ItemRead;
+      try {
+        read = this.#readItem(seq, fromReturned ? -1 : state.readOffset);
+      } catch (error) {
+        // With onCorrupt 'quarantine', move the damage away and read on (once per chunk and call).
+        if (this.#options.onCorrupt !== 'quarantine' || repairs++ > 2 || !this.#quarantineAt(error)) throw error;
+        continue;
+      }
+      if (read.kind === 'item') return { seq, fromReturned, value: read.value, end: read.next };
+      if (read.kind === 'missing') this.#skipLost(seq);
+      else if (fromReturned) shiftHeld(state.returned);
+      else {
+        // A quarantined item's stand-in: passed over like an item acknowledged at once.
+        state.readSeq++;
+        state.readOffset = state.readSeq % this.chunkSize === 0 ? 0 : read.next;
+      }
+    }
+  }
+
+  /**
+   * `error` is damage in a chunk of this queue: quarantines it (onCorrupt
+   * 'quarantine'), with a warning; false when the error is about something
+   * repair cannot move.
+   */
+  #quarantineAt(error: unknown): boolean {
+    const chunk = damagedChunk(error, this.dir, parseChunkFileName);
+    if (chunk < 0) return false;
+    const moved = this.#repairChunks([chunk]);
+    if (moved.length === 0) return false;
+    warnQuarantined(this.dir, moved);
+    return true;
+  }
+
+  /**
+   * Quarantines the damage of `chunks` (the caller holds the lock) and brings
+   * this process and the others (through `rewrites`) to the new files.
+   */
+  #repairChunks(chunks: readonly number[]): QuarantinedStretch[] {
+    const state = this.#state;
+    this.#markChanged();
+    if (this.#writer !== null) this.durability.release(this.#writer.fd);
+    this.#writer = null;
+    this.#closeReader();
+    const moved: QuarantinedStretch[] = [];
+    for (const chunk of chunks) {
+      moved.push(...repairChunk(this.dir, chunk, {
+        chunkSize: this.chunkSize, maxItemBytes: this.#options.maxItemBytes, newest: chunk >= state.headChunk,
+        decode: (payload) => this.serializer.decode(payload),
+      }));
+    }
+    if (moved.length > 0) {
+      state.rewrites++;
+      this.#recover(state.headChunk);
+    }
+    return moved;
+  }
+
+  /**
+   * Item `seq` is not in its chunk, and the records after it in that chunk
+   * cannot be found either. Below the newest chunk that is data a power cut
+   * took (the chunk was written after, or while, a newer one began): those
+   * items are passed over. In the newest chunk the state and the file
+   * disagree, which is damage.
+   */
+  #skipLost(seq: number): void {
+    const state = this.#state;
     const chunk = Math.floor(seq / this.chunkSize);
+    const file = chunkPath(this.dir, chunk);
+    if (chunk >= state.headChunk) {
+      throw new QueueError('ERR_CORRUPT', this.dir, `the newest chunk holds no whole record of item ${seq}, which the shared state says is there`, { file });
+    }
+    const end = (chunk + 1) * this.chunkSize;
+    const before = countOf(state.returned);
+    subtractRanges(state.returned, [{ start: seq, count: end - seq }]);
+    let lost = before - countOf(state.returned);
+    if (state.readSeq >= seq && state.readSeq < end) {
+      lost += end - state.readSeq;
+      state.readSeq = end;
+      state.readOffset = 0;
+    }
+    warnLost(this.dir, lost, seq, end, file);
+  }
+
+  /**
+   * Reads and decodes item `seq`, whose offset in its chunk is `offset` (-1:
+   * not known, found by hopping): the item, its quarantined stand-in, or
+   * `missing` when the chunk holds no such record. Before it calls a record
+   * missing or damaged, it reads the file afresh: a cached read-ahead, an old
+   * descriptor of a chunk that repair replaced, or a network file system's
+   * cached pages must not make an item look lost or damaged.
+   */
+  #readItem(seq: number, offset: number): ItemRead {
+    const chunk = Math.floor(seq / this.chunkSize);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const read = this.#readItemOnce(seq, chunk, attempt === 0 ? offset : -1, attempt === 0);
+        if (read.kind !== 'missing' || attempt > 0) return read;
+      } catch (error) {
+        if (attempt > 0 || !(error instanceof QueueError) || error.code !== 'ERR_CORRUPT') throw error;
+      }
+      this.#closeReader();
+    }
+  }
+
+  #readItemOnce(seq: number, chunk: number, offset: number, useCached: boolean): ItemRead {
     if (this.#reader === null || this.#reader.chunk !== chunk) {
       this.#closeReader();
       this.#reader = new ChunkReader(this.dir, chunk, this.#options.maxItemBytes);
     }
     const reader = this.#reader;
-    if (offset < 0) offset = this.#nextSeq === seq ? this.#nextOffset : reader.offsetAfterRecords(0, seq % this.chunkSize);
-    const record = reader.readAt(offset);
-    let value: unknown;
-    try {
-      value = this.serializer.decode(record.payload);
-    } catch (error) {
-      throw new QueueError('ERR_CORRUPT', this.dir, `serializer '${this.serializer.name}' cannot decode an intact record: ${(error as Error)?.message ?? String(error)}`, {
-        file: reader.file, offset, cause: error,
-      });
-    }
+    let at = offset;
+    if (at < 0) at = this.#nextSeq === seq && useCached ? this.#nextOffset : reader.offsetAfterRecords(0, chunk * this.chunkSize, seq % this.chunkSize);
+    if (at < 0) return MISSING_ITEM;
+    const record = reader.readAt(at, seq);
+    if (record.kind === 'missing') return MISSING_ITEM;
     this.#nextSeq = (seq + 1) % this.chunkSize === 0 ? -1 : seq + 1;
     this.#nextOffset = record.next;
-    return { value, next: record.next };
+    if (record.kind === 'quarantined') return record;
+    try {
+      return { kind: 'item', value: this.serializer.decode(record.payload), next: record.next };
+    } catch (error) {
+      throw new QueueError('ERR_CORRUPT', this.dir, `serializer '${this.serializer.name}' cannot decode an intact record: ${(error as Error)?.message ?? String(error)}`, {
+        file: reader.file, offset: at, cause: error,
+      });
+    }
   }
 
   #closeReader(): void {
@@ -731,7 +995,8 @@ function openInfo(dir: string, options: ResolvedOptions): { chunkSize: number; s
   if (info === null) {
     assertFreshDirectory(dir);
     writeInfo(dir, options.chunkSize, options.serializer.name);
-    writeCursorFile(dir, { ackSeq: 0, headHint: 0 }, true);
+    prepareLeases(dir, true);
+    writeCursorFile(dir, { ackSeq: 0, headHint: 0, acked: [] }, true);
     return { chunkSize: options.chunkSize, serializer: options.serializer };
   }
   const file = path.join(dir, INFO_FILE);
@@ -757,15 +1022,38 @@ function waitingIn(state: SharedState): number {
   return state.headSeq - state.readSeq + countOf(state.returned);
 }
 
-/** A directory without an info file may become a queue only if it holds nothing else. */
+/**
+ * A directory without an info file may become a queue only if it holds
+ * nothing else (an empty lock file and temporary files perq makes first are
+ * fine). Files that are perq's by their names and first bytes mean a queue
+ * lost its info file (ERR_CORRUPT); anything else is someone else's
+ * (ERR_FORMAT). Either way nothing is changed.
+ */
 function assertFreshDirectory(dir: string): void {
-  const names = listDirectory(dir).filter((name) => name !== FLOCK_FILE && name !== LOCKFILE_DIR && name !== STATE_FILE && name !== CONSUMERS_DIR && !ATOMIC_TEMP.test(name));
+  const names = listDirectory(dir).filter((name) => !ATOMIC_TEMP.test(name) && name !== LOCKFILE_DIR && !(name === FLOCK_FILE && fileSize(path.join(dir, name)) === 0));
   if (names.length === 0) return;
-  const queueData = names.filter((name) => parseChunkFileName(name) >= 0 || name === CURSOR_FILE || name === CURSOR_LOG_FILE);
+  const queueData = names.filter((name) => isQueueData(dir, name));
   if (queueData.length > 0) {
-    throw new QueueError('ERR_CORRUPT', dir, `the info file is missing but the directory holds queue data (${queueData.slice(0, 3).join(', ')}); restore the info file rather than start over`);
+    throw new QueueError('ERR_CORRUPT', dir, `the info file is missing but the directory holds queue data (${queueData.slice(0, 3).join(', ')}); restore the info file rather than start over`, { file: path.join(dir, INFO_FILE) });
   }
   throw new QueueError('ERR_FORMAT', dir, `the directory is not a perq queue and is not empty (it holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose an empty or new directory`);
+}
+
+/** Whether `name` in `dir` is one of perq's data files, by its name and content. */
+function isQueueData(dir: string, name: string): boolean {
+  const file = path.join(dir, name);
+  if (parseChunkFileName(name) >= 0) return true;
+  if (name === CURSOR_FILE || name === CURSOR_LOG_FILE) return isCursorFile(file, name === CURSOR_LOG_FILE);
+  if (name === STATE_FILE) return isStateFile(file);
+  if (name === CONSUMERS_DIR) {
+    try {
+      const leases = fs.readdirSync(file);
+      return leases.length > 0 && leases.every((lease) => isLeaseFile(path.join(file, lease)));
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 /**
@@ -773,13 +1061,12 @@ function assertFreshDirectory(dir: string): void {
  * cursor file is missing or damaged, the cursor is rebuilt from the chunk files
  * and the log, erring towards handing items out again rather than skipping any.
  */
-function recoverCursor(dir: string, chunkSize: number, options: ResolvedOptions): CursorState {
+function recoverCursor(dir: string, chunkSize: number, options: ResolvedOptions, gapsAllowed = false): CursorState {
   const loaded = loadCursor(dir);
-  if (loaded.file !== null) {
-    return { ackSeq: Math.max(loaded.file.ackSeq, loaded.logAckSeq ?? 0), headHint: loaded.file.headHint };
-  }
+  if (loaded.file !== null) return { ...acknowledgedIn(loaded), headHint: loaded.file.headHint };
   const chunks = listedChunks(dir);
-  for (let i = 1; i < chunks.length; i++) {
+  // Repair fills the gaps with stand-ins; an open must not guess past one.
+  for (let i = 1; i < chunks.length && !gapsAllowed; i++) {
     if (chunks[i] !== chunks[i - 1] + 1) {
       throw new QueueError('ERR_CORRUPT', dir, `the cursor file is ${loaded.fileStatus} and chunk ${chunks[i - 1] + 1} is missing between others`, { file: chunkPath(dir, chunks[i - 1] + 1) });
     }
@@ -794,50 +1081,99 @@ function recoverCursor(dir: string, chunkSize: number, options: ResolvedOptions)
     const logged = loaded.logAckSeq;
     ackSeq = logged !== null && logged >= first && logged <= last ? logged : first;
   }
-  const state = { ackSeq, headHint: chunks.length > 0 ? chunks[chunks.length - 1] : ackSeq / chunkSize };
+  const acked = loaded.logAcked.map((range) => ({ ...range }));
+  dropBelow(acked, ackSeq);
+  const state = { ackSeq, headHint: chunks.length > 0 ? chunks[chunks.length - 1] : Math.floor(ackSeq / chunkSize), acked };
   writeCursorFile(dir, state, options.fsync !== 'never');
   process.emitWarning(`perq queue ${dir}: the cursor file was ${loaded.fileStatus}; rebuilt it from the chunk files (items from sequence ${ackSeq} on are handed out, some perhaps again)`, { code: 'PERQ_CURSOR_RECOVERED' });
   return state;
 }
 
 /** Deletes chunks below the cursor's chunk that a crash left behind. */
-function removeAcknowledgedChunks(dir: string, tailChunk: number): void {
+function removeAcknowledgedChunks(dir: string, tailChunk: number, durable: boolean): void {
+  if (tailChunk < 1 || !chunkExists(dir, tailChunk - 1)) return;
+  // The cursor that frees them may be another process's entry not yet synced: sync it first.
+  if (durable) syncFile(dir, path.join(dir, CURSOR_LOG_FILE));
   for (let chunk = tailChunk - 1; chunk >= 0 && chunkExists(dir, chunk); chunk--) {
     try {
       fs.unlinkSync(chunkPath(dir, chunk));
     } catch (error) {
+      // Another process's deferred deletion took it meanwhile: what was wanted.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw ioError(dir, 'deleting an acknowledged chunk', error, chunkPath(dir, chunk));
     }
   }
 }
 
-/**
- * Finds the newest chunk by probing forward from the cursor's hint, scans it
- * (cutting off a torn tail) and returns a writer for it and the head sequence.
- */
-function findHead(dir: string, chunkSize: number, state: CursorState, maxItemBytes: number): { writer: ChunkWriter | null; headSeq: number } {
-  const tailChunk = Math.floor(state.ackSeq / chunkSize);
-  const start = Math.max(tailChunk, state.headHint);
-  if (!chunkExists(dir, start)) {
-    const missingData = start > tailChunk || state.ackSeq % chunkSize !== 0 || chunkExists(dir, start + 1);
-    if (missingData) {
-      throw new QueueError('ERR_CORRUPT', dir, 'a chunk file that holds unacknowledged items is missing', { file: chunkPath(dir, start) });
-    }
-    return { writer: null, headSeq: state.ackSeq };
+/** fdatasyncs `file` if it exists. */
+function syncFile(dir: string, file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return;
   }
-  let newest = start;
+  try {
+    fs.fdatasyncSync(fd);
+  } catch (error) {
+    throw ioError(dir, 'fsync', error, file);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Finds the newest chunk (probing forward from `headHint`) and scans it,
+ * cutting off a torn tail: a writer for it and the head sequence. The prefix
+ * comes back moved up when the chunks it points into are gone but newer ones
+ * are there: a chunk is deleted only once all its items are acknowledged, so
+ * a prefix behind the oldest chunk lost its newest cursor entries in a power
+ * cut (under fsync 'never'), or the files were removed by hand; either way
+ * the queue goes on at the oldest item there is, with a warning.
+ */
+function findHead(dir: string, chunkSize: number, ackSeq: number, headHint: number, maxItemBytes: number): { writer: ChunkWriter | null; headSeq: number; ackSeq: number } {
+  let tailChunk = Math.floor(ackSeq / chunkSize);
+  if (!chunkExists(dir, tailChunk) && (ackSeq % chunkSize !== 0 || chunkExists(dir, tailChunk + 1) || headHint > tailChunk)) {
+    const later = listedChunks(dir).filter((chunk) => chunk > tailChunk);
+    const next = (later.length > 0 ? later[0] : Math.max(tailChunk, headHint) + 1) * chunkSize;
+    warnLost(dir, next - ackSeq, ackSeq, next, chunkPath(dir, tailChunk));
+    ackSeq = next;
+    tailChunk = next / chunkSize;
+  }
+  let newest = Math.max(tailChunk, headHint);
+  if (!chunkExists(dir, newest)) {
+    // A chunk that was the newest is gone while older ones are there: deleted behind perq's back.
+    if (newest > tailChunk) throw new QueueError('ERR_CORRUPT', dir, 'the newest chunk file is missing (its items are lost); run perq repair to go on without it', { file: chunkPath(dir, newest) });
+    return { writer: null, headSeq: ackSeq, ackSeq };
+  }
   while (chunkExists(dir, newest + 1)) newest++;
-  const writer = resumeChunk(dir, newest, maxItemBytes);
-  const headSeq = newest * chunkSize + writer.count;
+  const writer = resumeChunk(dir, newest, maxItemBytes, newest * chunkSize);
   if (writer.count > chunkSize) {
     writer.close();
     throw new QueueError('ERR_CORRUPT', dir, `the newest chunk holds ${writer.count} records, more than chunkSize ${chunkSize}`, { file: writer.file });
   }
-  if (headSeq < state.ackSeq) {
-    writer.close();
-    throw new QueueError('ERR_CORRUPT', dir, `the cursor (${state.ackSeq}) points past the last item (${headSeq}): the newest chunk lost records`, { file: writer.file });
-  }
-  return { writer, headSeq };
+  return { writer, headSeq: newest * chunkSize + writer.count, ackSeq };
+}
+
+/** Whether `error` (a QueueError from an I/O call, or the call's own) says the disk is full. */
+function isDiskFull(error: unknown): boolean {
+  const cause = error instanceof QueueError ? error.cause : error;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** Says what quarantining moved where. */
+function warnQuarantined(dir: string, moved: readonly QuarantinedStretch[]): void {
+  const what = moved.map((m) => `${m.bytes} bytes at offset ${m.offset} of ${m.file} (items ${m.firstSeq}..${m.lastSeq}: ${m.reason}) to ${m.movedTo ?? 'nowhere (no bytes)'}`).join('; ');
+  process.emitWarning(`perq queue ${dir}: quarantined damaged records: ${what}`, { code: 'PERQ_QUARANTINED' });
+}
+
+/** Says that items [from, to) (`count` of them not acknowledged) cannot be handed out: their records are gone. */
+function warnLost(dir: string, count: number, from: number, to: number, file: string): void {
+  process.emitWarning(
+    `perq queue ${dir}: ${count} item(s) between ${from} and ${to - 1} are not in ${file}: written shortly before a power cut and never synced, or removed; going on with item ${to}`,
+    { code: 'PERQ_RECORDS_LOST' },
+  );
 }
 
 /** The numbers of the chunk files in `dir`, in order. */

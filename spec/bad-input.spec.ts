@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { Queue, QueueError, type QueueOptions } from '../lib/index.js';
+import { Queue, QueueError, type GetManyOptions, type GetOptions, type PutOptions, type QueueOptions } from '../lib/index.js';
 import { StateFile } from '../lib/state.js';
 import { tempDir, tempQueueDir } from './helpers.js';
 
@@ -178,6 +178,55 @@ describe('reopening with different settings', () => {
     assert.throws(() => Queue.openSync(dir), isQueueError('ERR_FORMAT', dir));
   });
 
+  /** Every file below `dir` (relative path -> content, '<dir>' for directories). */
+  function filesBelow(dir: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of fs.readdirSync(dir, { recursive: true }) as string[]) {
+      const file = path.join(dir, name);
+      out[name] = fs.statSync(file).isDirectory() ? '<dir>' : fs.readFileSync(file, 'latin1');
+    }
+    return out;
+  }
+
+  for (const [what, files] of [
+    ['someone else\'s file named state', { state: 'my own state, not perq\'s' }],
+    ['an empty file named state', { state: '' }],
+    ['someone else\'s consumers/42', { 'consumers/42': 'a note of mine' }],
+    ['someone else\'s file named cursor', { cursor: 'my cursor' }],
+    ['someone else\'s file named cursor.log', { 'cursor.log': 'my log' }],
+    ['someone else\'s info', { info: '{"name":"my project"}' }],
+  ] as const) {
+    test(`a directory holding only ${what} is refused and left exactly as it was (no lock file either)`, (t) => {
+      const dir = tempDir(t);
+      for (const [name, content] of Object.entries(files)) {
+        fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+        fs.writeFileSync(path.join(dir, name), content);
+      }
+      const before = filesBelow(dir);
+      assert.throws(() => Queue.openSync(dir), (error: unknown) => {
+        assert.ok(error instanceof QueueError, String(error));
+        assert.equal(error.code, 'ERR_FORMAT', error.message);
+        assert.ok(error.message.includes(dir), error.message);
+        return true;
+      });
+      assert.deepEqual(filesBelow(dir), before);
+    });
+  }
+
+  test('a foreign file in consumers/ of a real queue is never deleted', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open(dir);
+    await q.put(1);
+    await q.get();
+    await q.close();
+    fs.writeFileSync(path.join(dir, 'consumers', '42'), 'a note of mine');
+    const again = await Queue.open(dir);
+    await again.put(2);
+    assert.equal(await again.get(), 1);
+    await again.close();
+    assert.equal(fs.readFileSync(path.join(dir, 'consumers', '42'), 'utf8'), 'a note of mine');
+  });
+
   test('a newer format version is ERR_FORMAT', async (t) => {
     const dir = tempQueueDir(t);
     await (await Queue.open(dir)).close();
@@ -237,6 +286,12 @@ describe('invalid options and arguments', () => {
     await assert.rejects(q.put(1, { block: 'no' as unknown as boolean }), { code: 'ERR_INVALID_ARG' });
     await assert.rejects(q.putMany(5 as unknown as number[]), { code: 'ERR_INVALID_ARG' });
     await assert.rejects(q.get({ signal: {} as AbortSignal }), { code: 'ERR_INVALID_ARG' });
+    for (const options of [null, 5, 'x', true]) {
+      await assert.rejects(q.get(options as unknown as GetOptions), { code: 'ERR_INVALID_ARG' }, `get(${String(options)})`);
+      await assert.rejects(q.getMany(2, options as unknown as GetManyOptions), { code: 'ERR_INVALID_ARG' }, `getMany(2, ${String(options)})`);
+      await assert.rejects(q.put(1, options as unknown as PutOptions), { code: 'ERR_INVALID_ARG' }, `put(1, ${String(options)})`);
+      await assert.rejects(q.putMany([1], options as unknown as PutOptions), { code: 'ERR_INVALID_ARG' }, `putMany([1], ${String(options)})`);
+    }
     assert.equal(q.size, 0);
     await q.close();
   });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Empty, Full, QueueError, ioError } from '../lib/errors.js';
 import * as perq from '../lib/index.js';
+import { HEADER_BYTES } from '../lib/record.js';
 import { tempQueueDir } from './helpers.js';
 
 const DIR = '/srv/queues/mail';
@@ -140,8 +141,9 @@ describe('errors from a real queue', () => {
     await q.close();
     const file = path.join(dir, 'chunk-0000000000000000');
     const bytes = fs.readFileSync(file);
-    // Record 1 starts after record 0's 12-byte header and 8-byte payload.
-    bytes[20 + 12 + 3] ^= 0xff;
+    // Record 1 starts after record 0's header and 8-byte payload.
+    const second = HEADER_BYTES + 8;
+    bytes[second + HEADER_BYTES + 3] ^= 0xff;
     fs.writeFileSync(file, bytes);
     const reopened = await perq.Queue.open<Uint8Array>(dir, { serializer: 'raw' });
     try {
@@ -150,8 +152,8 @@ describe('errors from a real queue', () => {
         assert.ok(error instanceof QueueError);
         assert.equal(error.code, 'ERR_CORRUPT');
         assert.equal(error.file, file);
-        assert.equal(error.offset, 20);
-        assert.ok(error.message.includes(dir) && error.message.includes(file) && error.message.includes('offset 20'), error.message);
+        assert.equal(error.offset, second);
+        assert.ok(error.message.includes(dir) && error.message.includes(file) && error.message.includes(`offset ${second}`), error.message);
         return true;
       });
     } finally {

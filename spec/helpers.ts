@@ -37,3 +37,12 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 export function chunkFiles(dir: string): string[] {
   return fs.readdirSync(dir).filter((name) => name.startsWith('chunk-')).sort();
 }
+
+/** The process warnings emitted while the test runs (with their codes). */
+export function collectWarnings(t: TestContext): Array<Error & { code?: string }> {
+  const warnings: Array<Error & { code?: string }> = [];
+  const onWarning = (warning: Error): number => warnings.push(warning);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  return warnings;
+}

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { crc32c } from '../lib/crc32c.js';
 import { QueueError } from '../lib/errors.js';
 import { FORMAT_VERSION, INFO_FILE, readInfo, writeInfo } from '../lib/info.js';
 import { tempDir } from './helpers.js';
@@ -46,7 +47,25 @@ describe('writeInfo and readInfo', () => {
     const dir = tempDir(t);
     writeInfo(dir, 100, 'cbor');
     const parsed: unknown = JSON.parse(fs.readFileSync(infoPath(dir), 'utf8'));
-    assert.deepEqual(parsed, { format: 'perq', version: FORMAT_VERSION, chunkSize: 100, serializer: 'cbor' });
+    const check = crc32c(Buffer.from(JSON.stringify({ format: 'perq', version: FORMAT_VERSION, chunkSize: 100, serializer: 'cbor' }))).toString(16).padStart(8, '0');
+    assert.deepEqual(parsed, { format: 'perq', version: FORMAT_VERSION, chunkSize: 100, serializer: 'cbor', check });
+  });
+
+  test('a changed byte that still parses as JSON (a digit, a space) is ERR_CORRUPT: its check no longer matches', (t) => {
+    const dir = tempDir(t);
+    writeInfo(dir, 100, 'cbor');
+    const text = fs.readFileSync(infoPath(dir), 'utf8');
+    for (const [from, to] of [['"chunkSize":100,', '"chunkSize":10 ,'], ['"chunkSize":100', '"chunkSize":900'], ['"cbor"', '"json"']] as const) {
+      fs.writeFileSync(infoPath(dir), text.replace(from, to));
+      JSON.parse(fs.readFileSync(infoPath(dir), 'utf8'));
+      assert.throws(() => readInfo(dir), rejects(dir, 'ERR_CORRUPT', 'check'), `${from} -> ${to}`);
+    }
+  });
+
+  test('a format 1 file (no check) is ERR_FORMAT naming the version', (t) => {
+    const dir = tempDir(t);
+    fs.writeFileSync(infoPath(dir), '{"format":"perq","version":1,"chunkSize":100,"serializer":"cbor"}\n');
+    assert.throws(() => readInfo(dir), rejects(dir, 'ERR_FORMAT', 'version 1'));
   });
 
   test('writing again replaces the file whole and leaves no temporary file', (t) => {

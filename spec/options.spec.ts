@@ -199,9 +199,10 @@ describe('through Queue.open', () => {
     const q = await Queue.open<number>(dir);
     await q.put(1);
     await q.close();
-    const before = fs.readdirSync(dir).sort().map((name) => [name, fs.readFileSync(`${dir}/${name}`).toString('hex')]);
+    const contents = (): string[][] => (fs.readdirSync(dir, { recursive: true }) as string[]).sort().filter((name) => fs.statSync(`${dir}/${name}`).isFile()).map((name) => [name, fs.readFileSync(`${dir}/${name}`).toString('hex')]);
+    const before = contents();
     await assert.rejects(Queue.open(dir, { fsync: 'sometimes' as unknown as 'always' }), (error: unknown) => error instanceof QueueError && error.code === 'ERR_INVALID_OPTION');
-    const after = fs.readdirSync(dir).sort().map((name) => [name, fs.readFileSync(`${dir}/${name}`).toString('hex')]);
+    const after = contents();
     assert.deepEqual(after, before);
   });
 });

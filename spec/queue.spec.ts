@@ -451,8 +451,10 @@ describe('autosave', () => {
     await q.taskDone();
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(joined, false, 'c is not yet done');
+    // Expect the rejection before close makes it, so it is never unhandled for a moment.
+    const joinRejected = assert.rejects(joining, { code: 'ERR_QUEUE_CLOSED' });
     await q.close();
-    await assert.rejects(joining, { code: 'ERR_QUEUE_CLOSED' });
+    await joinRejected;
     const reopened = await Queue.open(dir, { autosave: true });
     assert.equal(await reopened.get(), 'c', 'a and b are not handed out again');
     await reopened.close();

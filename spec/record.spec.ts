@@ -4,7 +4,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { crc32c } from '../lib/crc32c.js';
-import { HEADER_BYTES, frameSize, payloadIntact, readHeaderLength, writeFrame } from '../lib/record.js';
+import { HEADER_BYTES, frameSize, headerSeq, headerTimestamp, payloadIntact, readHeaderLength, writeFrame } from '../lib/record.js';
+
+const SEQ = 4242;
+const TIME = 1_767_225_600_123;
 
 function bytesOf(length: number, seed: number): Uint8Array {
   return Uint8Array.from({ length }, (_, i) => (i * 31 + seed * 7 + 1) & 0xff);
@@ -12,16 +15,16 @@ function bytesOf(length: number, seed: number): Uint8Array {
 
 function framed(payload: Uint8Array, at = 0): Buffer {
   const target = Buffer.alloc(at + frameSize(payload.length));
-  writeFrame(target, at, payload);
+  writeFrame(target, at, payload, SEQ, TIME);
   return target;
 }
 
 describe('frameSize', () => {
-  test('is the payload length plus a 12-byte header', () => {
-    assert.equal(HEADER_BYTES, 12);
-    assert.equal(frameSize(0), 12);
-    assert.equal(frameSize(1), 13);
-    assert.equal(frameSize(1000), 1012);
+  test('is the payload length plus a 28-byte header', () => {
+    assert.equal(HEADER_BYTES, 28);
+    assert.equal(frameSize(0), 28);
+    assert.equal(frameSize(1), 29);
+    assert.equal(frameSize(1000), 1028);
   });
 });
 
@@ -36,12 +39,25 @@ describe('writeFrame and reading back', () => {
     }
   });
 
-  test('the header is the little-endian length, the payload CRC-32C and the CRC-32C of those 8 bytes', () => {
+  test('the header is the little-endian length, the payload CRC-32C, the sequence number, the put time and the CRC-32C of those 24 bytes', () => {
     const payload = bytesOf(300, 5);
     const frame = framed(payload);
     assert.equal(frame.readUInt32LE(0), 300);
     assert.equal(frame.readUInt32LE(4), crc32c(payload));
-    assert.equal(frame.readUInt32LE(8), crc32c(frame, 0, 8));
+    assert.equal(frame.readDoubleLE(8), SEQ);
+    assert.equal(frame.readDoubleLE(16), TIME);
+    assert.equal(frame.readUInt32LE(24), crc32c(frame, 0, 24));
+    assert.equal(headerSeq(frame, 0), SEQ);
+    assert.equal(headerTimestamp(frame, 0), TIME);
+  });
+
+  test('the sequence number round-trips up to 2^53', () => {
+    for (const seq of [0, 1, 255, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER]) {
+      const target = Buffer.alloc(frameSize(1));
+      writeFrame(target, 0, Uint8Array.of(9), seq, 0);
+      assert.equal(readHeaderLength(target, 0), 1);
+      assert.equal(headerSeq(target, 0), seq);
+    }
   });
 
   test('returns the offset just after the frame, so frames can be laid back to back', () => {
@@ -49,7 +65,7 @@ describe('writeFrame and reading back', () => {
     const target = Buffer.alloc(5 + payloads.reduce((sum, p) => sum + frameSize(p.length), 0));
     let offset = 5;
     for (const payload of payloads) {
-      const next = writeFrame(target, offset, payload);
+      const next = writeFrame(target, offset, payload, SEQ, TIME);
       assert.equal(next, offset + frameSize(payload.length));
       offset = next;
     }
@@ -65,10 +81,10 @@ describe('writeFrame and reading back', () => {
   });
 
   test('writing a frame leaves the bytes around it untouched', () => {
-    const target = Buffer.alloc(40, 0xaa);
-    writeFrame(target, 10, bytesOf(6, 9));
-    assert.ok(target.subarray(0, 10).every((b) => b === 0xaa));
-    assert.ok(target.subarray(28).every((b) => b === 0xaa));
+    const target2 = Buffer.alloc(60, 0xaa);
+    writeFrame(target2, 10, bytesOf(6, 9), SEQ, TIME);
+    assert.ok(target2.subarray(0, 10).every((b) => b === 0xaa));
+    assert.ok(target2.subarray(10 + HEADER_BYTES + 6).every((b) => b === 0xaa));
   });
 
   test('a payload given as a view into a larger array is framed from the view only', () => {
@@ -81,7 +97,7 @@ describe('writeFrame and reading back', () => {
 });
 
 describe('damage is detected', () => {
-  test('every single flipped bit in the 12-byte header fails the header check', () => {
+  test('every single flipped bit in the 28-byte header fails the header check', () => {
     const frame = framed(bytesOf(50, 3));
     for (let bit = 0; bit < HEADER_BYTES * 8; bit++) {
       const damaged = Buffer.from(frame);

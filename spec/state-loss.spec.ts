@@ -46,3 +46,27 @@ describe('a lost state file with the acknowledged prefix inside a chunk', () => 
     });
   }
 });
+
+/** Runs the ack-above-and-die fixture to its SIGKILL. */
+async function ackAboveAndDie(dir: string, puts: number, acks: number, fsync: string, mode = ''): Promise<void> {
+  const child = forkFixture('ack-above-and-die', [dir, String(puts), String(acks), fsync, mode]);
+  const { code, signal } = await exited(child);
+  assert.equal(signal, 'SIGKILL', `the fixture died by SIGKILL (exit ${code})`);
+}
+
+describe('items acknowledged above the prefix (a lower item still out) stay acknowledged', () => {
+  for (const fsync of ['never', 'always']) {
+    for (const after of ['nothing', 'state deleted', 'state zeroed', 'cursor folded, state deleted'] as const) {
+      test(`taskDone(5) above a held item, SIGKILL in the same turn, ${after} (fsync ${fsync}): only the held item and the rest come back`, async (t) => {
+        const dir = tempQueueDir(t);
+        await ackAboveAndDie(dir, 20, 5, fsync, after.startsWith('cursor folded') ? 'fold' : '');
+        const file = path.join(dir, 'state');
+        if (after.endsWith('state deleted')) fs.unlinkSync(file);
+        if (after === 'state zeroed') fs.writeFileSync(file, Buffer.alloc(fs.statSync(file).size));
+        const ids = await drainIds(dir);
+        assert.deepEqual([...ids].sort((a, b) => a - b), [0, ...range(6, 20)], `handed out: ${ids.join(',')}`);
+        assert.equal(new Set(ids).size, ids.length, 'no item twice');
+      });
+    }
+  }
+});

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { QueueError } from '../lib/errors.js';
 import { resolveOptions, type QueueOptions } from '../lib/options.js';
+import { loadCursor } from '../lib/cursor.js';
 import { HINT_EVERY_CHUNKS, QueueStore } from '../lib/store.js';
 import { chunkFiles, tempQueueDir } from './helpers.js';
 
@@ -33,9 +34,9 @@ function openChunkFiles(dir: string): string[] {
   return open.sort();
 }
 
-/** The head hint stored in the cursor file (bytes 12..20). */
+/** The head hint stored in the cursor file. */
 function cursorFileHeadHint(dir: string): number {
-  return fs.readFileSync(path.join(dir, 'cursor')).readDoubleLE(12);
+  return loadCursor(dir).file!.headHint;
 }
 
 describe('QueueStore', () => {

@@ -1,0 +1,33 @@
+// Telling perq's files from someone else's by their first bytes: every binary
+// file perq writes starts with a 4-byte magic number, so a file of the same
+// name that does not is a stranger's, and perq leaves it alone.
+
+import fs from 'node:fs';
+
+/** Whether `file` starts with the little-endian u32 `magic` (false when it cannot be read). */
+export function startsWithMagic(file: string, magic: number): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(4);
+    return fs.readSync(fd, head, 0, 4, 0) === 4 && head.readUInt32LE(0) === magic;
+  } catch {
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The size of `file`, or -1 when it is missing or not a regular file. */
+export function fileSize(file: string): number {
+  try {
+    const stats = fs.statSync(file);
+    return stats.isFile() ? stats.size : -1;
+  } catch {
+    return -1;
+  }
+}

@@ -1,0 +1,105 @@
+// Sets of sequence numbers as lists of ranges: what a consumer holds, what was
+// handed back, what was acknowledged above the prefix. Sorted lists are kept
+// merged; a consumer's held list is in hand-out order instead.
+
+/** Items [start, start + count). */
+export interface Range {
+  start: number;
+  count: number;
+}
+
+/** The lowest item in `ranges`, or Infinity. */
+export function lowestOf(ranges: readonly Range[]): number {
+  let lowest = Infinity;
+  for (const range of ranges) if (range.count > 0 && range.start < lowest) lowest = range.start;
+  return lowest;
+}
+
+/** Adds `range` to sorted `ranges`, merging ranges that touch or overlap. */
+export function insertRange(ranges: Range[], range: Range): void {
+  if (range.count <= 0) return;
+  const all = [...ranges, { ...range }].sort((a, b) => a.start - b.start);
+  ranges.length = 0;
+  for (const next of all) {
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && last.start + last.count >= next.start) {
+      last.count = Math.max(last.start + last.count, next.start + next.count) - last.start;
+    } else ranges.push(next);
+  }
+}
+
+/** Appends `seq` to hand-out-ordered `ranges`, extending the last range when it follows on. */
+export function appendHeld(ranges: Range[], start: number, count: number): void {
+  const last = ranges[ranges.length - 1];
+  if (last !== undefined && last.start + last.count === start) last.count += count;
+  else ranges.push({ start, count });
+}
+
+/** Removes and returns the first item of hand-out-ordered `ranges`. */
+export function shiftHeld(ranges: Range[]): number | undefined {
+  const first = ranges[0];
+  if (first === undefined) return undefined;
+  const seq = first.start;
+  first.start++;
+  if (--first.count === 0) ranges.shift();
+  return seq;
+}
+
+/** Drops every item below `floor` from `ranges`. */
+export function dropBelow(ranges: Range[], floor: number): void {
+  for (let i = ranges.length - 1; i >= 0; i--) {
+    const range = ranges[i];
+    if (range.start + range.count <= floor) ranges.splice(i, 1);
+    else if (range.start < floor) {
+      range.count -= floor - range.start;
+      range.start = floor;
+    }
+  }
+}
+
+export function countOf(ranges: readonly Range[]): number {
+  let count = 0;
+  for (const range of ranges) count += range.count;
+  return count;
+}
+
+/** How many of the items in `ranges` are at or above `floor` (below it they are acknowledged). */
+export function countFrom(ranges: readonly Range[], floor: number): number {
+  let count = 0;
+  for (const { start, count: length } of ranges) count += Math.max(0, start + length - Math.max(start, floor));
+  return count;
+}
+
+/** Removes every item of sorted, merged `remove` from `ranges` (any order), keeping the order of what is left. */
+export function subtractRanges(ranges: Range[], remove: readonly Range[]): void {
+  if (remove.length === 0 || ranges.length === 0) return;
+  const kept: Range[] = [];
+  for (const range of ranges) {
+    let start = range.start;
+    const end = range.start + range.count;
+    for (const cut of remove) {
+      const cutEnd = cut.start + cut.count;
+      if (cutEnd <= start || cut.start >= end) continue;
+      if (cut.start > start) kept.push({ start, count: cut.start - start });
+      start = Math.max(start, cutEnd);
+      if (start >= end) break;
+    }
+    if (start < end) kept.push({ start, count: end - start });
+  }
+  ranges.length = 0;
+  ranges.push(...kept);
+}
+
+/** The items of [from, to) that are not in sorted, merged `ranges`, as sorted ranges. */
+export function gapsBetween(from: number, to: number, ranges: readonly Range[]): Range[] {
+  const gaps: Range[] = [{ start: from, count: Math.max(0, to - from) }];
+  subtractRanges(gaps, ranges);
+  return gaps.filter((gap) => gap.count > 0);
+}
+
+/** One past the highest item in `ranges`, or -Infinity. */
+export function endOf(ranges: readonly Range[]): number {
+  let end = -Infinity;
+  for (const range of ranges) if (range.count > 0 && range.start + range.count > end) end = range.start + range.count;
+  return end;
+}
