@@ -60,7 +60,13 @@ export class SpareChunks {
   /** Running average of this writer's file creations, µs; taken as dear until measured. */
   #createUs = Number.POSITIVE_INFINITY;
 
-  constructor(dir: string) {
+  /**
+   * `enabled` false on a network file system: another client may still hold
+   * cached pages of a spare's earlier life as another chunk, and would read
+   * them as the new chunk's bytes.
+   */
+  constructor(dir: string, enabled = true) {
+    this.#enabled = enabled;
     this.#paths = SPARE_FILES.map((name) => path.join(dir, name));
   }
 

@@ -135,8 +135,8 @@ export class QueueStore {
     this.#cursor = cursor;
     this.#stateFile = stateFile;
     this.#state = state;
-    this.#spares = new SpareChunks(dir);
     this.#coherence = new Coherence(dir, stateFile.changesLength);
+    this.#spares = new SpareChunks(dir, !this.#coherence.enabled);
     try {
       this.#lockInode = fs.statSync(path.join(dir, FLOCK_FILE));
     } catch {
@@ -534,6 +534,7 @@ export class QueueStore {
     // The cursor moves first, so a crash mid-clear leaves only stale chunks
     // below it, which the next open deletes.
     this.#cursor.advance(next);
+    this.#coherence.wrote(this.#cursor.logFd);
     this.#cursor.setHeadHint(next / this.chunkSize);
     if (this.#cursor.tryFold([])) this.#deleteChunks(firstChunk, lastChunk + 1);
     else {
