@@ -19,7 +19,7 @@ import { random } from './torture/random.js';
 import { describeResult, summary, type CaseResult } from './torture/report.js';
 
 const SEED = process.env.PERQ_SEED !== undefined && process.env.PERQ_SEED !== '' ? Number(process.env.PERQ_SEED) : 20_261_201;
-const KILLS = Number(process.env.PERQ_TORTURE_KILLS ?? 64);
+const KILLS = Number(process.env.PERQ_TORTURE_KILLS ?? 200);
 const tmp = os.tmpdir();
 const seeds = random(SEED);
 
