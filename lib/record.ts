@@ -119,7 +119,14 @@ function getU32(source: Uint8Array, at: number): number {
 function putF64(target: Uint8Array, at: number, value: number): void {
   f64[0] = value;
   // Byte stores: TypedArray#set costs more than the copy itself for 8 bytes.
-  for (let i = 0; i < 8; i++) target[at + i] = f64Bytes[i];
+  target[at] = f64Bytes[0];
+  target[at + 1] = f64Bytes[1];
+  target[at + 2] = f64Bytes[2];
+  target[at + 3] = f64Bytes[3];
+  target[at + 4] = f64Bytes[4];
+  target[at + 5] = f64Bytes[5];
+  target[at + 6] = f64Bytes[6];
+  target[at + 7] = f64Bytes[7];
 }
 
 function getF64(source: Uint8Array, at: number): number {
