@@ -10,8 +10,8 @@ import {
   type BenchContext, type BenchGroup,
 } from './harness.js';
 
-/** A record of a 100-byte item: 100 bytes of payload plus perq's 12-byte header. */
-const RECORD_BYTES = 112;
+/** A record of a 100-byte item: 100 bytes of payload plus perq's 28-byte header. */
+const RECORD_BYTES = 128;
 /** Digits in a perq chunk file name, so that the names (and directory entries) look like perq's. */
 const CHUNK_NAME_DIGITS = 16;
 /** perq's default chunk size: how many records share the cost of one file. */

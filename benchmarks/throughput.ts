@@ -195,7 +195,7 @@ async function runPutMany(context: BenchContext): Promise<void> {
     notes: [
       `Median of ${plan.repeats} runs after ${WARMUPS} warm-up, the rows taking turns, each run into a fresh directory; only the putMany calls are timed (fsync 'never', the default).`,
       "A string item is that many ASCII characters, encoded by the default 'cbor' serializer (2-5 bytes more);",
-      "a Buffer item goes through serializer 'raw' as is. Each record adds a 12-byte header on disk.",
+      "a Buffer item goes through serializer 'raw' as is. Each record adds a 28-byte header on disk.",
     ],
   });
 }

@@ -26,7 +26,7 @@ function firstSeqOf(n: number): number {
 
 /** The put time the helpers give item `seq`. */
 function timeOf(seq: number): number {
-  return 1_700_000_000_000 + seq * 3 + 0.5;
+  return 1_700_000_000_000 + seq * 3;
 }
 
 /** A payload of `length` bytes whose content depends on `seed`. */

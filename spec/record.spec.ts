@@ -44,8 +44,8 @@ describe('writeFrame and reading back', () => {
     const frame = framed(payload);
     assert.equal(frame.readUInt32LE(0), 300);
     assert.equal(frame.readUInt32LE(4), crc32c(payload));
-    assert.equal(frame.readDoubleLE(8), SEQ);
-    assert.equal(frame.readDoubleLE(16), TIME);
+    assert.equal(Number(frame.readBigUInt64LE(8)), SEQ);
+    assert.equal(Number(frame.readBigUInt64LE(16)), TIME);
     assert.equal(frame.readUInt32LE(24), crc32c(frame, 0, 24));
     assert.equal(headerSeq(frame, 0), SEQ);
     assert.equal(headerTimestamp(frame, 0), TIME);
