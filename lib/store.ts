@@ -468,6 +468,18 @@ export class QueueStore {
     const row = this.#myRow();
     if (row === undefined || row.held.length === 0) return false;
     this.#markChanged();
+    if (count === 1) {
+      // The common call: no arrays unless the item lies above the new prefix.
+      const seq = shiftHeld(row.held) as number;
+      const floor = Math.max(this.#state.ackSeq, this.#ackFloor());
+      if (seq < floor) this.#advanceAck(NO_RANGES, floor);
+      else {
+        const acked = [{ start: seq, count: 1 }];
+        insertRange(this.#state.acked, acked[0]);
+        this.#advanceAck(acked, floor);
+      }
+      return true;
+    }
     // Fewer may be held than counted (another process's clear()): those go.
     const seqs: number[] = [];
     for (let i = 0; i < count; i++) {
@@ -477,9 +489,9 @@ export class QueueStore {
     }
     // Only what lies above the new prefix needs keeping (one consumer acknowledging in order: nothing).
     const floor = Math.max(this.#state.ackSeq, this.#ackFloor());
-    const acked = seqs.length === 1 && seqs[0] < floor ? NO_RANGES : rangesOf(seqs.filter((seq) => seq >= floor));
+    const acked = rangesOf(seqs.filter((seq) => seq >= floor));
     for (const range of acked) insertRange(this.#state.acked, range);
-    this.#advanceAck(acked);
+    this.#advanceAck(acked, floor);
     return true;
   }
 
@@ -711,9 +723,9 @@ export class QueueStore {
    * waiting, and records it with `acked` (items just acknowledged above it)
    * in one cursor log entry.
    */
-  #advanceAck(acked: readonly Range[] = []): void {
+  #advanceAck(acked: readonly Range[] = NO_RANGES, floorKnown = -1): void {
     const state = this.#state;
-    const floor = Math.max(state.ackSeq, this.#ackFloor());
+    const floor = floorKnown >= 0 ? floorKnown : Math.max(state.ackSeq, this.#ackFloor());
     dropBelow(state.acked, floor);
     if (floor === state.ackSeq && (acked.length === 0 || !acked.some((range) => range.start + range.count > floor))) return;
     this.#logAcknowledged(floor, acked);
