@@ -195,7 +195,8 @@ function syncAsync(fd: number, dataOnly: boolean): Promise<void> {
   });
 }
 
-function closeQuietly(fd: number): void {
+/** Closes a descriptor whose failing close has nothing left to save. */
+export function closeQuietly(fd: number): void {
   try {
     fs.closeSync(fd);
   } catch {

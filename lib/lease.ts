@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fsExt from 'fs-ext';
 import { fsyncDirectory } from './dirsync.js';
+import { closeQuietly } from './durability.js';
 import { ioError } from './errors.js';
 import { fileSize } from './magic.js';
 import type { LockingMode } from './options.js';
@@ -188,13 +189,4 @@ export function leaseAlive(dir: string, id: number, mode: LockingMode, staleMs: 
 /** Removes a dead consumer's lease file. */
 export function removeLease(dir: string, id: number): void {
   fs.rmSync(leasePath(dir, id), { force: true });
-}
-
-/** Closes a descriptor used only for its lock and mtime: nothing is lost if closing fails. */
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // Nothing unwritten is held by it.
-  }
 }

@@ -223,7 +223,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Waits like `get` for the first item, then resolves with up to `max` waiting items. */
   async getMany(max: number, options: GetManyOptions = {}): Promise<T[]> {
     if (!Number.isSafeInteger(max) || max < 1) throw this.#invalidArg(`getMany(max) takes a whole number >= 1, got ${String(max)}`);
-    if (typeof options !== 'object' || options === null) throw this.#invalidArg(`getMany options must be an object, got ${options === null ? 'null' : typeof options}`);
+    this.#assertOptionsObject(options, 'getMany');
     return this.#getBatch(max, { ...options, block: true });
   }
 
@@ -418,7 +418,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   async #getBatch(max: number, options: GetOptions): Promise<T[]> {
     this.#assertOpen();
-    if (typeof options !== 'object' || options === null) throw this.#invalidArg(`get options must be an object, got ${options === null ? 'null' : typeof options}`);
+    this.#assertOptionsObject(options, 'get');
     const { block = true, timeout, signal } = options;
     if (typeof block !== 'boolean') throw this.#invalidArg(`option block must be true or false, got ${String(block)}`);
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw this.#invalidArg('option signal must be an AbortSignal');
@@ -582,7 +582,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   #putArgs(options: PutOptions): { block: boolean; deadline: number | undefined } {
-    if (typeof options !== 'object' || options === null) throw this.#invalidArg(`put options must be an object, got ${options === null ? 'null' : typeof options}`);
+    this.#assertOptionsObject(options, 'put');
     const { block = true } = options;
     if (typeof block !== 'boolean') throw this.#invalidArg(`option block must be true or false, got ${String(block)}`);
     return { block, deadline: this.#deadline(options.timeout) };
@@ -610,6 +610,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   #closedError(): QueueError {
     return new QueueError('ERR_QUEUE_CLOSED', this.dir, 'the queue is closed');
+  }
+
+  /** Per-call options must be an object: `get(null)` is ERR_INVALID_ARG, not a TypeError. */
+  #assertOptionsObject(options: unknown, call: string): void {
+    if (typeof options !== 'object' || options === null) throw this.#invalidArg(`${call} options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
 
   #invalidArg(message: string): QueueError {

@@ -446,7 +446,7 @@ async function traceRun(base: string): Promise<{ log: string; queueDir: string }
   return { log: fs.readFileSync(logFile, 'utf8'), queueDir };
 }
 
-describe('directories are durable under fsync: always (strace)', { skip: process.platform !== 'linux' ? 'strace is Linux only' : false }, () => {
+describe('directories are durable under fsync: always (strace)', () => {
   let traced: TraceReport | Error;
   /** The run's report; a run that failed (no strace, say) fails every test with its reason. */
   const report = (): TraceReport => {
