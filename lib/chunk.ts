@@ -130,9 +130,19 @@ function isZeroFrom(dir: string, file: string, fd: number, from: number, size: n
 
 /** Reads `length` bytes at `position` into `target[0..]`; fewer only at end of file. */
 function readFully(dir: string, file: string, fd: number, target: Buffer, length: number, position: number): number {
+  return readAtLeast(dir, file, fd, target, length, length, position);
+}
+
+/**
+ * Reads up to `length` bytes at `position` into `target[0..]`, stopping once
+ * `needed` are in (a read-ahead at the head of the queue would otherwise
+ * pay a second read to learn that the file ends); fewer than `needed` only
+ * at end of file.
+ */
+function readAtLeast(dir: string, file: string, fd: number, target: Buffer, needed: number, length: number, position: number): number {
   let done = 0;
   try {
-    while (done < length) {
+    while (done < needed) {
       const n = fs.readSync(fd, target, done, length - done, position + done);
       if (n === 0) break;
       done += n;
@@ -269,7 +279,7 @@ export class ChunkReader {
       return { bytes: big, at: 0 };
     }
     this.#bufferStart = offset;
-    this.#bufferLength = readFully(this.#dir, this.file, this.#fd, this.#buffer, this.#buffer.length, offset);
+    this.#bufferLength = readAtLeast(this.#dir, this.file, this.#fd, this.#buffer, length, this.#buffer.length, offset);
     if (this.#bufferLength < length) return null;
     return { bytes: this.#buffer, at: 0 };
   }

@@ -116,7 +116,10 @@ export class StateFile {
   /** The slot holding the newest state read or written (0 or 1). */
   #slot = 1;
   #slotBytes = INITIAL_SLOT_BYTES;
-  #buffer = Buffer.allocUnsafe(FIRST_READ_BYTES);
+  /** One per slot: both are read before either is decoded. */
+  #slotBuffers = [Buffer.allocUnsafe(FIRST_READ_BYTES), Buffer.allocUnsafe(FIRST_READ_BYTES)];
+  /** The header and both slots while they are INITIAL_SLOT_BYTES. */
+  #whole = Buffer.allocUnsafe(HEADER_BYTES + 2 * INITIAL_SLOT_BYTES);
 
   /**
    * Every write changes the file's length by one byte (on a network file
@@ -134,20 +137,23 @@ export class StateFile {
   }
 
   /**
-   * Under the lock: when `state` was deleted or replaced since this process
-   * opened it, opens the file now there (creating it when absent) and returns
-   * true. Without this, a process would go on reading and writing a deleted
-   * inode while the others share a new file, each with its own idea of where
-   * the head is: appends would overwrite each other.
+   * Whether `state` in the directory is the file this process has open. The
+   * open descriptor keeps its inode from being reused, so a match also tells
+   * that the directory is still the one this process opened.
    */
-  reopenIfReplaced(): boolean {
-    let current: fs.Stats | undefined;
-    try {
-      current = fs.statSync(this.file);
-    } catch {
-      // Deleted: opening creates it anew.
-    }
-    if (current !== undefined && current.ino === this.#inode.ino && current.dev === this.#inode.dev) return false;
+  isCurrent(): boolean {
+    const current = fs.statSync(this.file, { throwIfNoEntry: false });
+    return current !== undefined && current.ino === this.#inode.ino && current.dev === this.#inode.dev;
+  }
+
+  /**
+   * Under the lock, when `state` was deleted or replaced since this process
+   * opened it: opens the file now there (creating it when absent). Without
+   * this, a process would go on reading and writing a deleted inode while the
+   * others share a new file, each with its own idea of where the head is:
+   * appends would overwrite each other.
+   */
+  reopen(): void {
     // Open the new file before closing the old: should the open fail (the
     // directory is gone), #fd must not keep a closed number the process may
     // reuse for another file, which later writes would then damage.
@@ -157,27 +163,42 @@ export class StateFile {
     this.#inode = fs.fstatSync(this.#fd);
     this.#slot = 1;
     this.#slotBytes = INITIAL_SLOT_BYTES;
-    return true;
   }
 
   /** The newest valid state, or null when the file holds none (new, or both slots damaged). */
   read(): SharedState | null {
+    // Small slots (the usual case): the header and both slots in one read.
+    if (this.#slotBytes === INITIAL_SLOT_BYTES) {
+      const got = this.#pread(this.#whole, this.#whole.length, 0);
+      if (got < HEADER_BYTES || this.#whole.readUInt32LE(0) !== FILE_MAGIC) return null;
+      if (this.#whole.readUInt32LE(4) === INITIAL_SLOT_BYTES) {
+        return this.#newestOf((slot) => slotIn(this.#whole, this.#slotOffset(slot), Math.min(got, this.#slotOffset(slot + 1)), INITIAL_SLOT_BYTES));
+      }
+    }
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     if (this.#pread(header, HEADER_BYTES, 0) < HEADER_BYTES || header.readUInt32LE(0) !== FILE_MAGIC) return null;
     const slotBytes = header.readUInt32LE(4);
     if (slotBytes < INITIAL_SLOT_BYTES || slotBytes > 0x4000_0000) return null;
     this.#slotBytes = slotBytes;
-    let best: SharedState | null = null;
-    let bestSlot = 1;
-    for (const slot of [0, 1]) {
-      const state = this.#readSlot(slot);
-      if (state !== null && (best === null || state.gen > best.gen)) {
-        best = state;
-        bestSlot = slot;
+    return this.#newestOf((slot) => this.#readSlot(slot));
+  }
+
+  /**
+   * The valid state with the higher gen of the two slots (and remembers its
+   * slot). The slot whose gen field is higher is decoded first, and when it
+   * is whole the other need not be: its state is older.
+   */
+  #newestOf(slotState: (slot: number) => SlotState): SharedState | null {
+    const slots = [slotState(0), slotState(1)];
+    const first = slots[1].gen > slots[0].gen ? 1 : 0;
+    for (const slot of [first, 1 - first]) {
+      const state = slots[slot].decode();
+      if (state !== null) {
+        this.#slot = slot;
+        return state;
       }
     }
-    if (best !== null) this.#slot = bestSlot;
-    return best;
+    return null;
   }
 
   /** Writes `state` into the other slot; it becomes the newest. */
@@ -228,30 +249,43 @@ export class StateFile {
     this.#slot = 0;
   }
 
-  /** A new file gets its header before its first state. */
+  /**
+   * A new file gets its header before its first state, and its full length
+   * (two slots), so that reading both slots takes one read: a file that ends
+   * inside the read costs a second one to find its end.
+   */
   #writeHeader(): void {
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     header.writeUInt32LE(FILE_MAGIC, 0);
     header.writeUInt32LE(this.#slotBytes, 4);
     this.#pwrite(header, 0);
+    try {
+      if (fs.fstatSync(this.#fd).size < this.#slotOffset(2)) fs.ftruncateSync(this.#fd, this.#slotOffset(2));
+    } catch (error) {
+      throw ioError(this.#dir, 'writing the state file', error, this.file);
+    }
   }
 
   #slotOffset(slot: number): number {
     return HEADER_BYTES + slot * this.#slotBytes;
   }
 
-  #readSlot(slot: number): SharedState | null {
+  #readSlot(slot: number): SlotState {
     const at = this.#slotOffset(slot);
-    let got = this.#pread(this.#buffer, Math.min(FIRST_READ_BYTES, this.#slotBytes), at);
-    if (got < 8 || this.#buffer.readUInt32LE(0) !== MAGIC) return null;
-    const length = this.#buffer.readUInt32LE(4);
-    if (length < FIXED_BYTES || length > this.#slotBytes) return null;
-    if (length > got) {
-      if (length > this.#buffer.length) this.#buffer = Buffer.allocUnsafe(length);
-      got = this.#pread(this.#buffer, length, at);
-    }
-    if (got < length) return null;
-    return decodeState(this.#buffer.subarray(0, length));
+    const got = this.#pread(this.#slotBuffers[slot], Math.min(FIRST_READ_BYTES, this.#slotBytes), at);
+    const first = slotIn(this.#slotBuffers[slot], 0, got, this.#slotBytes);
+    if (first === NO_SLOT_STATE) return first;
+    const length = this.#slotBuffers[slot].readUInt32LE(4);
+    if (length <= got) return first;
+    // Longer than the first read: read whole, once it is wanted.
+    return {
+      gen: first.gen,
+      decode: () => {
+        if (length > this.#slotBuffers[slot].length) this.#slotBuffers[slot] = Buffer.allocUnsafe(length);
+        const buffer = this.#slotBuffers[slot];
+        return this.#pread(buffer, length, at) < length ? null : decodeState(buffer.subarray(0, length));
+      },
+    };
   }
 
   #pwrite(bytes: Buffer, position: number): void {
@@ -284,6 +318,29 @@ export class StateFile {
     this.#slotBytes = INITIAL_SLOT_BYTES;
     this.#writeHeader();
   }
+}
+
+/** A slot as read: its gen field (to choose which to decode first) and its decoding. */
+interface SlotState {
+  gen: number;
+  /** The whole state, or null when the slot is damaged or holds none. */
+  decode(): SharedState | null;
+}
+
+const NO_SLOT_STATE: SlotState = { gen: -1, decode: () => null };
+
+/**
+ * The slot that starts at `at` in `b`, whose bytes are valid up to `end`
+ * (a slot holds at most `slotBytes`).
+ * Its gen is not trusted until decode checks the CRC.
+ */
+function slotIn(b: Buffer, at: number, end: number, slotBytes: number): SlotState {
+  if (end - at < FIXED_BYTES || b.readUInt32LE(at) !== MAGIC) return NO_SLOT_STATE;
+  const length = b.readUInt32LE(at + 4);
+  if (length < FIXED_BYTES || length > slotBytes) return NO_SLOT_STATE;
+  const gen = b.readDoubleLE(at + 8);
+  if (length > end - at) return { gen, decode: () => null };
+  return { gen, decode: () => decodeState(b.subarray(at, at + length)) };
 }
 
 export function encodeState(state: SharedState): Buffer {

@@ -290,13 +290,17 @@ export class QueueStore {
   /** The lock was just taken: bring the cached state up to date, recovering after a holder that died. */
   refresh(): void {
     this.#coherence.refresh(this.#stateFile.fd, this.#reader?.fd);
-    this.#assertSameDirectory();
+    if (!this.#stateFile.isCurrent()) {
+      // `state` was deleted or replaced, or the whole directory was.
+      this.#assertSameDirectory();
+      this.#stateFile.reopen();
+      this.#reader?.invalidate();
+    }
     // What is on disk now is the truth: nothing of an earlier hold is pending
     // (a publish that failed left its changes unpublished, and its mark, if
     // any, for this read to find).
     this.#changed = false;
     this.#marked = false;
-    if (this.#stateFile.reopenIfReplaced()) this.#reader?.invalidate();
     const stored = this.#stateFile.read();
     if (stored === null) {
       // Removed or damaged behind our back: rebuild it from the files.
@@ -467,19 +471,26 @@ export class QueueStore {
   acknowledgeOldest(count = 1): boolean {
     const row = this.#myRow();
     if (row === undefined || row.held.length === 0) return false;
-    this.#markChanged();
     if (count === 1) {
-      // The common call: no arrays unless the item lies above the new prefix.
-      const seq = shiftHeld(row.held) as number;
+      const oldest = row.held[0].start;
       const floor = Math.max(this.#state.ackSeq, this.#ackFloor());
-      if (seq < floor) this.#advanceAck(NO_RANGES, floor);
+      if (oldest > floor && floor === this.#state.ackSeq) {
+        this.#acknowledgeAbovePrefix(row, floor);
+        return true;
+      }
+      // The common call: no arrays unless the item lies above the new prefix.
+      this.#markChanged();
+      const seq = shiftHeld(row.held) as number;
+      const newFloor = Math.max(this.#state.ackSeq, this.#ackFloor());
+      if (seq < newFloor) this.#advanceAck(NO_RANGES, newFloor);
       else {
         const acked = [{ start: seq, count: 1 }];
         insertRange(this.#state.acked, acked[0]);
-        this.#advanceAck(acked, floor);
+        this.#advanceAck(acked, newFloor);
       }
       return true;
     }
+    this.#markChanged();
     // Fewer may be held than counted (another process's clear()): those go.
     const seqs: number[] = [];
     for (let i = 0; i < count; i++) {
@@ -493,6 +504,25 @@ export class QueueStore {
     for (const range of acked) insertRange(this.#state.acked, range);
     this.#advanceAck(acked, floor);
     return true;
+  }
+
+  /**
+   * Acknowledges `row`'s oldest item, which lies above the prefix (`floor`,
+   * which it leaves where it is: a lower item is still out). The state is
+   * published at once, so no dirty mark is needed: until that write the old
+   * state stands, and it is whole; after it the item is neither held nor
+   * waiting for any process. The cursor log entry after it makes the
+   * acknowledgement durable (a lost `state` is rebuilt from the log): the
+   * call resolves once that entry is durable per `fsync`. Should that write
+   * fail (not for a full disk, which folds in place), the call rejects with
+   * the acknowledgement already in the state: it holds while the state does.
+   */
+  #acknowledgeAbovePrefix(row: ConsumerRow, floor: number): void {
+    const range = { start: shiftHeld(row.held) as number, count: 1 };
+    insertRange(this.#state.acked, range);
+    this.#changed = true;
+    this.publish();
+    this.#advanceAck([range], floor);
   }
 
   /**

@@ -56,10 +56,12 @@ async function ackAboveAndDie(dir: string, puts: number, acks: number, fsync: st
 
 describe('items acknowledged above the prefix (a lower item still out) stay acknowledged', () => {
   for (const fsync of ['never', 'always']) {
-    for (const after of ['nothing', 'state deleted', 'state zeroed', 'cursor folded, state deleted'] as const) {
-      test(`taskDone(5) above a held item, SIGKILL in the same turn, ${after} (fsync ${fsync}): only the held item and the rest come back`, async (t) => {
+    for (const after of ['nothing', 'state deleted', 'state zeroed', 'cursor folded, state deleted', 'one taskDone() each, state deleted'] as const) {
+      const calls = after.startsWith('one taskDone') ? '5 × taskDone()' : 'taskDone(5)';
+      const mode = after.startsWith('cursor folded') ? 'fold' : after.startsWith('one taskDone') ? 'each' : '';
+      test(`${calls} above a held item, SIGKILL in the same turn, ${after} (fsync ${fsync}): only the held item and the rest come back`, async (t) => {
         const dir = tempQueueDir(t);
-        await ackAboveAndDie(dir, 20, 5, fsync, after.startsWith('cursor folded') ? 'fold' : '');
+        await ackAboveAndDie(dir, 20, 5, fsync, mode);
         const file = path.join(dir, 'state');
         if (after.endsWith('state deleted')) fs.unlinkSync(file);
         if (after === 'state zeroed') fs.writeFileSync(file, Buffer.alloc(fs.statSync(file).size));
