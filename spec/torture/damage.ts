@@ -497,10 +497,12 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
       problems.push(`onCorrupt 'quarantine' is not an option yet: ${errorText(drained.error)}`);
     } else {
       judge(drained, want, true, counts, problems, "onCorrupt 'quarantine'");
-      // Damage to a record still needed must be told: PERQ_QUARANTINED, or where the bytes are gone (cut off, removed), PERQ_RECORDS_LOST.
+      // Damage to a record still needed must be told: PERQ_QUARANTINED, or where the bytes are gone (cut off, removed,
+      // or zeroed to the end of the file, which is what a power cut leaves of unsynced appends), PERQ_RECORDS_LOST.
       const needed = [...want.damaged].some((seq) => seq >= ACKED);
       const reported = isChunk && needed && !isTornTail(kind, fixture.layout, hurt, after);
-      const told = codes.includes('PERQ_QUARANTINED') || ((damage.kind === 'truncate' || damage.kind === 'delete') && codes.includes('PERQ_RECORDS_LOST'));
+      const gone = damage.kind === 'truncate' || damage.kind === 'delete' || (damage.kind === 'zero' && damage.offset + damage.length >= before.length);
+      const told = codes.includes('PERQ_QUARANTINED') || (gone && codes.includes('PERQ_RECORDS_LOST'));
       if (reported && !told) {
         counts.errors++;
         problems.push(`onCorrupt 'quarantine': no PERQ_QUARANTINED warning (warnings: ${codes.join(', ') || 'none'})`);
