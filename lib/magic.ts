@@ -1,6 +1,7 @@
 // Telling perq's files from someone else's by their first bytes: every binary
 // file perq writes starts with a 4-byte magic number, so a file of the same
-// name that does not is a stranger's, and perq leaves it alone.
+// name that does not is a stranger's, and perq leaves it alone. And telling
+// whether a name still leads to the file a process holds open.
 
 import fs from 'node:fs';
 
@@ -29,5 +30,25 @@ export function fileSize(file: string): number {
     return stats.isFile() ? stats.size : -1;
   } catch {
     return -1;
+  }
+}
+
+/** An inode, as fs.Stats and fs.fstatSync give it. */
+export interface Inode {
+  dev: number;
+  ino: number;
+}
+
+/**
+ * Whether the name `file` leads to `inode` (false when it is missing or
+ * cannot be stat'd). Held open, an inode cannot be reused, so a match means
+ * the very file the descriptor is on.
+ */
+export function isFileAt(file: string, inode: Inode): boolean {
+  try {
+    const current = fs.statSync(file);
+    return current.ino === inode.ino && current.dev === inode.dev;
+  } catch {
+    return false;
   }
 }

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from './crc32c.js';
 import { ioError } from './errors.js';
-import { startsWithMagic } from './magic.js';
+import { isFileAt, startsWithMagic, type Inode } from './magic.js';
 import { dropBelow, endOf, gapsBetween, insertRange, subtractRanges, type Range } from './ranges.js';
 
 export const STATE_FILE = 'state';
@@ -112,7 +112,7 @@ export class StateFile {
   #dir: string;
   #fd: number;
   /** The inode `#fd` is open on, to tell whether `state` is still that file. */
-  #inode: { dev: number; ino: number };
+  #inode: Inode;
   /** The slot holding the newest state read or written (0 or 1). */
   #slot = 1;
   #slotBytes = INITIAL_SLOT_BYTES;
@@ -142,8 +142,7 @@ export class StateFile {
    * that the directory is still the one this process opened.
    */
   isCurrent(): boolean {
-    const current = fs.statSync(this.file, { throwIfNoEntry: false });
-    return current !== undefined && current.ino === this.#inode.ino && current.dev === this.#inode.dev;
+    return isFileAt(this.file, this.#inode);
   }
 
   /**

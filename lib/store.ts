@@ -34,7 +34,7 @@ import { SpareChunks } from './spares.js';
 import {
   appendHeld, countFrom, countOf, dropBelow, endOf, gapsBetween, insertRange, lowestOf, shiftHeld, subtractRanges, type Range,
 } from './ranges.js';
-import { fileSize } from './magic.js';
+import { fileSize, isFileAt, type Inode } from './magic.js';
 import { STATE_FILE, StateFile, applyAcknowledged, initialState, isStateFile, type ConsumerRow, type SharedState } from './state.js';
 
 /** The write buffer starts at 64 KiB and grows for larger batches. */
@@ -120,7 +120,7 @@ export class QueueStore {
   /** What a holder does so that hosts sharing the directory through a network file system see each other's writes. */
   #coherence: Coherence;
   /** The inode of the `lock` file this process locks, to notice the directory being replaced. */
-  #lockInode: { ino: number; dev: number } | null;
+  #lockInode: Inode | null;
 
   private constructor(
     dir: string, options: ResolvedOptions, serializer: Serializer, chunkSize: number,
@@ -326,14 +326,7 @@ export class QueueStore {
    * deleted files or, worse, at the new queue's: every call fails instead.
    */
   #assertSameDirectory(): void {
-    if (this.#lockInode === null) return;
-    let current: fs.Stats | undefined;
-    try {
-      current = fs.statSync(path.join(this.dir, FLOCK_FILE));
-    } catch {
-      // Gone: the check below fails.
-    }
-    if (current !== undefined && current.ino === this.#lockInode.ino && current.dev === this.#lockInode.dev) return;
+    if (this.#lockInode === null || isFileAt(path.join(this.dir, FLOCK_FILE), this.#lockInode)) return;
     throw new QueueError('ERR_IO', this.dir, 'the queue directory was removed or replaced while this queue had it open (its lock file is not the one this queue locked); nothing more is written through this queue: close it and open the directory again', {
       file: path.join(this.dir, FLOCK_FILE),
     });
