@@ -395,8 +395,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const maxSize = this.#options.maxSize;
     for (let from = 0; from < items.length; ) {
       this.#assertOpen();
+      let seen = 0;
       const appended = await this.#locked(() => {
         this.#assertOpen();
+        seen = this.#putters.wakes;
         if (this.#isFull()) return false;
         // With maxSize, items go in as room frees up; each part is one append.
         const to = maxSize > 0 ? Math.min(items.length, from + maxSize - this.#store.waiting) : items.length;
@@ -409,7 +411,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       // Wait for room without sitting on the lock (unless close came meanwhile).
       this.#assertOpen();
       this.#hold.release();
-      const room = this.#putters.wait(deadline, undefined, () => new Full(this.dir, `no room freed up within ${options.timeout} ms`));
+      const room = this.#putters.wait(deadline, undefined, () => new Full(this.dir, `no room freed up within ${options.timeout} ms`), seen);
       this.#pollWhileWaiting();
       await room;
     }
@@ -426,8 +428,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const deadline = this.#deadline(timeout);
     for (;;) {
       this.#assertOpen();
+      let seen = 0;
       const values = await this.#locked(() => {
         this.#assertOpen();
+        seen = this.#getters.wakes;
         return this.#takeOrReclaim(max);
       });
       if (values.length > 0) {
@@ -438,7 +442,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       // Wait for a put (here, through a channel or found by polling) without sitting on the lock.
       this.#assertOpen();
       this.#hold.release();
-      const arrival = this.#getters.wait(deadline, signal, () => new Empty(this.dir, `no item arrived within ${timeout} ms`));
+      // A put that came between the take and here (this queue's, or a sibling's) woke no one: `seen` catches it.
+      const arrival = this.#getters.wait(deadline, signal, () => new Empty(this.dir, `no item arrived within ${timeout} ms`), seen);
       this.#pollWhileWaiting();
       this.#watchForDeadConsumers();
       await arrival;

@@ -2,6 +2,9 @@
 // up), woken in the order they started waiting. A waiter may give up at a
 // deadline or when its AbortSignal fires; every timer and abort listener is
 // removed as soon as the waiter is settled, so nothing keeps the process alive.
+// A caller that looked (and found nothing) and then waits may miss a wake that
+// came in between, with no one waiting yet: it passes the `wakes` count it saw
+// when it looked, and a wait that has missed one resolves at once.
 
 interface Waiter {
   wake(): void;
@@ -10,6 +13,12 @@ interface Waiter {
 
 export class WaitList {
   #waiters = new Set<Waiter>();
+  #wakes = 0;
+
+  /** How many wakes were sent so far (to every waiter or some). */
+  get wakes(): number {
+    return this.#wakes;
+  }
 
   get length(): number {
     return this.#waiters.size;
@@ -18,10 +27,12 @@ export class WaitList {
   /**
    * Resolves when woken; rejects with `onTimeout()` once `deadline`
    * (a `performance.now()` time) passes, or with the signal's reason on abort.
+   * Resolves at once if a wake was sent since `wakes` read `seen`.
    */
-  wait(deadline: number | undefined, signal: AbortSignal | undefined, onTimeout: () => Error): Promise<void> {
+  wait(deadline: number | undefined, signal: AbortSignal | undefined, onTimeout: () => Error, seen = this.#wakes): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
+      if (seen !== this.#wakes) return resolve();
       let timer: NodeJS.Timeout | undefined;
       const onAbort = (): void => waiter.fail(signal?.reason);
       const settle = (): void => {
@@ -49,6 +60,7 @@ export class WaitList {
 
   /** Wakes up to `count` of the longest waiting. */
   wake(count = 1): void {
+    this.#wakes++;
     for (const waiter of this.#waiters) {
       if (count-- <= 0) break;
       waiter.wake();
@@ -56,6 +68,7 @@ export class WaitList {
   }
 
   wakeAll(): void {
+    this.#wakes++;
     for (const waiter of [...this.#waiters]) waiter.wake();
   }
 

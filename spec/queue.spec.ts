@@ -315,6 +315,43 @@ describe('peek, taskDone, join, clear', () => {
   });
 });
 
+describe('a wait woken at once by a call of the same process', () => {
+  // Polling is slowed right down: only the wake itself can end these waits in time.
+  const slow = { pollInterval: 60_000 };
+
+  test('a get waiting on an empty queue gets the item a put of the same queue makes right after', async (t) => {
+    const q = await Queue.open(tempQueueDir(t), slow);
+    const waiting = q.get({ timeout: 2000 }); // its look at the queue and its wait are not one step
+    await q.put('now');
+    assert.equal(await waiting, 'now');
+    const many = q.getMany(5, { timeout: 2000 });
+    await q.putMany(['a', 'b']);
+    assert.deepEqual(await many, ['a', 'b']);
+    await q.close();
+  });
+
+  test('a get waiting on one queue gets the item a put of a sibling queue (same directory, same process) makes', async (t) => {
+    const dir = tempQueueDir(t);
+    const consumer = await Queue.open(dir, slow);
+    const producer = await Queue.open(dir, slow);
+    const waiting = consumer.get({ timeout: 2000 });
+    await producer.put('from a sibling');
+    assert.equal(await waiting, 'from a sibling');
+    await producer.close();
+    await consumer.close();
+  });
+
+  test('a put waiting on a full queue goes in when a get of the same queue frees room right after', async (t) => {
+    const q = await Queue.open(tempQueueDir(t), { ...slow, maxSize: 1 });
+    await q.put(1);
+    const waiting = q.put(2, { timeout: 2000 });
+    assert.equal(await q.get(), 1);
+    await waiting;
+    assert.equal(await q.get({ timeout: 0 }), 2);
+    await q.close();
+  });
+});
+
 describe('close', () => {
   test('later calls reject ERR_QUEUE_CLOSED and pending waits are rejected', async (t) => {
     const q = await Queue.open(tempQueueDir(t), { maxSize: 1 });
@@ -324,8 +361,10 @@ describe('close', () => {
     await q.put(2);
     const waitingPut = q.put(3);
     const waitingJoin = q.join();
+    // Handlers go on before close(): it rejects the waits at once, then does I/O.
+    const rejections = [waitingPut, waitingJoin].map((pending) => assert.rejects(pending, { code: 'ERR_QUEUE_CLOSED' }));
     await q.close();
-    for (const pending of [waitingPut, waitingJoin]) await assert.rejects(pending, { code: 'ERR_QUEUE_CLOSED' });
+    await Promise.all(rejections);
     const calls: Array<() => Promise<unknown>> = [
       () => q.put(1), () => q.putMany([1]), () => q.get(), () => q.getMany(1), () => q.getNowait(),
       () => q.putNowait(1), () => q.peek(), () => q.taskDone(), () => q.join(), () => q.clear(),
@@ -338,9 +377,9 @@ describe('close', () => {
 
   test('a get waiting when the queue closes is rejected', async (t) => {
     const q = await Queue.open(tempQueueDir(t));
-    const pending = q.get();
+    const rejected = assert.rejects(q.get(), { code: 'ERR_QUEUE_CLOSED' });
     await q.close();
-    await assert.rejects(pending, { code: 'ERR_QUEUE_CLOSED' });
+    await rejected;
   });
 
   test('await using closes the queue', async (t) => {

@@ -256,6 +256,25 @@ describe('abort signals', () => {
   });
 });
 
+describe('a wake sent before the wait', () => {
+  test('a wait given the wakes count seen before a wake resolves at once; one given the current count waits', async () => {
+    const list = new WaitList();
+    const seen = list.wakes;
+    list.wake(); // no one waits yet: this wake would be lost
+    assert.equal(list.wakes, seen + 1);
+    const order: string[] = [];
+    const missed = track(order, 'missed', list.wait(undefined, undefined, never, seen));
+    const current = track(order, 'current', list.wait(undefined, undefined, never));
+    await nextMacrotask();
+    assert.deepEqual(order, ['missed woke']);
+    assert.equal(list.length, 1, 'only the up-to-date wait is listed');
+    list.wakeAll();
+    await Promise.all([missed, current]);
+    assert.deepEqual(order, ['missed woke', 'current woke']);
+    assert.equal(activeTimers(), 0);
+  });
+});
+
 describe('failAll', () => {
   test('rejects every waiter with the given error and empties the list', async () => {
     const list = new WaitList();
