@@ -85,7 +85,11 @@ export function scanChunk(dir: string, file: string, fd: number, maxItemBytes: n
       if (isZeroFrom(dir, file, fd, pos, size)) return tornAt(pos);
       throw new QueueError('ERR_CORRUPT', dir, 'damaged record header (checksum mismatch)', { file, offset: pos });
     }
-    if (headerSeq(header, 0) !== firstSeq + count) return tornAt(pos);
+    const at = headerSeq(header, 0);
+    if (at !== firstSeq + count) {
+      if (at > firstSeq + count) throw new QueueError('ERR_CORRUPT', dir, recordsCutOut(at, firstSeq + count), { file, offset: pos });
+      return tornAt(pos);
+    }
     if (length > maxItemBytes) throw tooLargeRecord(dir, file, pos, length, maxItemBytes);
     if (pos + HEADER_BYTES + length > size) return tornAt(pos);
     last = pos;
@@ -108,6 +112,17 @@ function lastPayloadLost(dir: string, file: string, fd: number, pos: number, len
   readFully(dir, file, fd, record, record.length, pos);
   if (isQuarantined(record, 0)) return false;
   return !payloadIntact(record, 0, length) && isZeroFrom(dir, file, fd, pos + HEADER_BYTES, pos + HEADER_BYTES + length);
+}
+
+/**
+ * The message for a sound record of a later item where item `seq`'s should
+ * be: the records between were cut out. (A record of an earlier item is bytes
+ * of the file's earlier life as an older chunk, which end the data: chunk
+ * numbers, and so sequence numbers, only grow.)
+ */
+export function recordsCutOut(at: number, seq: number): string {
+  const missing = at - seq === 1 ? `item ${seq} is` : `items ${seq}..${at - 1} are`;
+  return `the record of item ${at} is where item ${seq}'s should be: ${missing} missing (bytes cut out)`;
 }
 
 function tooLargeRecord(dir: string, file: string, offset: number, length: number, maxItemBytes: number): QueueError {
@@ -215,7 +230,11 @@ export class ChunkReader {
       if (this.#zeroFrom(offset)) return MISSING;
       throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
     }
-    if (headerSeq(view.bytes, view.at) !== seq) return MISSING;
+    const at = headerSeq(view.bytes, view.at);
+    if (at !== seq) {
+      if (at > seq) throw this.#corrupt(offset, recordsCutOut(at, seq));
+      return MISSING;
+    }
     if (isQuarantined(view.bytes, view.at)) return { kind: 'quarantined', next: offset + HEADER_BYTES };
     if (length > this.#maxItemBytes) throw tooLargeRecord(this.#dir, this.file, offset, length, this.#maxItemBytes);
     const timestamp = headerTimestamp(view.bytes, view.at);
@@ -239,7 +258,11 @@ export class ChunkReader {
         if (this.#zeroFrom(offset)) return -1;
         throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
       }
-      if (headerSeq(view.bytes, view.at) !== seq + i) return -1;
+      const at = headerSeq(view.bytes, view.at);
+      if (at !== seq + i) {
+        if (at > seq + i) throw this.#corrupt(offset, recordsCutOut(at, seq + i));
+        return -1;
+      }
       offset += HEADER_BYTES + length;
     }
     return offset;

@@ -12,7 +12,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { chunkFileName, chunkPath } from './chunk.js';
+import { chunkFileName, chunkPath, recordsCutOut } from './chunk.js';
 import { fsyncDirectory } from './dirsync.js';
 import { QueueError, ioError } from './errors.js';
 import { HEADER_BYTES, headerSeq, isQuarantined, payloadIntact, readHeaderLength, sealQuarantined } from './record.js';
@@ -28,7 +28,7 @@ export interface QuarantinedStretch {
   /** The items it held: firstSeq .. lastSeq (none when the chunk was missing). */
   firstSeq: number;
   lastSeq: number;
-  /** Where its bytes are now (inside quarantine/); null when there were none (a missing chunk). */
+  /** Where its bytes are now (inside quarantine/); null when there were none (a missing chunk, records cut out). */
   movedTo: string | null;
   reason: string;
 }
@@ -73,7 +73,7 @@ export function repairChunk(dir: string, chunk: number, check: ChunkCheck): Quar
   if (verdict.damaged.length === 0) return [];
   check.beforeChange?.();
   const moved = verdict.damaged.map((stretch) => {
-    const movedTo = quarantine(dir, chunk, stretch.offset, bytes.subarray(stretch.offset, stretch.end));
+    const movedTo = stretch.end > stretch.offset ? quarantine(dir, chunk, stretch.offset, bytes.subarray(stretch.offset, stretch.end)) : null;
     return { file, offset: stretch.offset, bytes: stretch.end - stretch.offset, firstSeq: stretch.firstSeq, lastSeq: stretch.lastSeq, movedTo, reason: stretch.reason };
   });
   replaceChunk(dir, file, bytes, verdict.pieces);
@@ -94,9 +94,10 @@ function verifyChunk(bytes: Buffer, firstSeq: number, check: ChunkCheck): ChunkV
       seq++;
       continue;
     }
-    if (found.kind === 'end') break; // a torn or zero tail, or another item's bytes: no damage
-    // Damage: find the next intact record of a later item of this chunk.
-    let next = pos + 1;
+    if (found.kind === 'end') break; // a torn or zero tail, or an older chunk's bytes: no damage
+    // Damage: find the next intact record of a later item of this chunk (here
+    // itself, when the records before it were cut out).
+    let next = pos;
     let nextSeq = -1;
     for (; next + HEADER_BYTES <= bytes.length; next++) {
       const length = readHeaderLength(bytes, next);
@@ -128,7 +129,8 @@ function recordAt(bytes: Buffer, pos: number, seq: number, check: ChunkCheck): {
   if (bytes.length - pos < HEADER_BYTES) return { kind: 'end' };
   const length = readHeaderLength(bytes, pos);
   if (length < 0) return zeroFrom(bytes, pos) ? { kind: 'end' } : { kind: 'damage', reason: 'damaged record header (checksum mismatch)' };
-  if (headerSeq(bytes, pos) !== seq) return { kind: 'end' };
+  const at = headerSeq(bytes, pos);
+  if (at !== seq) return at > seq ? { kind: 'damage', reason: recordsCutOut(at, seq) } : { kind: 'end' };
   if (isQuarantined(bytes, pos)) return { kind: 'record', length: HEADER_BYTES };
   if (length > check.maxItemBytes) return { kind: 'damage', reason: `record of ${length} bytes exceeds maxItemBytes (${check.maxItemBytes})` };
   if (pos + HEADER_BYTES + length > bytes.length) return { kind: 'end' };

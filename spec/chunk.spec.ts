@@ -332,16 +332,28 @@ describe('scanChunk', () => {
     assert.deepEqual(scan(dir, file, FIRST), { count: 4, end, torn: false });
   });
 
-  test('a sound record of another item (a stale record) ends the valid data like a torn tail', (t) => {
+  test('a sound record of an earlier item (a stale record) ends the valid data like a torn tail', (t) => {
     const dir = tempDir(t);
     // Two records of this chunk, then records of the file's earlier life: items of
-    // an older chunk, or this chunk's own items written again further on.
-    for (const staleFirst of [firstSeqOf(0) + 2, FIRST + 3, FIRST + 1, FIRST + 2 + CHUNK_SIZE]) {
+    // an older chunk (a spare's), or numbers below the one expected.
+    for (const staleFirst of [firstSeqOf(0) + 2, FIRST + 1, FIRST - 1]) {
       const bytes = Buffer.concat([frames(records.slice(0, 2), FIRST), frames(records.slice(2), staleFirst)]);
       const file = writeChunk(dir, 2, bytes);
       assert.deepEqual(scan(dir, file, FIRST), { count: 2, end: at[2], torn: true }, `stale records from ${staleFirst}`);
       // With a limit that stops before the stale record, nothing is torn yet.
       assert.deepEqual(scan(dir, file, FIRST, MAX_ITEM, 2), { count: 2, end: at[2], torn: false }, `stale from ${staleFirst}, limit 2`);
+    }
+  });
+
+  test('a sound record of a later item where an item\'s should be is damage (records cut out), not the end', (t) => {
+    const dir = tempDir(t);
+    // No earlier life of a file holds higher numbers: chunk numbers only grow.
+    for (const laterFirst of [FIRST + 3, FIRST + 2 + CHUNK_SIZE]) {
+      const bytes = Buffer.concat([frames(records.slice(0, 2), FIRST), frames(records.slice(2), laterFirst)]);
+      const file = writeChunk(dir, 2, bytes);
+      assert.throws(() => scan(dir, file, FIRST), (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.offset === at[2]
+        && error.message.includes(`the record of item ${laterFirst} is where item ${FIRST + 2}'s should be`), `later records from ${laterFirst}`);
+      assert.deepEqual(scan(dir, file, FIRST, MAX_ITEM, 2), { count: 2, end: at[2], torn: false }, `later from ${laterFirst}, limit 2`);
     }
   });
 
@@ -519,6 +531,21 @@ describe('ChunkReader', () => {
     // Past the last record the file ends: missing, not damage.
     assert.equal(reader.offsetAfterRecords(0, first, 501), -1);
     assert.equal(reader.offsetAfterRecords(at[500], first + 500, 1), -1);
+  });
+
+  test('a record of a later item where an item\'s should be is ERR_CORRUPT, for readAt and for a skip', (t) => {
+    const dir = tempDir(t);
+    const records = [payload(10, 1), payload(20, 2), payload(30, 3)];
+    const at = offsets(records);
+    const first = firstSeqOf(5);
+    // Item first + 1's record was cut out: first + 2's follows first's.
+    writeChunk(dir, 5, Buffer.concat([frames(records.slice(0, 1), first), frames(records.slice(2), first + 2)]));
+    const reader = openReader(t, dir, 5);
+    assertRecord(reader.readAt(0, first), records[0], first, at[1]);
+    const cutOut = (error: unknown): boolean => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.offset === at[1] && error.message.includes(`item ${first + 1} is missing`);
+    assert.throws(() => reader.readAt(at[1], first + 1), cutOut);
+    assert.throws(() => reader.offsetAfterRecords(0, first, 2), cutOut);
+    assert.equal(reader.offsetAfterRecords(0, first, 1), at[1]);
   });
 
   test('a record cut short by truncation is missing, not an item', (t) => {

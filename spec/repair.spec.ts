@@ -30,6 +30,12 @@ function damage(file: string, at: number, bytes: number[]): Buffer {
   return before;
 }
 
+/** Deletes `bytes` bytes at `at`: what follows moves up. */
+function cutOut(file: string, at: number, bytes: number): void {
+  const content = fs.readFileSync(file);
+  fs.writeFileSync(file, Buffer.concat([content.subarray(0, at), content.subarray(at + bytes)]));
+}
+
 async function drain(dir: string, options: { onCorrupt?: 'quarantine' } = {}): Promise<number[]> {
   const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw', ...options });
   try {
@@ -93,6 +99,32 @@ describe('Queue.repair', () => {
     assert.deepEqual(report.moved.map((m) => [m.file, m.offset, m.firstSeq, m.lastSeq]), [[chunk(dir, 2), 0, 8, 8]]);
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
     await q.putMany([item(10), item(11)]);
+    await q.close();
+    assert.deepEqual(await drain(dir), range(0, 12, [8]));
+  });
+
+  test('a whole record cut out of an older chunk: the next item\'s record where it should be is damage, not the end; repair makes a stand-in and keeps the rest', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 12);
+    cutOut(chunk(dir, 1), RECORD, RECORD); // item 5: item 6's record now starts where 5's did
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+    assert.deepEqual((await q.getMany(5)).map((b) => b[0]), [0, 1, 2, 3, 4]);
+    await assert.rejects(q.get(), corruptIn(chunk(dir, 1)));
+    await q.close();
+    const report = await Queue.repair(dir);
+    assert.deepEqual(report.moved.map((m) => [m.file, m.offset, m.bytes, m.firstSeq, m.lastSeq]), [[chunk(dir, 1), RECORD, 0, 5, 5]]);
+    assert.deepEqual(await drain(dir), range(0, 12, [5]));
+  });
+
+  test('the first record cut out of the newest chunk: open fails instead of taking the chunk for empty; repair keeps the record after it', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 11);
+    cutOut(chunk(dir, 2), 0, RECORD); // item 8: items 9 and 10 move up
+    assert.throws(() => Queue.openSync(dir), corruptIn(chunk(dir, 2)));
+    const report = await Queue.repair(dir);
+    assert.deepEqual(report.moved.map((m) => [m.file, m.offset, m.bytes, m.firstSeq, m.lastSeq]), [[chunk(dir, 2), 0, 0, 8, 8]]);
+    const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
+    await q.put(item(11));
     await q.close();
     assert.deepEqual(await drain(dir), range(0, 12, [8]));
   });
@@ -178,6 +210,19 @@ describe("onCorrupt: 'quarantine'", () => {
     assert.equal(quarantined.length, 1);
     assert.ok(quarantined[0].message.includes(chunk(dir, 1)), quarantined[0].message);
     assert.deepEqual(fs.readdirSync(path.join(dir, 'quarantine')), [`chunk-${String(1).padStart(16, '0')}.${2 * RECORD}`]);
+  });
+
+  test('records cut out of an older chunk: a get makes stand-ins for them, warns PERQ_QUARANTINED and hands out the records after them', async (t) => {
+    const dir = tempQueueDir(t);
+    await queueWith(dir, 12);
+    cutOut(chunk(dir, 1), RECORD, 2 * RECORD); // items 5 and 6
+    const warnings = collectWarnings(t);
+    assert.deepEqual(await drain(dir, { onCorrupt: 'quarantine' }), range(0, 12, [5, 6]));
+    await new Promise((resolve) => setImmediate(resolve));
+    const quarantined = warnings.filter((w) => w.code === 'PERQ_QUARANTINED');
+    assert.equal(quarantined.length, 1);
+    assert.ok(quarantined[0].message.includes('items 5..6'), quarantined[0].message);
+    assert.equal(fs.existsSync(path.join(dir, 'quarantine')), false, 'no bytes to keep');
   });
 
   test('damage in the newest chunk: open quarantines it and opens', async (t) => {
