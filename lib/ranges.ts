@@ -15,17 +15,34 @@ export function lowestOf(ranges: readonly Range[]): number {
   return lowest;
 }
 
-/** Adds `range` to sorted `ranges`, merging ranges that touch or overlap. */
+/**
+ * Adds `range` to sorted, merged `ranges`, merging the ranges it touches or
+ * overlaps, in place: found by bisection, so that acknowledging items one by
+ * one (each at or near the end) costs no copy of the list.
+ */
 export function insertRange(ranges: Range[], range: Range): void {
   if (range.count <= 0) return;
-  const all = [...ranges, { ...range }].sort((a, b) => a.start - b.start);
-  ranges.length = 0;
-  for (const next of all) {
-    const last = ranges[ranges.length - 1];
-    if (last !== undefined && last.start + last.count >= next.start) {
-      last.count = Math.max(last.start + last.count, next.start + next.count) - last.start;
-    } else ranges.push(next);
+  let start = range.start;
+  let end = range.start + range.count;
+  // The first range that ends at or after `start` (touching counts as overlapping).
+  let first = 0;
+  for (let hi = ranges.length; first < hi; ) {
+    const mid = (first + hi) >>> 1;
+    if (ranges[mid].start + ranges[mid].count < start) first = mid + 1;
+    else hi = mid;
   }
+  let past = first;
+  for (; past < ranges.length && ranges[past].start <= end; past++) {
+    start = Math.min(start, ranges[past].start);
+    end = Math.max(end, ranges[past].start + ranges[past].count);
+  }
+  if (past === first) {
+    ranges.splice(first, 0, { start, count: end - start });
+    return;
+  }
+  ranges[first].start = start;
+  ranges[first].count = end - start;
+  if (past - first > 1) ranges.splice(first + 1, past - first - 1);
 }
 
 /** Appends `seq` to hand-out-ordered `ranges`, extending the last range when it follows on. */

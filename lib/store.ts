@@ -105,6 +105,8 @@ export class QueueStore {
   #changed = false;
   /** The dirty mark is on disk for the changes since the last publish. */
   #marked = false;
+  /** An acknowledgement above the prefix was published at once in this hold (the next go under the dirty mark). */
+  #ackPublishedThisHold = false;
   #events: StoreEvents = { added: false, taken: false, acknowledged: false };
   /** The chunk this process last appended to; re-synced with the state before each append. */
   #writer: ChunkWriter | null = null;
@@ -301,6 +303,7 @@ export class QueueStore {
     // any, for this read to find).
     this.#changed = false;
     this.#marked = false;
+    this.#ackPublishedThisHold = false;
     const stored = this.#stateFile.read();
     if (stored === null) {
       // Removed or damaged behind our back: rebuild it from the files.
@@ -501,20 +504,30 @@ export class QueueStore {
 
   /**
    * Acknowledges `row`'s oldest item, which lies above the prefix (`floor`,
-   * which it leaves where it is: a lower item is still out). The state is
-   * published at once, so no dirty mark is needed: until that write the old
-   * state stands, and it is whole; after it the item is neither held nor
-   * waiting for any process. The cursor log entry after it makes the
+   * which it leaves where it is: a lower item is still out). The first of a
+   * hold publishes the state at once, so no dirty mark is needed: until that
+   * write the old state stands, and it is whole; after it the item is
+   * neither held nor waiting for any process. Later ones in the same hold
+   * write the dirty mark once, before their log entries, as other changes do
+   * (a holder that dies leaves the entries for the next one to apply). The
+   * cursor log entry makes the
    * acknowledgement durable (a lost `state` is rebuilt from the log): the
    * call resolves once that entry is durable per `fsync`. Should that write
    * fail (not for a full disk, which folds in place), the call rejects with
    * the acknowledgement already in the state: it holds while the state does.
    */
   #acknowledgeAbovePrefix(row: ConsumerRow, floor: number): void {
+    // One mark for the rest of the hold rather than a publish per item: a
+    // consumer acknowledges runs of items while another holds an older one.
+    const atOnce = !this.#marked && !this.#ackPublishedThisHold;
+    if (!atOnce) this.#markChanged();
     const range = { start: shiftHeld(row.held) as number, count: 1 };
     insertRange(this.#state.acked, range);
-    this.#changed = true;
-    this.publish();
+    if (atOnce) {
+      this.#changed = true;
+      this.publish();
+      this.#ackPublishedThisHold = true;
+    }
     this.#advanceAck([range], floor);
   }
 
