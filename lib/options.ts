@@ -2,8 +2,13 @@
 // Validation happens before anything touches the disk, so a bad option leaves
 // the directory exactly as it was.
 
+import type { LockingMode } from './coordination/lock.js';
 import { QueueError } from './errors.js';
-import { resolveSerializer, type Serializer, type SerializerOption } from './serializers.js';
+import { resolveSerializer, type SerializerOption } from './serializers.js';
+import type { FsyncMode } from './store/durability.js';
+import type { OnCorrupt, StoreOptions } from './store/options.js';
+
+export type { FsyncMode, LockingMode, OnCorrupt };
 
 /** Items per chunk file unless the caller says otherwise. */
 export const DEFAULT_CHUNK_SIZE = 100;
@@ -17,10 +22,6 @@ export const DEFAULT_STALE_AFTER = 10_000;
 export const MIN_STALE_AFTER = 2000;
 /** A record's length field is 32 bits wide. */
 export const MAX_ITEM_BYTES_LIMIT = 0xffff_ffff - 64;
-
-export type FsyncMode = 'never' | 'always' | number;
-export type LockingMode = 'flock' | 'lockfile';
-export type OnCorrupt = 'error' | 'quarantine';
 
 export interface QueueOptions {
   /**
@@ -113,21 +114,12 @@ export interface QueueOptions {
   onCorrupt?: OnCorrupt;
 }
 
-export interface ResolvedOptions {
-  chunkSize: number;
-  /** Whether the caller passed `chunkSize` (only then can it conflict with info). */
-  chunkSizeExplicit: boolean;
+/** Every option with its default filled in: the store's, and the ones the queue itself acts on. */
+export interface ResolvedOptions extends StoreOptions {
   maxSize: number;
-  serializer: Serializer;
-  serializerExplicit: boolean;
   autosave: boolean;
-  fsync: FsyncMode;
   pollInterval: number;
-  locking: LockingMode;
-  maxItemBytes: number;
-  staleAfter: number;
   watch: boolean;
-  onCorrupt: OnCorrupt;
 }
 
 const KNOWN_OPTIONS = new Set([

@@ -5,16 +5,18 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fsyncCreatedDirectories } from './dirsync.js';
+import { fsyncCreatedDirectories } from './fs/dirsync.js';
 import { Empty, Full, QueueError, ioError } from './errors.js';
-import { LockHold, releaseHoldsOn } from './hold.js';
-import { INFO_FILE } from './info.js';
-import { FLOCK_FILE, openDirectoryLock } from './lock.js';
-import { Notifier, type NotifyChannel } from './notify.js';
+import { LockHold, releaseHoldsOn } from './coordination/session.js';
+import { INFO_FILE } from './store/info.js';
+import { FLOCK_FILE, openDirectoryLock } from './coordination/lock.js';
+import { Notifier, type NotifyChannel } from './wakeup/notify.js';
 import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
-import { QueueStore, type RepairReport, type StoreEvents } from './store.js';
-import { WaitList } from './waiters.js';
-import { StateWatcher } from './watch.js';
+import type { StoreEvents } from './store/events.js';
+import { STATE_FILE } from './store/state.js';
+import { QueueStore, type RepairReport } from './store/store.js';
+import { WaitList } from './wakeup/waiters.js';
+import { StateWatcher } from './wakeup/watch.js';
 
 /** A getter that finds nothing looks for dead consumers' items at most this often. */
 const RECLAIM_WHEN_IDLE_MS = 50;
@@ -85,7 +87,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       released: () => this.#published(store.takeEvents()),
     });
     this.#notifier = new Notifier(realDir, (events) => this.#wake(events));
-    this.#watcher = options.watch ? new StateWatcher(realDir, () => this.#wake({ added: true, taken: true, acknowledged: true })) : null;
+    this.#watcher = options.watch ? new StateWatcher(realDir, STATE_FILE, () => this.#wake({ added: true, taken: true, acknowledged: true })) : null;
   }
 
   /** Opens the queue in `dir`, creating the directory (recursively) and the queue when absent. */
@@ -458,7 +460,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Takes up to `max` items (the lock is held). */
   #take(max: number): T[] {
     this.#reclaim(RECLAIM_WHEN_BUSY_MS);
-    const { values } = this.#store.take(max, !this.#options.autosave);
+    const values = this.#store.take(max, !this.#options.autosave);
     if (values.length > 0) {
       this.#handedOut += values.length;
       this.#putters.wake(values.length);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { Queue } from '../lib/index.js';
-import { spareTuning } from '../lib/spares.js';
+import { spareTuning } from '../lib/store/spares.js';
 import { chunkFiles, tempQueueDir } from './helpers.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);

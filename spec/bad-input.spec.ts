@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Queue, QueueError, type GetManyOptions, type GetOptions, type PutOptions, type QueueOptions } from '../lib/index.js';
-import { StateFile } from '../lib/state.js';
+import { StateFile } from '../lib/store/state.js';
 import { tempDir, tempQueueDir } from './helpers.js';
 
 /** Every file in `dir` with its bytes, to compare before and after, once the queues of this process have published (their lock holds end when the event loop turns). */

@@ -1,4 +1,4 @@
-// lib/chunk.ts: chunk file names, appending, scanning for the end of valid
+// lib/store/chunk.ts: chunk file names, appending, scanning for the end of valid
 // data (torn tails, zero tails and stale records versus damage), resuming a
 // chunk, and reading records back through the read-ahead buffer. Real files in
 // real temporary directories.
@@ -10,9 +10,9 @@ import { describe, test, type TestContext } from 'node:test';
 import {
   ChunkReader, ChunkWriter, READ_AHEAD_BYTES, chunkExists, chunkFileName, chunkPath, parseChunkFileName, resumeChunk, scanChunk,
   type ChunkScan, type RecordRead,
-} from '../lib/chunk.js';
+} from '../lib/store/chunk.js';
 import { QueueError } from '../lib/errors.js';
-import { HEADER_BYTES, frameSize, writeFrame } from '../lib/record.js';
+import { HEADER_BYTES, frameSize, writeFrame } from '../lib/store/record.js';
 import { tempDir } from './helpers.js';
 
 const MAX_ITEM = 64 * 1024 * 1024;

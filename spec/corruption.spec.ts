@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { crc32c } from '../lib/crc32c.js';
-import { writeCursorFile } from '../lib/cursor.js';
+import { crc32c } from '../lib/store/crc32c.js';
+import { writeCursorFile } from '../lib/store/cursor.js';
 import { Queue, QueueError } from '../lib/index.js';
-import { HEADER_BYTES } from '../lib/record.js';
+import { HEADER_BYTES } from '../lib/store/record.js';
 import { collectWarnings, tempQueueDir } from './helpers.js';
 
 /** 8-byte raw items: every record is HEADER_BYTES + 8 bytes, so record k starts at RECORD * k. */

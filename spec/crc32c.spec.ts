@@ -1,9 +1,9 @@
-// lib/crc32c.ts: published CRC-32C vectors, agreement with a plain bit-by-bit
+// lib/store/crc32c.ts: published CRC-32C vectors, agreement with a plain bit-by-bit
 // implementation, ranges, and continuing a sum across calls.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { crc32c } from '../lib/crc32c.js';
+import { crc32c } from '../lib/store/crc32c.js';
 
 /** The textbook one-bit-at-a-time CRC-32C: slow, but obviously right. */
 function bitwiseCrc32c(bytes: Uint8Array): number {

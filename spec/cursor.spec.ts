@@ -1,4 +1,4 @@
-// lib/cursor.ts: the acknowledgements live in an atomically replaced cursor
+// lib/store/cursor.ts: the acknowledgements live in an atomically replaced cursor
 // file plus an append-only log of variable-length entries. What is loaded is
 // never newer than what was written: a torn or damaged entry only ever falls
 // back to an older picture, and the reader resyncs past it to later entries.
@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { crc32c } from '../lib/crc32c.js';
+import { crc32c } from '../lib/store/crc32c.js';
 import {
   CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, FOLD_EVERY, acknowledgedIn, loadCursor, writeCursorFile, type CursorState,
-} from '../lib/cursor.js';
+} from '../lib/store/cursor.js';
 import { Queue } from '../lib/index.js';
-import type { Range } from '../lib/ranges.js';
+import type { Range } from '../lib/store/ranges.js';
 import { tempDir, tempQueueDir } from './helpers.js';
 
 /** Bytes of a log entry without ranges, and what each range adds. */

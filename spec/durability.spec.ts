@@ -1,4 +1,4 @@
-// lib/durability.ts: when written data is fsync'd and when work that needs it
+// lib/store/durability.ts: when written data is fsync'd and when work that needs it
 // durable may run. Real files and real fsync calls; the assertions are about
 // what callers observe (what has resolved, which callbacks ran, which
 // descriptors are open), never about how long anything took.
@@ -8,9 +8,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextMacrotask, setTimeout as sleep } from 'node:timers/promises';
 import { describe, test, type TestContext } from 'node:test';
-import { Durability } from '../lib/durability.js';
+import { Durability } from '../lib/store/durability.js';
 import type { FsyncMode } from '../lib/options.js';
-import { tempDir } from './helpers.js';
+import { tempDir, waitFor } from './helpers.js';
+
+/** Polled often enough to see each periodic round on its own. */
+const FAST_POLL = { timeoutMs: 5000, pollMs: 5 };
 
 class SyncFailed extends Error {}
 
@@ -57,15 +60,6 @@ async function settledSoon(promise: Promise<unknown>): Promise<boolean> {
   promise.then(() => (settled = true), () => (settled = true));
   await nextMacrotask();
   return settled;
-}
-
-/** Waits until `check()` holds, polling; fails after `limitMs`. */
-async function eventually(check: () => boolean, what: string, limitMs = 5_000): Promise<void> {
-  const giveUp = performance.now() + limitMs;
-  while (!check()) {
-    if (performance.now() > giveUp) assert.fail(`gave up waiting: ${what}`);
-    await sleep(5);
-  }
 }
 
 function openDescriptors(): number {
@@ -348,9 +342,9 @@ describe('fsync: a number of milliseconds', () => {
       ran = true;
     });
     assert.equal(ran, false);
-    await eventually(() => ran, 'the periodic sync to run the callback');
+    await waitFor(() => ran, 'the periodic sync to run the callback', FAST_POLL);
     // The released descriptor was closed by the same round.
-    await eventually(() => !isOpen(fd), 'the periodic sync to close the released descriptor');
+    await waitFor(() => !isOpen(fd), 'the periodic sync to close the released descriptor', FAST_POLL);
   });
 
   test('the timer keeps syncing: a second write after the first round is synced too', async (t) => {
@@ -362,7 +356,7 @@ describe('fsync: a number of milliseconds', () => {
       fs.writeSync(fd, 'more');
       durability.touch(fd);
       durability.afterDurable(() => rounds++);
-      await eventually(() => rounds === i + 1, `periodic round ${i + 1}`);
+      await waitFor(() => rounds === i + 1, `periodic round ${i + 1}`, FAST_POLL);
     }
   });
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Empty, Full, QueueError, ioError } from '../lib/errors.js';
 import * as perq from '../lib/index.js';
-import { HEADER_BYTES } from '../lib/record.js';
+import { HEADER_BYTES } from '../lib/store/record.js';
 import { tempQueueDir } from './helpers.js';
 
 const DIR = '/srv/queues/mail';

@@ -1,5 +1,6 @@
 // Shared by the specs: real temporary directories, removed after each test,
-// and a way to run a fixture script in a real child process.
+// a way to run a fixture script in a real child process, and waiting for a
+// condition to hold.
 
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -45,4 +46,16 @@ export function collectWarnings(t: TestContext): Array<Error & { code?: string }
   process.on('warning', onWarning);
   t.after(() => process.off('warning', onWarning));
   return warnings;
+}
+
+/**
+ * Polls `check` every `pollMs` until it holds; fails after `timeoutMs` with
+ * `what` (a string, or a function giving the state to report then).
+ */
+export async function waitFor(check: () => boolean, what: string | (() => string), { timeoutMs = 10_000, pollMs = 20 } = {}): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
 }

@@ -1,4 +1,4 @@
-// lib/info.ts: the info file says what a directory is. A round trip keeps it;
+// lib/store/info.ts: the info file says what a directory is. A round trip keeps it;
 // anything else in its place is ERR_CORRUPT (damaged) or ERR_FORMAT (not
 // ours, or too new), naming the directory and the file.
 
@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { crc32c } from '../lib/crc32c.js';
+import { crc32c } from '../lib/store/crc32c.js';
 import { QueueError } from '../lib/errors.js';
-import { FORMAT_VERSION, INFO_FILE, readInfo, writeInfo } from '../lib/info.js';
+import { FORMAT_VERSION, INFO_FILE, readInfo, writeInfo } from '../lib/store/info.js';
 import { tempDir } from './helpers.js';
 
 function infoPath(dir: string): string {

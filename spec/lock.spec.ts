@@ -1,4 +1,4 @@
-// lib/lock.ts: one holder of a queue directory's lock at a time, in both
+// lib/coordination/lock.ts: one holder of a queue directory's lock at a time, in both
 // locking modes, within one process (two descriptors) and across real
 // processes; a holder's death frees a flock at once (the kernel drops it) and
 // a lockfile once it has gone stale. Also how Queues of one process share it.
@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { QueueError } from '../lib/errors.js';
-import { LOCKFILE_MAX_HOLD_MS, LockHold, MAX_HOLD_MS } from '../lib/hold.js';
+import { LOCKFILE_MAX_HOLD_MS, LockHold, MAX_HOLD_MS } from '../lib/coordination/session.js';
 import { Queue } from '../lib/index.js';
-import { LOCKFILE_DIR, openDirectoryLock, type DirectoryLock } from '../lib/lock.js';
+import { LOCKFILE_DIR, openDirectoryLock, type DirectoryLock } from '../lib/coordination/lock.js';
 import type { LockingMode } from '../lib/options.js';
 import { exited, forkFixture, tempDir, tempQueueDir } from './helpers.js';
 

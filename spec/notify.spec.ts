@@ -1,4 +1,4 @@
-// Wake-ups between processes and threads (lib/notify.ts, Queue.useNotify),
+// Wake-ups between processes and threads (lib/wakeup/notify.ts, Queue.useNotify),
 // with real forked children and real worker threads on one real directory: a
 // put on one side wakes a get waiting on the other at once, over the IPC
 // channel of fork, a MessagePort or a BroadcastChannel; the items travel
@@ -19,8 +19,8 @@ import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BroadcastChannel, MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { Queue, QueueError } from '../lib/index.js';
-import { Notifier, type NotifyChannel } from '../lib/notify.js';
-import type { StoreEvents } from '../lib/store.js';
+import { Notifier, type NotifyChannel } from '../lib/wakeup/notify.js';
+import type { StoreEvents } from '../lib/store/events.js';
 import { WAIT_SETTLE_MS, isPerqWake, type PeerCommand, type PeerReply, type PeerReport } from './fixtures/notify-messages.js';
 import type { NotifyWorkerData } from './fixtures/notify-worker.js';
 import { exited, forkFixture, tempQueueDir } from './helpers.js';
@@ -196,7 +196,7 @@ const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /**
  * Before a worker thread touches the queue, lets this thread's queue publish
  * and release the directory lock (it keeps it until the loop turns), so the
- * worker finds it free. fs-ext 2.1.1, which lib/lock.ts uses, is not safe in
+ * worker finds it free. fs-ext 2.1.1, which lib/coordination/lock.ts uses, is not safe in
  * worker threads, and that is not what these tests are about:
  * - its asynchronous flock runs on the main thread's loop and calls back into
  *   the worker's isolate: a worker that waits for the lock crashes the process;
@@ -493,7 +493,7 @@ describe('useNotify between threads', () => {
   });
 });
 
-describe('Notifier (lib/notify.ts) in one thread', () => {
+describe('Notifier (lib/wakeup/notify.ts) in one thread', () => {
   // Notifiers of one directory in one thread also hear each other directly
   // (synchronously); what comes later came over the channel.
   const ADDED = { added: true, taken: false, acknowledged: false };

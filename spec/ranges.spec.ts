@@ -1,11 +1,11 @@
-// lib/ranges.ts: sets of sequence numbers as sorted, merged range lists,
+// lib/store/ranges.ts: sets of sequence numbers as sorted, merged range lists,
 // checked against a plain Set of numbers. Randomized with fast-check; the
 // seed is printed, and PERQ_RANGES_SEED=<seed> replays a run.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { dropBelow, insertRange, type Range } from '../lib/ranges.js';
+import { dropBelow, insertRange, type Range } from '../lib/store/ranges.js';
 
 const SEED = Number(process.env.PERQ_RANGES_SEED ?? Math.floor(Math.random() * 2 ** 31));
 

@@ -1,10 +1,10 @@
-// lib/record.ts: the frame around every item. Round trips, and that every
+// lib/store/record.ts: the frame around every item. Round trips, and that every
 // single-bit flip in a header or payload is detected.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { crc32c } from '../lib/crc32c.js';
-import { HEADER_BYTES, frameSize, headerSeq, headerTimestamp, payloadIntact, readHeaderLength, writeFrame } from '../lib/record.js';
+import { crc32c } from '../lib/store/crc32c.js';
+import { HEADER_BYTES, frameSize, headerSeq, headerTimestamp, payloadIntact, readHeaderLength, writeFrame } from '../lib/store/record.js';
 
 const SEQ = 4242;
 const TIME = 1_767_225_600_123;

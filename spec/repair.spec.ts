@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Queue, QueueError } from '../lib/index.js';
-import { HEADER_BYTES } from '../lib/record.js';
+import { HEADER_BYTES } from '../lib/store/record.js';
 import { collectWarnings, tempQueueDir } from './helpers.js';
 
 /** 8-byte raw items: every record is RECORD bytes, so record k of a chunk starts at RECORD * k. */
@@ -239,7 +239,7 @@ describe("onCorrupt: 'quarantine'", () => {
     await q.putMany([1, 2, 3]);
     await q.close();
     // Rewrite item 1 as an intact record of bytes that are not JSON.
-    const { writeFrame, frameSize, headerTimestamp } = await import('../lib/record.js');
+    const { writeFrame, frameSize, headerTimestamp } = await import('../lib/store/record.js');
     const bytes = fs.readFileSync(chunk(dir, 0));
     const first = HEADER_BYTES + 1;
     const bad = Buffer.from('{nope');

@@ -1,4 +1,4 @@
-// lib/spares.ts: acknowledged chunks kept, emptied, as spares and taken as
+// lib/store/spares.ts: acknowledged chunks kept, emptied, as spares and taken as
 // the next chunks instead of creating files. Through a real Queue on real
 // files: a drained chunk's inode comes back as a later chunk holding the right
 // items; no more than SPARE_FILES.length spares are kept; spares with a gap in
@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chunkPath } from '../lib/chunk.js';
+import { chunkPath } from '../lib/store/chunk.js';
 import { Queue } from '../lib/index.js';
-import { SPARE_FILES, spareTuning } from '../lib/spares.js';
+import { SPARE_FILES, spareTuning } from '../lib/store/spares.js';
 import { chunkFiles, tempQueueDir } from './helpers.js';
 
 function sparesIn(dir: string): string[] {

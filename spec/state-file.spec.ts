@@ -1,4 +1,4 @@
-// lib/state.ts's StateFile on real files: of its two slots the newest whole
+// lib/store/state.ts's StateFile on real files: of its two slots the newest whole
 // state is read; a damaged newest slot falls back to the one before, never to
 // a mixture; slots grow for a state larger than they are and read back; a
 // new file has its full length, so both slots come in one read; a state file
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { INITIAL_SLOT_BYTES, StateFile, initialState, type SharedState } from '../lib/state.js';
+import { INITIAL_SLOT_BYTES, StateFile, initialState, type SharedState } from '../lib/store/state.js';
 import { tempQueueDir } from './helpers.js';
 
 /** Header (8 bytes), then the two slots. */

@@ -1,4 +1,4 @@
-// lib/store.ts: the on-disk state of one queue, driven directly (the lock and
+// lib/store/store.ts: the on-disk state of one queue, driven directly (the lock and
 // the waiting are the Queue's). Real files; what is asserted is what is on
 // disk and which files are open.
 
@@ -8,8 +8,8 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { QueueError } from '../lib/errors.js';
 import { resolveOptions, type QueueOptions } from '../lib/options.js';
-import { loadCursor } from '../lib/cursor.js';
-import { HINT_EVERY_CHUNKS, QueueStore } from '../lib/store.js';
+import { loadCursor } from '../lib/store/cursor.js';
+import { HINT_EVERY_CHUNKS, QueueStore } from '../lib/store/store.js';
 import { chunkFiles, tempQueueDir } from './helpers.js';
 
 /** Opens a store on a fresh directory (each test closes it before the directory is removed). */
@@ -74,15 +74,15 @@ describe('QueueStore', () => {
     assert.deepEqual(fs.readFileSync(path.join(dir, 'chunk-0000000000000000')), before);
     assert.equal(store.headSeq, 3);
     store.append([4]);
-    assert.deepEqual(store.take(10, false).values, [1, 2, 3, 4]);
+    assert.deepEqual(store.take(10, false), [1, 2, 3, 4]);
     await store.close();
   });
 
   test('acknowledging deletes exactly the chunks every item of which is acknowledged', async (t) => {
     const { store, dir } = openStore(t, { chunkSize: 10 });
     store.append(Array.from({ length: 30 }, (_, i) => i));
-    assert.equal(store.take(25, true).values.length, 25);
-    for (let i = 0; i < 9; i++) assert.equal(store.acknowledgeOldest(), true);
+    assert.equal(store.take(25, true).length, 25);
+    for (let i = 0; i < 9; i++) store.acknowledgeOldest();
     assert.deepEqual(chunkFiles(dir), ['chunk-0000000000000000', 'chunk-0000000000000001', 'chunk-0000000000000002']);
     store.acknowledgeOldest();
     assert.deepEqual(chunkFiles(dir), ['chunk-0000000000000001', 'chunk-0000000000000002']);

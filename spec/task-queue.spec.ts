@@ -1,4 +1,4 @@
-// lib/task-queue.ts and the detached worker: real worker processes started by
+// lib/task/queue.ts and the detached worker: real worker processes started by
 // pushes from this process and from forked pusher processes, one handler
 // module (fixtures/task-handler.ts) that records every attempt to a file.
 // Every worker ever started is killed (by pid) and every directory removed
@@ -13,21 +13,18 @@ import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueError, taskQueue, type DeadLetter, type PushResult, type TaskQueue, type TaskQueueOptions } from '../lib/index.js';
-import { WaitingKeys, keyOfString } from '../lib/task-keys.js';
-import { taskPaths } from '../lib/task-layout.js';
-import { WorkerLock } from '../lib/task-lock.js';
-import { TaskLog } from '../lib/task-log.js';
-import type { WorkerConfig } from '../lib/task-options.js';
-import { TaskRunner, type TaskEnvelope } from '../lib/task-runner.js';
-import { exited, forkFixture } from './helpers.js';
+import { WaitingKeys, keyOfString } from '../lib/task/keys.js';
+import { taskPaths } from '../lib/task/layout.js';
+import { WorkerLock } from '../lib/task/worker-lock.js';
+import { TaskLog } from '../lib/task/log.js';
+import type { WorkerConfig } from '../lib/task/options.js';
+import { TaskRunner, type TaskEnvelope } from '../lib/task/runner.js';
+import { exited, forkFixture, waitFor } from './helpers.js';
 import { runsFile, type Run, type TestWork } from './fixtures/task-handler.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const HANDLER = path.join(here, 'fixtures', 'task-handler.js');
-const WORKER_ENTRY = path.join(here, '..', 'lib', 'task-worker.js');
-/** Long enough for a worker to boot and work on a loaded 2-core machine. */
-const WAIT_MS = 10_000;
-const POLL_MS = 20;
+const WORKER_ENTRY = path.join(here, '..', 'lib', 'task', 'worker.js');
 
 interface Fixture {
   dir: string;
@@ -99,7 +96,7 @@ function alive(pid: number): boolean {
 function isWorker(pid: number): boolean {
   if (!HAVE_PROC) return true;
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('task-worker');
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join('task', 'worker.js'));
   } catch {
     return false;
   }
@@ -110,14 +107,6 @@ function readPid(dir: string): number | undefined {
     return Number(fs.readFileSync(taskPaths(dir).pidFile, 'utf8'));
   } catch {
     return undefined;
-  }
-}
-
-async function waitFor(check: () => boolean, what: string, timeout = WAIT_MS): Promise<void> {
-  const deadline = performance.now() + timeout;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 

@@ -1,4 +1,4 @@
-// lib/waiters.ts: callers waiting for a change are woken first come, first
+// lib/wakeup/waiters.ts: callers waiting for a change are woken first come, first
 // served; a deadline or an abort rejects them; and once settled, a waiter
 // leaves no timer or abort listener behind (the process must be free to exit).
 
@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { describe, test } from 'node:test';
-import { WaitList } from '../lib/waiters.js';
+import { WaitList } from '../lib/wakeup/waiters.js';
 
 class TimedOut extends Error {}
 

@@ -1,4 +1,4 @@
-// lib/watch.ts and the `watch` option: local processes with no channel
+// lib/wakeup/watch.ts and the `watch` option: local processes with no channel
 // between them wake each other through fs.watch on the queue directory;
 // without it (and with polling slowed right down) they do not; where the
 // watch is blind (an sshfs mount, changes made on the other side) polling
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode } from '../lib/options.js';
-import { StateWatcher } from '../lib/watch.js';
+import { StateWatcher } from '../lib/wakeup/watch.js';
 import { exited, forkFixture, tempDir } from './helpers.js';
 import { mountOverSsh } from './support/sshfs.js';
 
@@ -94,7 +94,7 @@ describe('StateWatcher', () => {
     const dir = tempDir(t);
     fs.writeFileSync(path.join(dir, 'state'), 'x');
     let changes = 0;
-    const watcher = new StateWatcher(dir, () => changes++);
+    const watcher = new StateWatcher(dir, 'state', () => changes++);
     try {
       assert.equal(watcher.watching, true);
       fs.writeFileSync(path.join(dir, 'chunk-0000000000000000'), 'y');
@@ -114,7 +114,7 @@ describe('StateWatcher', () => {
   });
 
   test('a directory that cannot be watched leaves it to polling, without an error', (t) => {
-    const watcher = new StateWatcher(path.join(tempDir(t), 'missing'), () => undefined);
+    const watcher = new StateWatcher(path.join(tempDir(t), 'missing'), 'state', () => undefined);
     assert.equal(watcher.watching, false);
     watcher.close();
   });

@@ -116,7 +116,7 @@ export function checkJournals(processes: readonly ProcessRecord[], autosave = fa
   };
   const deadProcs = new Set<number>();
   const live = (session: string): boolean => !ended.has(session) && !deadProcs.has(Number(session.split(':')[0]));
-  const deliveryCheck = (id: number, session: string, where: string): ItemState => {
+  const deliveryCheck = (id: number, where: string): ItemState => {
     const s = state(id);
     if (!s.intended) report('phantom', `item ${id} ${where}: no put of it was ever attempted`);
     else if (s.ackedResolved) report('ackedAgain', `item ${id} ${where} after its taskDone resolved`);
@@ -173,7 +173,7 @@ export function checkJournals(processes: readonly ProcessRecord[], autosave = fa
         break;
       case 'G':
         for (const id of idList(line.args[0])) {
-          const s = deliveryCheck(id, session, `handed to ${current.name} session ${session}`);
+          const s = deliveryCheck(id, `handed to ${current.name} session ${session}`);
           s.holders.push(session);
           s.present = 'yes';
           if (autosave) {
@@ -233,7 +233,7 @@ export function checkJournals(processes: readonly ProcessRecord[], autosave = fa
         for (const id of listed) {
           if (seen.has(id)) report('duplicate', `item ${id} twice in one complete listing`);
           seen.add(id);
-          deliveryCheck(id, '-1:listing', `in the listing by ${current.name}`);
+          deliveryCheck(id, `in the listing by ${current.name}`);
           const tag = Math.floor(id / ID_SPACE);
           const previous = lastOfProducer.get(tag);
           if (previous !== undefined && id < previous) report('order', `item ${id} listed after item ${previous} of the same producer`);

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { Queue, QueueError } from '../../lib/index.js';
-import { HEADER_BYTES, readHeaderLength } from '../../lib/record.js';
+import { HEADER_BYTES, readHeaderLength } from '../../lib/store/record.js';
 import { zeroCounts, type Counts } from './check.js';
 import { checkItem, tortureItem, type TortureItem } from './items.js';
 import type { CaseResult } from './report.js';

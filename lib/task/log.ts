@@ -5,7 +5,7 @@
 // cannot be written is dropped.
 
 import fs from 'node:fs';
-import type { TaskLogLevel } from './task-options.js';
+import type { TaskLogLevel } from './options.js';
 
 /** How severe each level is; a logger writes lines at or above its level. */
 const SEVERITY: Record<TaskLogLevel, number> = { info: 0, warn: 1, error: 2, silent: 3 };

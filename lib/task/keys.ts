@@ -15,10 +15,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ioError } from './errors.js';
-import type { DirectoryLock } from './lock.js';
-import { openTaskLock } from './task-layout.js';
-import type { TaskStorageOptions } from './task-options.js';
+import { ioError } from '../errors.js';
+import type { DirectoryLock } from '../coordination/lock.js';
+import { openTaskLock } from './layout.js';
+import type { TaskStorageOptions } from './options.js';
 
 /** A count file's name: 64 hex digits, so nothing a caller passes becomes a path. */
 const KEY_FILE = /^[0-9a-f]{64}$/;

@@ -13,11 +13,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fsExt from 'fs-ext';
-import { fsyncDirectory } from './dirsync.js';
-import { closeQuietly } from './durability.js';
-import { ioError } from './errors.js';
-import { fileSize } from './magic.js';
-import type { LockingMode } from './options.js';
+import { ioError } from '../errors.js';
+import { fsyncDirectory } from '../fs/dirsync.js';
+import { closeQuietly, fileSize, openIfThere } from '../fs/files.js';
+import type { LockingMode } from './lock.js';
 
 export const CONSUMERS_DIR = 'consumers';
 /**
@@ -166,12 +165,8 @@ export function leaseAlive(dir: string, id: number, mode: LockingMode, staleMs: 
       return false;
     }
   }
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch {
-    return false;
-  }
+  const fd = openIfThere(file);
+  if (fd === null) return false;
   try {
     fsExt.flockSync(fd, 'exnb');
     return false;

@@ -12,7 +12,7 @@
 // into a chunk already deleted.
 
 import fs from 'node:fs';
-import type { FsyncMode } from './options.js';
+import { closeQuietly } from '../fs/files.js';
 
 interface Deferred {
   promise: Promise<void>;
@@ -31,6 +31,9 @@ function deferred(): Deferred {
 }
 
 const RESOLVED = Promise.resolve();
+
+/** `'never'`, `'always'`, or a period in ms (see the `fsync` option). */
+export type FsyncMode = 'never' | 'always' | number;
 
 export class Durability {
   readonly mode: FsyncMode;
@@ -195,11 +198,3 @@ function syncAsync(fd: number, dataOnly: boolean): Promise<void> {
   });
 }
 
-/** Closes a descriptor whose failing close has nothing left to save. */
-export function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // A descriptor that fails to close has nothing left for us to save.
-  }
-}

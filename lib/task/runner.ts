@@ -1,7 +1,7 @@
 // The worker's loop: hand each waiting item to the handler, one at a time,
 // while holding the worker lock; retry a failed item up to `retries` times
 // (at the back of the queue), then move it to the dead-letter queue; leave
-// once the queue is empty. Runs in the detached worker (task-worker.ts) or, with
+// once the queue is empty. Runs in the detached worker (worker.ts) or, with
 // `inProcess`, in the pushing process; either way the caller has taken the
 // worker lock and hands it over, and the loop returns with it released.
 //
@@ -18,20 +18,20 @@
 // (done, back in the queue, or a dead letter) is stored: a worker that dies
 // before that has its item handed out again by the queue (at least once).
 
-import { Queue } from './queue.js';
-import { QueueError } from './errors.js';
-import { AttemptLog, isItemId, type AttemptRecord } from './task-attempts.js';
-import { isWorkKey, type WaitingKeys } from './task-keys.js';
-import type { WorkerLock } from './task-lock.js';
-import { removeWorkerPid, writeWorkerPid, type TaskPaths } from './task-layout.js';
-import { describeError, type TaskLog } from './task-log.js';
-import type { TaskHandler, WorkerConfig } from './task-options.js';
+import { Queue } from '../queue.js';
+import { QueueError } from '../errors.js';
+import { AttemptLog, isItemId, type AttemptRecord } from './attempts.js';
+import { isWorkKey, type WaitingKeys } from './keys.js';
+import type { WorkerLock } from './worker-lock.js';
+import { removeWorkerPid, writeWorkerPid, type TaskPaths } from './layout.js';
+import { describeError, type TaskLog } from './log.js';
+import type { TaskHandler, WorkerConfig } from './options.js';
 
 /** What the queue in `queue/` holds: the work and what the task queue needs to know about it. */
 export interface TaskEnvelope<W = unknown> {
   /** A random UUID, made by the push; the same on every attempt. */
   id: string;
-  /** The work's key in the waiting-work index (task-keys.ts). */
+  /** The work's key in the waiting-work index (keys.ts). */
   key: string;
   work: W;
 }

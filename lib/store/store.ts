@@ -21,20 +21,21 @@ import path from 'node:path';
 import { ChunkReader, ChunkWriter, chunkExists, chunkPath, parseChunkFileName, resumeChunk } from './chunk.js';
 import { CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, acknowledgedIn, isCursorFile, loadCursor, writeCursorFile, type CursorState } from './cursor.js';
 import { Durability } from './durability.js';
-import { QueueError, ioError } from './errors.js';
+import type { StoreEvents } from './events.js';
+import { QueueError, ioError } from '../errors.js';
 import { INFO_FILE, readInfo, writeInfo } from './info.js';
-import { CONSUMERS_DIR, Lease, isLeaseFile, leaseAlive, leasePath, prepareLeases, removeLease } from './lease.js';
-import { FLOCK_FILE, LOCKFILE_DIR } from './lock.js';
-import type { ResolvedOptions } from './options.js';
+import { CONSUMERS_DIR, Lease, isLeaseFile, leaseAlive, leasePath, prepareLeases, removeLease } from '../coordination/lease.js';
+import { FLOCK_FILE, LOCKFILE_DIR } from '../coordination/lock.js';
 import { HEADER_BYTES, frameSize, sealFrame, writeFrame } from './record.js';
-import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type InPlaceSerializer, type Serializer } from './serializers.js';
+import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type InPlaceSerializer, type Serializer } from '../serializers.js';
 import { Coherence, isNetworkFileSystem } from './coherence.js';
+import type { StoreOptions } from './options.js';
 import { damagedChunk, repairChunk, type QuarantinedStretch } from './repair.js';
 import { SpareChunks } from './spares.js';
 import {
   appendHeld, countFrom, countOf, dropBelow, endOf, gapsBetween, insertRange, lowestOf, shiftHeld, subtractRanges, type Range,
 } from './ranges.js';
-import { fileSize, isFileAt, type Inode } from './magic.js';
+import { fileSize, isFileAt, type Inode } from '../fs/files.js';
 import { STATE_FILE, StateFile, applyAcknowledged, initialState, isStateFile, type ConsumerRow, type SharedState } from './state.js';
 
 /** The write buffer starts at 64 KiB and grows for larger batches. */
@@ -51,16 +52,6 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 export const HINT_EVERY_CHUNKS = 1024;
 /** write-file-atomic's temporary files (name + '.' + a murmur hash), left behind only by a crash mid-write. */
 const ATOMIC_TEMP = /^(info|cursor)\.\d+$/;
-
-/** What a holder changed, for the wake-ups of other processes. */
-export interface StoreEvents {
-  /** Items became available: appended, or returned from a consumer that is gone. */
-  added: boolean;
-  /** Items were handed out (room for a put waiting at maxSize). */
-  taken: boolean;
-  /** The acknowledged prefix moved (for join). */
-  acknowledged: boolean;
-}
 
 /** What #readItem finds where an item should be. */
 type ItemRead = { kind: 'item'; value: unknown; next: number } | { kind: 'quarantined'; next: number } | { kind: 'missing' };
@@ -96,7 +87,7 @@ export class QueueStore {
   readonly chunkSize: number;
   readonly serializer: Serializer;
   readonly durability: Durability;
-  #options: ResolvedOptions;
+  #options: StoreOptions;
   #cursor: CursorWriter;
   #stateFile: StateFile;
   /** The shared state: authoritative while the lock is held, a cache otherwise. */
@@ -125,7 +116,7 @@ export class QueueStore {
   #lockInode: Inode | null;
 
   private constructor(
-    dir: string, options: ResolvedOptions, serializer: Serializer, chunkSize: number,
+    dir: string, options: StoreOptions, serializer: Serializer, chunkSize: number,
     cursor: CursorWriter, stateFile: StateFile, state: SharedState, durability: Durability,
   ) {
     this.dir = dir;
@@ -152,7 +143,7 @@ export class QueueStore {
    * directory lock. With onCorrupt 'quarantine', damage that stops the open
    * (in the newest chunk, a missing newest chunk) is repaired first.
    */
-  static open(dir: string, options: ResolvedOptions): QueueStore {
+  static open(dir: string, options: StoreOptions): QueueStore {
     try {
       return QueueStore.#openOnce(dir, options);
     } catch (error) {
@@ -164,7 +155,7 @@ export class QueueStore {
     }
   }
 
-  static #openOnce(dir: string, options: ResolvedOptions): QueueStore {
+  static #openOnce(dir: string, options: StoreOptions): QueueStore {
     const network = isNetworkFileSystem(dir);
     // Another host's writes: sizes and small files this client cached are refreshed by a listing.
     if (network) listDirectory(dir);
@@ -206,7 +197,7 @@ export class QueueStore {
    * chunks missing between them; the processes that have the queue open move
    * to the new files at their next hold. Works where open itself fails.
    */
-  static repair(dir: string, options: ResolvedOptions): RepairReport {
+  static repair(dir: string, options: StoreOptions): RepairReport {
     if (readInfo(dir) === null) throw new QueueError('ERR_FORMAT', dir, 'there is no queue here to repair (no info file)');
     const { chunkSize, serializer } = openInfo(dir, options);
     const cursor = recoverCursor(dir, chunkSize, options, true);
@@ -416,11 +407,10 @@ export class QueueStore {
    * record them as held by this process's consumer (false: autosave, they
    * count as acknowledged at once).
    */
-  take(max: number, consumer: boolean): { values: unknown[]; seqs: number[] } {
+  take(max: number, consumer: boolean): unknown[] {
     const state = this.#state;
     const values: unknown[] = [];
-    const seqs: number[] = [];
-    if (this.waiting === 0) return { values, seqs };
+    if (this.waiting === 0) return values;
     // Handing out to a consumer changes only the state: lost unpublished,
     // the items simply wait again. Autosave moves the cursor, which the
     // dirty mark must cover.
@@ -445,11 +435,10 @@ export class QueueStore {
       }
       if (row !== undefined) appendHeld(row.held, seq, 1);
       values.push(value);
-      seqs.push(seq);
     }
     if (values.length > 0) this.#events.taken = true;
     if (row === undefined) this.#advanceAck();
-    return { values, seqs };
+    return values;
   }
 
   /** The next item a take would hand out, without taking it; undefined when none waits. */
@@ -461,18 +450,19 @@ export class QueueStore {
    * Acknowledges this consumer's `count` oldest held items and persists them:
    * a log entry with the new acknowledged prefix and the items acknowledged
    * above it, under the dirty mark (a holder that dies before it publishes
-   * leaves the entry for the next one to apply). False when this consumer
-   * holds nothing (its items were cleared, or returned after it was taken for dead).
+   * leaves the entry for the next one to apply). A consumer that holds
+   * nothing (its items were cleared, or returned after it was taken for
+   * dead) has nothing to acknowledge: the call counts for the queue alone.
    */
-  acknowledgeOldest(count = 1): boolean {
+  acknowledgeOldest(count = 1): void {
     const row = this.#myRow();
-    if (row === undefined || row.held.length === 0) return false;
+    if (row === undefined || row.held.length === 0) return;
     if (count === 1) {
       const oldest = row.held[0].start;
       const floor = Math.max(this.#state.ackSeq, this.#ackFloor());
       if (oldest > floor && floor === this.#state.ackSeq) {
         this.#acknowledgeAbovePrefix(row, floor);
-        return true;
+        return;
       }
       // The common call: no arrays unless the item lies above the new prefix.
       this.#markChanged();
@@ -484,7 +474,7 @@ export class QueueStore {
         insertRange(this.#state.acked, acked[0]);
         this.#advanceAck(acked, newFloor);
       }
-      return true;
+      return;
     }
     this.#markChanged();
     // Fewer may be held than counted (another process's clear()): those go.
@@ -499,7 +489,6 @@ export class QueueStore {
     const acked = rangesOf(seqs.filter((seq) => seq >= floor));
     for (const range of acked) insertRange(this.#state.acked, range);
     this.#advanceAck(acked, floor);
-    return true;
   }
 
   /**
@@ -1064,7 +1053,7 @@ export class QueueStore {
 }
 
 /** Reads the info file, creating the queue when the directory is new. */
-function openInfo(dir: string, options: ResolvedOptions): { chunkSize: number; serializer: Serializer } {
+function openInfo(dir: string, options: StoreOptions): { chunkSize: number; serializer: Serializer } {
   const info = readInfo(dir);
   if (info === null) {
     assertFreshDirectory(dir);
@@ -1135,7 +1124,7 @@ function isQueueData(dir: string, name: string): boolean {
  * cursor file is missing or damaged, the cursor is rebuilt from the chunk files
  * and the log, erring towards handing items out again rather than skipping any.
  */
-function recoverCursor(dir: string, chunkSize: number, options: ResolvedOptions, gapsAllowed = false): CursorState {
+function recoverCursor(dir: string, chunkSize: number, options: StoreOptions, gapsAllowed = false): CursorState {
   const loaded = loadCursor(dir);
   if (loaded.file !== null) return { ...acknowledgedIn(loaded), headHint: loaded.file.headHint };
   const chunks = listedChunks(dir);

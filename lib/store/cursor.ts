@@ -18,9 +18,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { crc32c } from './crc32c.js';
-import { fsyncDirectory } from './dirsync.js';
-import { ioError } from './errors.js';
-import { fileSize, startsWithMagic } from './magic.js';
+import { fsyncDirectory } from '../fs/dirsync.js';
+import { ioError } from '../errors.js';
+import { closeQuietly, fileSize, startsWithMagic } from '../fs/files.js';
 import { dropBelow, insertRange, type Range } from './ranges.js';
 
 export const CURSOR_FILE = 'cursor';
@@ -268,11 +268,7 @@ export class CursorWriter {
   }
 
   closeLog(): void {
-    try {
-      fs.closeSync(this.logFd);
-    } catch {
-      // Every entry was written with writeSync; closing has nothing to lose.
-    }
+    closeQuietly(this.logFd); // every entry was written with writeSync
   }
 }
 

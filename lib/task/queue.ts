@@ -3,34 +3,34 @@
 // layer above Queue: the work waits in a perq queue in `<dir>/queue/`.
 //
 // A push (1) puts its work, with the waiting-work index updated in the same
-// keys section (task-keys.ts), then (2) tries the worker lock: held means a
-// worker runs and will see the work (task-runner.ts says why even one that is
+// keys section (keys.ts), then (2) tries the worker lock: held means a
+// worker runs and will see the work (runner.ts says why even one that is
 // leaving will); free means none does, and the push starts one, handing it
-// the lock it just took (task-lock.ts). The order matters: putting first is
+// the lock it just took (worker-lock.ts). The order matters: putting first is
 // what lets a leaving worker's last look find the work.
 
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { QueueError, ioError } from './errors.js';
-import { Queue } from './queue.js';
-import { resolveSerializer, type Serializer } from './serializers.js';
-import { WaitingKeys, keyOfBytes, keyOfString } from './task-keys.js';
-import { readWorkerPid, taskPaths, type TaskPaths } from './task-layout.js';
-import { WorkerLock } from './task-lock.js';
-import { TaskLog, describeError } from './task-log.js';
-import { resolveTaskOptions, type ResolvedTaskOptions, type TaskHandler, type TaskQueueOptions } from './task-options.js';
-import { TaskRunner, loadHandler, type DeadLetter, type TaskEnvelope } from './task-runner.js';
+import { QueueError, ioError } from '../errors.js';
+import { Queue } from '../queue.js';
+import { resolveSerializer, type Serializer } from '../serializers.js';
+import { WaitingKeys, keyOfBytes, keyOfString } from './keys.js';
+import { readWorkerPid, taskPaths, type TaskPaths } from './layout.js';
+import { WorkerLock } from './worker-lock.js';
+import { TaskLog, describeError } from './log.js';
+import { resolveTaskOptions, type ResolvedTaskOptions, type TaskHandler, type TaskQueueOptions } from './options.js';
+import { TaskRunner, loadHandler, type DeadLetter, type TaskEnvelope } from './runner.js';
 
-export type { TaskContext, TaskHandler, TaskLogLevel, TaskQueueOptions, TaskStorageOptions } from './task-options.js';
-export type { DeadLetter } from './task-runner.js';
+export type { TaskContext, TaskHandler, TaskLogLevel, TaskQueueOptions, TaskStorageOptions } from './options.js';
+export type { DeadLetter } from './runner.js';
 
 /** The worker lock's descriptor in the worker: its place in the stdio array below. */
 const LOCK_FD_IN_WORKER = 4;
 
-/** The worker entry, next to this file (task-worker.js when built, .ts when run from source by a loader). */
-const WORKER_ENTRY = fileURLToPath(new URL(`./task-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+/** The worker entry, next to this file (worker.js when built, .ts when run from source by a loader). */
+const WORKER_ENTRY = fileURLToPath(new URL(`./worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 export interface PushResult {
   /** Work appended to the queue. */

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { crc32c } from './crc32c.js';
-import { QueueError, ioError } from './errors.js';
+import { QueueError, ioError } from '../errors.js';
 
 export const INFO_FILE = 'info';
 /** Marks the file as perq's, so a stranger's `info` file is never misread. */

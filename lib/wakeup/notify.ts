@@ -14,8 +14,8 @@
 import { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { BroadcastChannel, MessagePort } from 'node:worker_threads';
-import { QueueError } from './errors.js';
-import type { StoreEvents } from './store.js';
+import { QueueError } from '../errors.js';
+import type { StoreEvents } from '../store/events.js';
 
 export type NotifyChannel = ChildProcess | NodeJS.Process | MessagePort | BroadcastChannel;
 

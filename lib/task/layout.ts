@@ -2,17 +2,17 @@
 // its directory:
 //   queue/       the perq queue of pending work (envelopes: id, key, work)
 //   dead/        the perq queue of dead letters
-//   keys/        the index of waiting work (see task-keys.ts) and its lock
-//   attempts/    one file per item being tried (see task-attempts.ts)
-//   worker.lock  the worker lock (task-lock.ts): held by the one working worker
+//   keys/        the index of waiting work (see keys.ts) and its lock
+//   attempts/    one file per item being tried (see attempts.ts)
+//   worker.lock  the worker lock (worker-lock.ts): held by the one working worker
 //   worker.pid   the pid of that worker, while it holds the lock
-//   worker.log   the log (see task-log.ts)
+//   worker.log   the log (see log.ts)
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { openDirectoryLock, type DirectoryLock } from './lock.js';
-import { DEFAULT_STALE_AFTER } from './options.js';
-import type { TaskStorageOptions } from './task-options.js';
+import { openDirectoryLock, type DirectoryLock } from '../coordination/lock.js';
+import { DEFAULT_STALE_AFTER } from '../options.js';
+import type { TaskStorageOptions } from './options.js';
 
 export interface TaskPaths {
   dir: string;

@@ -12,7 +12,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { ioError } from './errors.js';
+import { ioError } from '../errors.js';
 
 /** Item ids are UUIDs the pusher made; anything else read from the queue is not used as a path. */
 const ITEM_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

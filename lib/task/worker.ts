@@ -1,17 +1,17 @@
-// The detached worker process a push starts: `node task-worker.js <config>`,
-// the config being task-options.ts's WorkerConfig as JSON. It holds the worker
+// The detached worker process a push starts: `node task/worker.js <config>`,
+// the config being options.ts's WorkerConfig as JSON. It holds the worker
 // lock from the start (the push hands it over as descriptor `lockFd`; started
 // without one, it takes the lock or exits at once, since another worker
 // works), loads the handler module, works until the queue is empty and exits.
 // It has no terminal: what it has to say goes to `<dir>/worker.log`.
 
-import { Queue } from './queue.js';
-import { WaitingKeys } from './task-keys.js';
-import { taskPaths } from './task-layout.js';
-import { WorkerLock } from './task-lock.js';
-import { TaskLog, describeError } from './task-log.js';
-import type { TaskHandler, WorkerConfig } from './task-options.js';
-import { TaskRunner, loadHandler, type TaskEnvelope } from './task-runner.js';
+import { Queue } from '../queue.js';
+import { WaitingKeys } from './keys.js';
+import { taskPaths } from './layout.js';
+import { WorkerLock } from './worker-lock.js';
+import { TaskLog, describeError } from './log.js';
+import type { TaskHandler, WorkerConfig } from './options.js';
+import { TaskRunner, loadHandler, type TaskEnvelope } from './runner.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
 const paths = taskPaths(config.dir);

@@ -12,9 +12,9 @@
 // descriptor): taking it twice from one thread would deadlock, so they hand
 // it over among themselves instead, each publishing before the next refreshes.
 
-import { QueueError } from './errors.js';
+import { QueueError } from '../errors.js';
 import type { DirectoryLock } from './lock.js';
-import type { LockingMode } from './options.js';
+import type { LockingMode } from './lock.js';
 
 /** The longest a process keeps the lock while others may be waiting for it. */
 export const MAX_HOLD_MS = 5;

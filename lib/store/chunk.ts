@@ -6,9 +6,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { QueueError, ioError } from './errors.js';
+import { QueueError, ioError } from '../errors.js';
 import { HEADER_BYTES, headerSeq, headerTimestamp, isQuarantined, readHeaderLength, payloadIntact } from './record.js';
 import type { SpareChunks } from './spares.js';
+import { closeQuietly } from '../fs/files.js';
 
 /**
  * A new chunk is opened read-write, never O_APPEND: on Linux a positioned
@@ -284,11 +285,7 @@ export class ChunkReader {
   }
 
   close(): void {
-    try {
-      fs.closeSync(this.#fd);
-    } catch {
-      // Closing a read-only descriptor loses nothing; the error has no use.
-    }
+    closeQuietly(this.#fd); // a read-only descriptor: closing loses nothing
   }
 
   /** `length` bytes at file `offset`, from the read-ahead buffer or a read sized for them; null when the file ends before. */
@@ -378,11 +375,7 @@ export class ChunkWriter {
   }
 
   close(): void {
-    try {
-      fs.closeSync(this.fd);
-    } catch {
-      // Data was already handed to the OS by writeSync; close has nothing to lose.
-    }
+    closeQuietly(this.fd); // data was already handed to the OS by writeSync
   }
 
   #cutBack(): void {

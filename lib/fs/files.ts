@@ -5,14 +5,19 @@
 
 import fs from 'node:fs';
 
+/** A read-only descriptor of `file`, or null when it cannot be opened (missing, say). */
+export function openIfThere(file: string): number | null {
+  try {
+    return fs.openSync(file, 'r');
+  } catch {
+    return null;
+  }
+}
+
 /** Whether `file` starts with the little-endian u32 `magic` (false when it cannot be read). */
 export function startsWithMagic(file: string, magic: number): boolean {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch {
-    return false;
-  }
+  const fd = openIfThere(file);
+  if (fd === null) return false;
   try {
     const head = Buffer.alloc(4);
     return fs.readSync(fd, head, 0, 4, 0) === 4 && head.readUInt32LE(0) === magic;
@@ -50,5 +55,14 @@ export function isFileAt(file: string, inode: Inode): boolean {
     return current.ino === inode.ino && current.dev === inode.dev;
   } catch {
     return false;
+  }
+}
+
+/** Closes a descriptor whose failing close has nothing left to save. */
+export function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // A descriptor that fails to close has nothing left for us to save.
   }
 }

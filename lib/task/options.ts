@@ -5,8 +5,8 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { QueueError } from './errors.js';
-import { resolveOptions, type QueueOptions } from './options.js';
+import { QueueError } from '../errors.js';
+import { resolveOptions, type QueueOptions } from '../options.js';
 
 /** A failed handler gets this many more attempts unless the caller says otherwise. */
 export const DEFAULT_RETRIES = 3;
@@ -121,7 +121,7 @@ export interface WorkerConfig {
   retries: number;
   logLevel: TaskLogLevel;
   queue: TaskStorageOptions;
-  /** The descriptor through which the starting push handed over the worker lock (see task-lock.ts). */
+  /** The descriptor through which the starting push handed over the worker lock (see worker-lock.ts). */
   lockFd?: number;
 }
 

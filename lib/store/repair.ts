@@ -13,8 +13,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chunkFileName, chunkPath, recordsCutOut } from './chunk.js';
-import { fsyncDirectory } from './dirsync.js';
-import { QueueError, ioError } from './errors.js';
+import { fsyncDirectory } from '../fs/dirsync.js';
+import { QueueError, ioError } from '../errors.js';
 import { HEADER_BYTES, headerSeq, isQuarantined, payloadIntact, readHeaderLength, sealQuarantined } from './record.js';
 
 export const QUARANTINE_DIR = 'quarantine';

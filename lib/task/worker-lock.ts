@@ -20,8 +20,9 @@
 
 import fs from 'node:fs';
 import fsExt from 'fs-ext';
-import { ioError } from './errors.js';
-import type { TaskPaths } from './task-layout.js';
+import { ioError } from '../errors.js';
+import type { TaskPaths } from './layout.js';
+import { closeQuietly } from '../fs/files.js';
 
 export class WorkerLock {
   readonly file: string;
@@ -75,10 +76,6 @@ export class WorkerLock {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      fs.closeSync(this.fd);
-    } catch {
-      // Already closed: nothing left to free.
-    }
+    closeQuietly(this.fd);
   }
 }

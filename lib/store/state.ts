@@ -12,8 +12,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from './crc32c.js';
-import { ioError } from './errors.js';
-import { isFileAt, startsWithMagic, type Inode } from './magic.js';
+import { ioError } from '../errors.js';
+import { closeQuietly, isFileAt, startsWithMagic, type Inode } from '../fs/files.js';
 import { dropBelow, endOf, gapsBetween, insertRange, subtractRanges, type Range } from './ranges.js';
 
 export const STATE_FILE = 'state';
@@ -222,11 +222,7 @@ export class StateFile {
   }
 
   close(): void {
-    try {
-      fs.closeSync(this.#fd);
-    } catch {
-      // Nothing unwritten is held by a descriptor we only pwrite through.
-    }
+    closeQuietly(this.#fd); // nothing unwritten is held by a descriptor we only pwrite through
   }
 
   #open(): number {

@@ -15,8 +15,11 @@ import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import fsExt from 'fs-ext';
 import lockfile from 'proper-lockfile';
-import { ioError } from './errors.js';
-import type { LockingMode } from './options.js';
+import { ioError } from '../errors.js';
+import { closeQuietly } from '../fs/files.js';
+
+/** `'flock'` (local file systems) or `'lockfile'` (network file systems; see the `locking` option). */
+export type LockingMode = 'flock' | 'lockfile';
 
 export const FLOCK_FILE = 'lock';
 export const LOCKFILE_DIR = 'lock.d';
@@ -96,12 +99,7 @@ class Flock implements DirectoryLock {
   }
 
   close(): void {
-    try {
-      // Closing the descriptor also drops the flock.
-      fs.closeSync(this.#fd);
-    } catch {
-      // Already closed: nothing left to free.
-    }
+    closeQuietly(this.#fd); // which also drops the flock
   }
 }
 
