@@ -6,6 +6,7 @@
 // empty. Run with 'flock' on the local path, and with 'lockfile' and polling
 // where the consumers reach the directory through an sshfs mount (a real
 // network file system: no flock shared with the local path, no inotify).
+// A failure prints its seed; PERQ_SEED=<seed> replays that schedule.
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -44,6 +45,11 @@ interface Member {
   child: ChildProcess;
   log: string;
   killed: boolean;
+}
+
+/** The seed of a run: PERQ_SEED replays the schedule a failure printed (seed N). */
+function runSeed(): number {
+  return process.env.PERQ_SEED === undefined ? Date.now() : Number(process.env.PERQ_SEED);
 }
 
 /** A small deterministic generator, so that a failing schedule can be replayed from its seed. */
@@ -285,7 +291,7 @@ describe('many producer and consumer processes on one directory', () => {
     const dir = path.join(root, 'q');
     const sc: Scenario = { locking: 'flock', staleAfter: 2000, pollInterval: 50, producerDir: dir, consumerDir: dir, logs, pause: 5 };
     runs.push(new Run(sc));
-    await runScenario(t, runs[0], sc, Date.now());
+    await runScenario(t, runs[0], sc, runSeed());
   });
 
   test("locking 'lockfile' with polling, consumers through an sshfs mount: the same", async (t) => {
@@ -300,7 +306,7 @@ describe('many producer and consumer processes on one directory', () => {
       locking: 'lockfile', staleAfter: 2000, pollInterval: 100, producerDir: path.join(shared, 'q'), consumerDir: path.join(mount.mountPoint, 'q'), logs, pause: 20, items: 100,
     };
     runs.push(new Run(sc));
-    await runScenario(t, runs[0], sc, Date.now());
+    await runScenario(t, runs[0], sc, runSeed());
   });
 
   test('without kills, each consumer sees the items of each producer in the order they were put', async (t) => {

@@ -384,12 +384,17 @@ describe('close', () => {
 
   test('await using closes the queue', async (t) => {
     const dir = tempQueueDir(t);
+    let used: Queue | undefined;
     {
       await using q = await Queue.open(dir);
+      used = q;
       await q.put('x');
+      assert.equal(q.closed, false);
     }
-    const again = await Queue.open(dir); // would be ERR_LOCKED if still open
-    assert.equal(await again.get(), 'x');
+    assert.equal(used.closed, true, 'closed when the block was left');
+    await assert.rejects(used.put('y'), { code: 'ERR_QUEUE_CLOSED' });
+    const again = await Queue.open(dir);
+    assert.equal(await again.get(), 'x', 'what it put was persisted by the close');
     await again.close();
   });
 });
