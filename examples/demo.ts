@@ -41,10 +41,7 @@ async function consume(dir: string, label: string, crashAfter: number): Promise<
   // pollInterval: a job put by another process is found within 100 ms.
   const queue = await Queue.open<Job>(dir, { pollInterval: 100 });
   let done = 0;
-  process.on('message', async () => {
-    await queue.close();
-    process.exit(0);
-  });
+  process.on('message', () => void queue.close().then(() => process.exit(0)));
   for (;;) {
     let job: Job;
     try {

@@ -13,10 +13,8 @@ const queue = await Queue.open<{ text: string; sentAt: string }>(dir, {
   pollInterval: 1000,
 });
 console.log(`receiving from ${queue.dir} (${queue.size} waiting). Ctrl-C to stop.`);
-process.on('SIGINT', async () => {
-  await queue.close(); // hands back an item taken and not yet acknowledged
-  process.exit(0);
-});
+// close() hands back an item taken and not yet acknowledged.
+process.on('SIGINT', () => void queue.close().then(() => process.exit(0)));
 // Each item is acknowledged when the loop asks for the next; the loop ends when the queue is closed.
 for await (const item of queue) {
   console.log(`received: ${item.text} (sent ${item.sentAt})`);

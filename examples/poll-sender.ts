@@ -20,10 +20,7 @@ async function send(text: string): Promise<void> {
   console.log(`sent: ${text}`);
 }
 
-process.on('SIGINT', async () => {
-  await queue.close();
-  process.exit(0);
-});
+process.on('SIGINT', () => void queue.close().then(() => process.exit(0)));
 
 if (process.stdin.isTTY) {
   console.log('type a line and press Enter:');

@@ -153,7 +153,7 @@ describe("fsync: 'always'", () => {
     }
     durability.afterDurable(() => ran.push('later'));
     const released = later.map(() => false);
-    later.forEach((promise, i) => promise.then(() => (released[i] = true)));
+    for (const [i, promise] of later.entries()) void promise.then(() => (released[i] = true));
 
     await first;
     assert.deepEqual(ran, ['first']);
