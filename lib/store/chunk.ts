@@ -86,11 +86,7 @@ export function scanChunk(dir: string, file: string, fd: number, maxItemBytes: n
       if (isZeroFrom(dir, file, fd, pos, size)) return tornAt(pos);
       throw new QueueError('ERR_CORRUPT', dir, 'damaged record header (checksum mismatch)', { file, offset: pos });
     }
-    const at = headerSeq(header, 0);
-    if (at !== firstSeq + count) {
-      if (at > firstSeq + count) throw new QueueError('ERR_CORRUPT', dir, recordsCutOut(at, firstSeq + count), { file, offset: pos });
-      return tornAt(pos);
-    }
+    if (!isRecordOf(header, 0, firstSeq + count, dir, file, pos)) return tornAt(pos);
     if (length > maxItemBytes) throw tooLargeRecord(dir, file, pos, length, maxItemBytes);
     if (pos + HEADER_BYTES + length > size) return tornAt(pos);
     last = pos;
@@ -124,6 +120,18 @@ function lastPayloadLost(dir: string, file: string, fd: number, pos: number, len
 export function recordsCutOut(at: number, seq: number): string {
   const missing = at - seq === 1 ? `item ${seq} is` : `items ${seq}..${at - 1} are`;
   return `the record of item ${at} is where item ${seq}'s should be: ${missing} missing (bytes cut out)`;
+}
+
+/**
+ * Whether the sound header at `at` of `source` (at `offset` of `file`) is item
+ * `seq`'s. An earlier item's is a stale record, which ends the data: false. A
+ * later item's means records were cut out: ERR_CORRUPT.
+ */
+function isRecordOf(source: Uint8Array, at: number, seq: number, dir: string, file: string, offset: number): boolean {
+  const found = headerSeq(source, at);
+  if (found === seq) return true;
+  if (found > seq) throw new QueueError('ERR_CORRUPT', dir, recordsCutOut(found, seq), { file, offset });
+  return false;
 }
 
 function tooLargeRecord(dir: string, file: string, offset: number, length: number, maxItemBytes: number): QueueError {
@@ -231,11 +239,7 @@ export class ChunkReader {
       if (this.#zeroFrom(offset)) return MISSING;
       throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
     }
-    const at = headerSeq(view.bytes, view.at);
-    if (at !== seq) {
-      if (at > seq) throw this.#corrupt(offset, recordsCutOut(at, seq));
-      return MISSING;
-    }
+    if (!isRecordOf(view.bytes, view.at, seq, this.#dir, this.file, offset)) return MISSING;
     if (isQuarantined(view.bytes, view.at)) return { kind: 'quarantined', next: offset + HEADER_BYTES };
     if (length > this.#maxItemBytes) throw tooLargeRecord(this.#dir, this.file, offset, length, this.#maxItemBytes);
     const timestamp = headerTimestamp(view.bytes, view.at);
@@ -259,11 +263,7 @@ export class ChunkReader {
         if (this.#zeroFrom(offset)) return -1;
         throw this.#corrupt(offset, 'damaged record header (checksum mismatch)');
       }
-      const at = headerSeq(view.bytes, view.at);
-      if (at !== seq + i) {
-        if (at > seq + i) throw this.#corrupt(offset, recordsCutOut(at, seq + i));
-        return -1;
-      }
+      if (!isRecordOf(view.bytes, view.at, seq + i, this.#dir, this.file, offset)) return -1;
       offset += HEADER_BYTES + length;
     }
     return offset;

@@ -1,9 +1,10 @@
 // Wake-ups through the file system (`watch: true`): every change of the
 // shared state is a write to one file (the store's `state`, named by the
 // caller), so a watch on the directory that reports it tells a waiting
-// process on this host that something may have changed. Only an accelerator: polling still runs beside it, and
-// takes over where watching is impossible (fs.watch throws, or the watcher
-// fails later) or blind (changes made on another host of a network file system).
+// process on this host that something may have changed. Only an
+// accelerator: polling still runs beside it, and takes over where watching is
+// impossible (fs.watch throws, or the watcher fails later) or blind (changes
+// made on another host of a network file system).
 
 import fs from 'node:fs';
 
