@@ -59,3 +59,25 @@ export async function waitFor(check: () => boolean, what: string | (() => string
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
+
+/** Linux tells a zombie from a live process; elsewhere kill(pid, 0) is trusted. */
+const HAVE_PROC = fs.existsSync('/proc/self/stat');
+
+/** Whether process `pid` is still there: a zombie counts as gone once its last thread has exited. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  if (!HAVE_PROC) return true;
+  try {
+    // A zombie (exited, not yet reaped by its parent) is gone for our purposes once
+    // its last thread has exited too: only then are its descriptors (and flocks) closed.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const zombie = stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
+    return !zombie || fs.readdirSync(`/proc/${pid}/task`).length > 1;
+  } catch {
+    return false;
+  }
+}

@@ -19,7 +19,7 @@ import { WorkerLock } from '../lib/task/worker-lock.js';
 import { TaskLog } from '../lib/task/log.js';
 import type { WorkerConfig } from '../lib/task/options.js';
 import { TaskRunner, type TaskEnvelope } from '../lib/task/runner.js';
-import { exited, forkFixture, waitFor } from './helpers.js';
+import { alive, exited, forkFixture, waitFor } from './helpers.js';
 import { runsFile, type Run, type TestWork } from './fixtures/task-handler.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -72,26 +72,8 @@ function open(f: Fixture, options: TaskQueueOptions<TestWork> = {}): TaskQueue<T
   });
 }
 
-/** Linux tells a zombie from a live process, and a worker from a reused pid; elsewhere we trust kill(pid, 0). */
+/** Linux tells a worker from a reused pid; elsewhere we trust kill(pid, 0). */
 const HAVE_PROC = fs.existsSync('/proc/self/stat');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  if (!HAVE_PROC) return true;
-  try {
-    // A zombie (exited, not yet reaped by its parent) is gone for our purposes once
-    // its last thread has exited too: only then are its descriptors (and flocks) closed.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const zombie = stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
-    return !zombie || fs.readdirSync(`/proc/${pid}/task`).length > 1;
-  } catch {
-    return false;
-  }
-}
 
 function isWorker(pid: number): boolean {
   if (!HAVE_PROC) return true;
