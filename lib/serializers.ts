@@ -49,6 +49,21 @@ const UTF8_REPLACEMENT_LEAD = 0xef;
 /** A UTF-16 code unit takes at most 3 bytes of UTF-8. */
 const MAX_UTF8_PER_UNIT = 3;
 
+/**
+ * Buffer's own UTF-8 writer, which Buffer#write calls after normalising its
+ * arguments: called straight, it saves ~10% of a small string's put (cbor-x
+ * and msgpackr call it the same way). Missing from @types/node.
+ */
+interface Utf8Writable extends Buffer {
+  utf8Write(value: string, offset: number, length: number): number;
+}
+
+/** Buffer#write where a runtime lacks utf8Write (it is not public API). */
+const writeUtf8: (target: Buffer, value: string, at: number) => number =
+  typeof (Buffer.prototype as Partial<Utf8Writable>).utf8Write === 'function'
+    ? (target, value, at) => (target as Utf8Writable).utf8Write(value, at, target.length - at)
+    : (target, value, at) => target.write(value, at);
+
 /** Bytes of a CBOR text string's header for `length` bytes of UTF-8. */
 function cborTextHeaderBytes(length: number): number {
   return length < CBOR_LENGTH_U8 ? 1 : length <= 0xff ? 2 : length <= 0xffff ? 3 : 5;
@@ -66,7 +81,8 @@ function cborStringInto(value: unknown, target: Buffer, offset: number): number 
   const most = value.length * MAX_UTF8_PER_UNIT;
   if (offset + cborTextHeaderBytes(most) + most > target.length || !value.isWellFormed()) return undefined;
   const guessed = cborTextHeaderBytes(value.length);
-  const length = target.write(value, offset + guessed);
+  const at = offset + guessed;
+  const length = writeUtf8(target, value, at);
   const header = cborTextHeaderBytes(length);
   if (header !== guessed) target.copyWithin(offset + header, offset + guessed, offset + guessed + length);
   if (header === 1) {
