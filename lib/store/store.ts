@@ -27,6 +27,7 @@ import { INFO_FILE, readInfo, writeInfo } from './info.js';
 import { CONSUMERS_DIR, Lease, isLeaseFile, leaseAlive, leasePath, prepareLeases, removeLease } from '../coordination/lease.js';
 import { FLOCK_FILE, LOCKFILE_DIR } from '../coordination/lock.js';
 import { HEADER_BYTES, frameSize, sealFrame, writeFrame } from './record.js';
+import { growStaging, releaseStaging, takeStaging } from './crc32c.js';
 import { BUILTIN_SERIALIZERS, encodesInPlace, resolveSerializer, type InPlaceSerializer, type Serializer } from '../serializers.js';
 import { Coherence, isNetworkFileSystem } from './coherence.js';
 import type { StoreOptions } from './options.js';
@@ -40,6 +41,8 @@ import { STATE_FILE, StateFile, applyAcknowledged, initialState, isStateFile, ty
 
 /** The write buffer starts at 64 KiB and grows for larger batches. */
 const INITIAL_WRITE_BUFFER = 64 * 1024;
+/** #writeBuffer between appends: the staging area is not this store's to keep. */
+const NO_BUFFER = Buffer.alloc(0);
 /** Bytes encoded before they are written, for batches within one chunk. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
 /**
@@ -107,7 +110,8 @@ export class QueueStore {
   #nextOffset = 0;
   #lease: Lease | null = null;
   #spares: SpareChunks;
-  #writeBuffer = Buffer.allocUnsafe(INITIAL_WRITE_BUFFER);
+  /** Where append builds its records: crc32c.ts's staging area (shared by every queue of the process), taken by each append and given back at its end. */
+  #writeBuffer: Buffer = NO_BUFFER;
   /** The serializer again when it can write items straight into #writeBuffer. */
   #inPlace: InPlaceSerializer | null;
   /** What a holder does so that hosts sharing the directory through a network file system see each other's writes. */
@@ -352,8 +356,19 @@ export class QueueStore {
    */
   append(items: readonly unknown[]): void {
     if (items.length === 0) return;
-    const state = this.#state;
     this.#syncWriter();
+    this.#writeBuffer = takeStaging(INITIAL_WRITE_BUFFER);
+    try {
+      this.#appendFramed(items);
+    } finally {
+      releaseStaging(this.#writeBuffer);
+      this.#writeBuffer = NO_BUFFER;
+    }
+  }
+
+  /** append's body, with the staging area taken. */
+  #appendFramed(items: readonly unknown[]): void {
+    const state = this.#state;
     const before = {
       headSeq: state.headSeq, headChunk: state.headChunk, headBytes: state.headBytes,
       writer: this.#writer, size: this.#writer?.size ?? 0, count: this.#writer?.count ?? 0,
@@ -891,9 +906,7 @@ export class QueueStore {
   }
 
   #growWriteBuffer(needed: number, keep: number): void {
-    const grown = Buffer.allocUnsafe(Math.max(needed, this.#writeBuffer.length * 2));
-    this.#writeBuffer.copy(grown, 0, 0, keep);
-    this.#writeBuffer = grown;
+    this.#writeBuffer = growStaging(this.#writeBuffer, Math.max(needed, this.#writeBuffer.length * 2), keep);
   }
 
   /**
