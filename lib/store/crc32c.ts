@@ -89,6 +89,7 @@ interface WasmApi {
 interface CrcModule {
   readonly memory: WasmMemory;
   crc(at: number, length: number, crc: number): number;
+  intactFrames(at: number, end: number): number;
 }
 
 /** The WebAssembly sum, or null where WebAssembly cannot run. */
@@ -112,9 +113,7 @@ function instantiate(): CrcModule | null {
 /** What the sums run on: 'wasm' or 'script' (PERQ_NO_WASM=1 forces 'script', for tests). */
 export const CRC32C_ENGINE: 'wasm' | 'script' = wasm === null ? 'script' : 'wasm';
 
-/** memory.buffer as of the last growth (a growth detaches the old one). */
-let memoryBuffer: ArrayBuffer | null = wasm === null ? null : wasm.memory.buffer;
-/** The staging area and the scratch area as Buffers over memoryBuffer; made again after a growth. */
+/** The staging area and the scratch area as views of WebAssembly memory; made again after a growth (which detaches the old ones). */
 let wasmStaging: Buffer | null = null;
 let scratch: Uint8Array | null = wasm === null ? null : new Uint8Array(wasm.memory.buffer, SCRATCH_AT, SCRATCH_BYTES);
 /** The staging area where WebAssembly is missing. */
@@ -125,10 +124,10 @@ let scriptStaging: Buffer | null = null;
  * Returns an unsigned 32-bit number.
  */
 export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length, crc = 0): number {
-  if (wasm !== null) {
-    if (bytes.buffer === memoryBuffer) return wasm.crc(bytes.byteOffset + start, end - start, crc) >>> 0;
-    if (end - start >= COPY_MIN_BYTES) return crc32cCopied(wasm, bytes, start, end, crc);
-  }
+  // The staging area is told by identity: reading `bytes.buffer` costs more
+  // than a short sum (V8 may have to move a small array's bytes off its heap).
+  if (bytes === wasmStaging) return (wasm as CrcModule).crc(STAGING_AT + start, end - start, crc) >>> 0;
+  if (wasm !== null && end - start >= COPY_MIN_BYTES) return crc32cCopied(wasm, bytes, start, end, crc);
   return crc32cScript(bytes, start, end, crc);
 }
 
@@ -141,6 +140,20 @@ function crc32cCopied(module: CrcModule, bytes: Uint8Array, start: number, end: 
     c = module.crc(SCRATCH_AT, length, c);
   }
   return c >>> 0;
+}
+
+/**
+ * How many bytes of `bytes[start, end)` (at most SCRATCH_BYTES) are whole
+ * records of record.ts's layout, walking from `start`, whose header check and
+ * payload checksum hold; 0 where WebAssembly is missing (nothing is vouched
+ * for, and the reader checks each record itself). One copy and one call for
+ * a whole read-ahead buffer instead of two sums in JavaScript per record.
+ */
+export function wasmIntactFrames(bytes: Uint8Array, start: number, end: number): number {
+  if (wasm === null) return 0;
+  const length = Math.min(SCRATCH_BYTES, end - start);
+  (scratch as Uint8Array).set(bytes.subarray(start, start + length));
+  return wasm.intactFrames(SCRATCH_AT, SCRATCH_AT + length);
 }
 
 /** Whether an append holds the staging area (a serializer's encode could itself append to another queue). */
@@ -197,7 +210,6 @@ function wasmStagingOf(module: CrcModule, minBytes: number): Buffer {
     module.memory.grow(Math.ceil((STAGING_AT + want - module.memory.buffer.byteLength) / PAGE_BYTES));
   }
   const buffer = module.memory.buffer;
-  memoryBuffer = buffer;
   scratch = new Uint8Array(buffer, SCRATCH_AT, SCRATCH_BYTES);
   wasmStaging = Buffer.from(buffer, STAGING_AT, Math.min(STAGING_MAX_BYTES, buffer.byteLength - STAGING_AT));
   return wasmStaging;
