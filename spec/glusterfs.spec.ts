@@ -13,6 +13,9 @@
 //
 // Needs glusterfs-server and glusterfs-client (.ci/install-glusterfs), root
 // and /dev/fuse; without them these tests fail, saying what to install.
+//
+// A failure prints its seed; PERQ_SEED=<seed> replays that kill schedule
+// (the timing of the processes themselves cannot be replayed).
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -23,6 +26,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode } from '../lib/options.js';
 import { exited, forkFixture } from './helpers.js';
+import { randomFrom, runSeed } from './support/schedule.js';
 import { FUSE_SUPER_MAGIC, checkPrerequisites, isMounted, processRunning, startGlusterVolume, statfsType, type GlusterVolume } from './support/glusterfs.js';
 
 const PRODUCERS = 3;
@@ -45,16 +49,6 @@ const SETTLE_TIMEOUT_MS = 60_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A small deterministic generator, so that a failing schedule can be replayed from its seed. */
-function randomFrom(seed: number): (n: number) => number {
-  let state = seed >>> 0 || 1;
-  return (n) => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) % n;
-  };
-}
 
 function readLines(file: string): string[] {
   if (!fs.existsSync(file)) return [];
@@ -256,7 +250,7 @@ async function producersAndConsumers(t: TestContext, volume: GlusterVolume, lock
   const name = `q-${locking}`;
   const logs = fs.mkdtempSync(path.join(os.tmpdir(), 'perq-gluster-logs-'));
   const run = new Run(locking, path.join(mountA, name), path.join(mountB, name), logs);
-  const seed = Date.now();
+  const seed = runSeed();
   const random = randomFrom(seed);
   t.after(async () => {
     await run.killAll();

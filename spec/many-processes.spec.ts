@@ -17,6 +17,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode, QueueOptions } from '../lib/options.js';
 import { exited, forkFixture } from './helpers.js';
+import { randomFrom, runSeed } from './support/schedule.js';
 import { mountOverSsh } from './support/sshfs.js';
 
 const PRODUCERS = 3;
@@ -47,21 +48,6 @@ interface Member {
   killed: boolean;
 }
 
-/** The seed of a run: PERQ_SEED replays the schedule a failure printed (seed N). */
-function runSeed(): number {
-  return process.env.PERQ_SEED === undefined ? Date.now() : Number(process.env.PERQ_SEED);
-}
-
-/** A small deterministic generator, so that a failing schedule can be replayed from its seed. */
-function randomFrom(seed: number): (n: number) => number {
-  let state = seed >>> 0 || 1;
-  return (n) => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) % n;
-  };
-}
 
 /**
  * A fresh root with a `logs` directory; when the test ends its processes are

@@ -578,8 +578,10 @@ export class QueueStore {
     if (this.#writer !== null) this.#releaseWriter(this.#writer.fd);
     this.#writer = null;
     const lastChunk = state.headChunk >= 0 ? state.headChunk : Math.floor(state.headSeq / this.chunkSize) - 1;
-    // Continue at the next chunk boundary: the chunk that held the head is deleted.
-    const next = Math.ceil(state.headSeq / this.chunkSize) * this.chunkSize;
+    // Go on in the chunk after the last one deleted, even when the head sits
+    // at the start of an empty newest chunk: a chunk number never names a
+    // second file, since other processes tell their writer's file by number.
+    const next = Math.max(Math.ceil(state.headSeq / this.chunkSize), lastChunk + 1) * this.chunkSize;
     const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
     Object.assign(state, { ackSeq: next, headSeq: next, readSeq: next, readOffset: 0, headChunk: -1, headBytes: 0, returned: [], acked: [] });
     for (const row of state.consumers) row.held = [];
@@ -1167,10 +1169,13 @@ function recoverCursor(dir: string, chunkSize: number, options: StoreOptions, ga
 
 /** Deletes chunks below the cursor's chunk that a crash left behind. */
 function removeAcknowledgedChunks(dir: string, tailChunk: number, durable: boolean): void {
-  if (tailChunk < 1 || !chunkExists(dir, tailChunk - 1)) return;
+  // Listed, not probed down from the tail: deferred deletions cut short by a
+  // crash can leave chunks with gaps between them and the oldest one kept.
+  const acknowledged = listedChunks(dir).filter((chunk) => chunk < tailChunk);
+  if (acknowledged.length === 0) return;
   // The cursor that frees them may be another process's entry not yet synced: sync it first.
   if (durable) syncFile(dir, path.join(dir, CURSOR_LOG_FILE));
-  for (let chunk = tailChunk - 1; chunk >= 0 && chunkExists(dir, chunk); chunk--) {
+  for (const chunk of acknowledged) {
     try {
       fs.unlinkSync(chunkPath(dir, chunk));
     } catch (error) {
