@@ -454,6 +454,34 @@ describe('resumeChunk', () => {
 });
 
 describe('ChunkReader', () => {
+  test('a read at an offset that is not a record start is checked, even inside records the read-ahead vouched for', (t) => {
+    const dir = tempDir(t);
+    const records = Array.from({ length: 50 }, (_, i) => payload(60 + i, i));
+    const at = offsets(records);
+    writeChunk(dir, 0, frames(records));
+    const reader = openReader(t, dir, 0);
+    assertRecord(reader.readAt(0, 0), records[0], 0, at[1]);
+    for (const wrong of [at[1] + 1, at[1] + 4, at[3] - 1, at[10] + HEADER_BYTES]) {
+      assert.throws(() => reader.readAt(wrong, 1), (error: unknown) => isCorrupt(dir, chunkPath(dir, 0), wrong)(error) && (error as Error).message.includes('damaged record header'));
+    }
+    // And the records themselves still read, also out of order.
+    assertRecord(reader.readAt(at[7], 7), records[7], 7, at[8]);
+    assertRecord(reader.readAt(at[1], 1), records[1], 1, at[2]);
+  });
+
+  test('a record damaged after the read-ahead was filled is read from the buffer as it was checked, and a fresh reader reports the damage', (t) => {
+    const dir = tempDir(t);
+    const records = Array.from({ length: 20 }, (_, i) => payload(40, i));
+    const at = offsets(records);
+    const file = writeChunk(dir, 0, frames(records));
+    const reader = openReader(t, dir, 0);
+    let offset = assertRecord(reader.readAt(0, 0), records[0], 0, at[1]);
+    flipByte(file, at[5] + HEADER_BYTES + 3);
+    for (let i = 1; i < records.length; i++) offset = assertRecord(reader.readAt(offset, i), records[i], i, at[i + 1]);
+    const fresh = openReader(t, dir, 0);
+    assert.throws(() => fresh.readAt(at[5], 5), isCorrupt(dir, file, at[5]));
+  });
+
   test('reads every record in order, returning each payload, put time and the next offset', (t) => {
     const dir = tempDir(t);
     const records = [payload(10, 1), payload(0, 2), payload(200, 3)];

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { crc32c } from '../lib/store/crc32c.js';
-import { HEADER_BYTES, frameSize, headerSeq, headerTimestamp, payloadIntact, readHeaderLength, writeFrame } from '../lib/store/record.js';
+import { HEADER_BYTES, frameSize, headerSeq, headerTimestamp, intactFramesLength, payloadIntact, readHeaderLength, sealQuarantined, writeFrame } from '../lib/store/record.js';
 
 const SEQ = 4242;
 const TIME = 1_767_225_600_123;
@@ -142,5 +142,64 @@ describe('damage is detected', () => {
     for (let offset = 1; offset < HEADER_BYTES + 20; offset++) {
       assert.equal(readHeaderLength(frame, offset), -1, `offset ${offset}`);
     }
+  });
+});
+
+describe('intactFramesLength: the bulk check of a read-ahead buffer', () => {
+  /** Records of 0..199 bytes back to back (after `lead` bytes of something else), and where each starts. */
+  function run(count: number, lead = 0): { bytes: Buffer; starts: number[] } {
+    const payloads = Array.from({ length: count }, (_, i) => bytesOf((i * 37) % 200, i));
+    const bytes = Buffer.alloc(lead + payloads.reduce((sum, p) => sum + frameSize(p.length), 0));
+    const starts: number[] = [];
+    let at = lead;
+    payloads.forEach((p, i) => {
+      starts.push(at);
+      at = writeFrame(bytes, at, p, SEQ + i, TIME);
+    });
+    starts.push(at);
+    return { bytes, starts };
+  }
+
+  test('vouches for every whole record, from any start, and not for a cut last one', () => {
+    const { bytes, starts } = run(300, 5);
+    const end = starts[starts.length - 1];
+    assert.equal(intactFramesLength(bytes, 5, end), end - 5);
+    assert.equal(intactFramesLength(bytes, starts[100], end), end - starts[100]);
+    for (const cut of [1, HEADER_BYTES - 1, HEADER_BYTES, HEADER_BYTES + 1]) {
+      const last = starts[starts.length - 2];
+      if (last + cut >= end) continue;
+      assert.equal(intactFramesLength(bytes, 5, last + cut), last - 5, `cut ${cut} bytes into the last record`);
+    }
+  });
+
+  test('stops at the record with a flipped bit, in its header or its payload', () => {
+    const { bytes, starts } = run(100);
+    const end = starts[starts.length - 1];
+    for (const k of [0, 1, 50, 99]) {
+      for (const offset of [0, 4, 8, 16, 24, HEADER_BYTES, starts[k + 1] - starts[k] - 1]) {
+        const at = starts[k] + offset;
+        if (at >= starts[k + 1]) continue;
+        bytes[at] ^= 0x04;
+        assert.equal(intactFramesLength(bytes, 0, end), starts[k], `record ${k}, byte ${offset}`);
+        bytes[at] ^= 0x04;
+      }
+    }
+    assert.equal(intactFramesLength(bytes, 0, end), end);
+  });
+
+  test('stops at a quarantined stand-in, and vouches for nothing at an offset that is not a record start', () => {
+    const { bytes, starts } = run(10);
+    const end = starts[starts.length - 1];
+    const withStandIn = Buffer.concat([bytes.subarray(0, starts[3]), Buffer.alloc(HEADER_BYTES), bytes.subarray(starts[3])]);
+    sealQuarantined(withStandIn, starts[3], SEQ + 3);
+    assert.equal(intactFramesLength(withStandIn, 0, withStandIn.length), starts[3]);
+    for (const offset of [1, 3, starts[1] + 2, starts[2] + 7]) assert.equal(intactFramesLength(bytes, offset, end), 0, `offset ${offset}`);
+  });
+
+  test('looks at 64 KiB at most', () => {
+    const { bytes, starts } = run(2000);
+    const vouched = intactFramesLength(bytes, 0, bytes.length);
+    assert.ok(bytes.length > 64 * 1024 && vouched <= 64 * 1024 && vouched > 64 * 1024 - 256, String(vouched));
+    assert.ok(starts.includes(vouched), 'ends at a record start');
   });
 });

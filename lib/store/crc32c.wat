@@ -47,7 +47,7 @@
       (br_if $byte (i32.lt_u (local.get $n) (i32.const 256)))))
 
   ;; The CRC-32C of memory[$at, $at + $length), continuing from $crc (0 for a fresh sum).
-  (func (export "crc") (param $at i32) (param $length i32) (param $crc i32) (result i32)
+  (func $crc (export "crc") (param $at i32) (param $length i32) (param $crc i32) (result i32)
     (local $c i32) (local $end i32) (local $whole i32) (local $lo i32) (local $hi i32)
     (local.set $c (i32.xor (local.get $crc) (i32.const -1)))
     (local.set $end (i32.add (local.get $at) (local.get $length)))
@@ -86,4 +86,24 @@
             (i32.shr_u (local.get $c) (i32.const 8))))
         (local.set $at (i32.add (local.get $at) (i32.const 1)))
         (br $byte)))
-    (i32.xor (local.get $c) (i32.const -1))))
+    (i32.xor (local.get $c) (i32.const -1)))
+
+  ;; How many bytes from $at, up to $end, are whole records of lib/store/record.ts
+  ;; whose header check and payload checksum both hold: the frames are walked in
+  ;; order and the walk stops at the first that is short or fails. Layout:
+  ;; u32 length at 0, u32 payload CRC at 4, u32 header CRC of bytes 0..24 at 24,
+  ;; payload at 28. A quarantined stand-in fails (its payload CRC field is a
+  ;; magic), which only ends the walk: the reader checks what lies past it.
+  (func (export "intactFrames") (param $at i32) (param $end i32) (result i32)
+    (local $p i32) (local $length i32)
+    (local.set $p (local.get $at))
+    (block $done
+      (loop $frame
+        (br_if $done (i32.gt_u (i32.add (local.get $p) (i32.const 28)) (local.get $end)))
+        (br_if $done (i32.ne (call $crc (local.get $p) (i32.const 24) (i32.const 0)) (i32.load offset=24 (local.get $p))))
+        (local.set $length (i32.load (local.get $p)))
+        (br_if $done (i32.gt_u (local.get $length) (i32.sub (local.get $end) (i32.add (local.get $p) (i32.const 28)))))
+        (br_if $done (i32.ne (call $crc (i32.add (local.get $p) (i32.const 28)) (local.get $length) (i32.const 0)) (i32.load offset=4 (local.get $p))))
+        (local.set $p (i32.add (local.get $p) (i32.add (i32.const 28) (local.get $length))))
+        (br $frame)))
+    (i32.sub (local.get $p) (local.get $at))))

@@ -14,7 +14,7 @@
 // a power cut brought back, can hold sound records of other items, and a
 // reader that expects item s takes only a record that says s.
 
-import { crc32c } from './crc32c.js';
+import { crc32c, wasmIntactFrames } from './crc32c.js';
 
 /** Bytes of framing before each payload. */
 export const HEADER_BYTES = 28;
@@ -58,6 +58,23 @@ export function sealFrame(target: Uint8Array, offset: number, length: number, se
  */
 export function readHeaderLength(source: Uint8Array, offset: number): number {
   if (crc32c(source, offset, offset + CHECK_AT) !== getU32(source, offset + CHECK_AT)) return -1;
+  return getU32(source, offset);
+}
+
+/**
+ * How many bytes of `source[start, end)` are whole records, one after the
+ * other from `start`, whose header check and payload checksum hold (the walk
+ * ends at the first that is short or fails, and at 64 KiB). May be less than
+ * that, down to 0 (where WebAssembly is missing): it only vouches, in bulk,
+ * for what a reader would otherwise check record by record. crc32c.wat
+ * repeats this file's layout.
+ */
+export function intactFramesLength(source: Uint8Array, start: number, end: number): number {
+  return wasmIntactFrames(source, start, end);
+}
+
+/** The payload length in a header intactFramesLength vouched for. */
+export function vouchedHeaderLength(source: Uint8Array, offset: number): number {
   return getU32(source, offset);
 }
 
