@@ -2,9 +2,9 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { Empty, Full, Queue, QueueError } from '../lib/index.js';
-import { chunkFiles, tempQueueDir } from './helpers.js';
+import { chunkFiles, tempQueueDir, waitFor } from './helpers.js';
 
 describe('put and get', () => {
   test('hands items out in FIFO order and counts them', async (t) => {
@@ -505,7 +505,77 @@ describe('autosave', () => {
   });
 });
 
+/**
+ * Records, for the test's length, each fdatasync and fsync that completes
+ * (the real call still does the work) with the file it synced.
+ */
+function recordSyncs(t: TestContext): Array<{ file: string; at: number }> {
+  const synced: Array<{ file: string; at: number }> = [];
+  const fileOf = (fd: number): string => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return '?';
+    }
+  };
+  const wrapAsync = (name: 'fdatasync' | 'fsync'): void => {
+    const real = fs[name];
+    const traced = (fd: number, callback: (error: NodeJS.ErrnoException | null) => void): void => {
+      const file = fileOf(fd);
+      real(fd, (error) => {
+        if (!error) synced.push({ file, at: performance.now() });
+        callback(error);
+      });
+    };
+    fs[name] = traced as typeof real;
+    t.after(() => {
+      fs[name] = real;
+    });
+  };
+  const wrapSync = (name: 'fdatasyncSync' | 'fsyncSync'): void => {
+    const real = fs[name];
+    fs[name] = ((fd: number) => {
+      const file = fileOf(fd);
+      real(fd);
+      synced.push({ file, at: performance.now() });
+    }) as typeof real;
+    t.after(() => {
+      fs[name] = real;
+    });
+  };
+  wrapAsync('fdatasync');
+  wrapAsync('fsync');
+  wrapSync('fdatasyncSync');
+  wrapSync('fsyncSync');
+  return synced;
+}
+
 describe('fsync modes', () => {
+  for (const fsync of ['always', 25, 'never'] as const) {
+    const promise = fsync === 'always' ? 'resolves only after its chunk was synced' : fsync === 25 ? 'is synced within the period after it resolved' : 'syncs nothing';
+    test(`fsync ${fsync}: an awaited put ${promise}`, async (t) => {
+      const dir = tempQueueDir(t);
+      const q = await Queue.open<number>(dir, { fsync, chunkSize: 1000 });
+      const synced = recordSyncs(t);
+      const chunkSynced = (from: number, to: number): boolean => synced.some((s) => s.file.includes('/chunk-') && s.at >= from && s.at <= to);
+      for (let i = 0; i < 5; i++) {
+        const issued = performance.now();
+        await q.put(i);
+        const resolved = performance.now();
+        if (fsync === 'always') assert.ok(chunkSynced(issued, resolved), `put ${i} resolved without a sync of its chunk in between`);
+        if (fsync === 25) {
+          // The period's timer may start late on a busy machine: a generous bound, but a bound.
+          await waitFor(() => chunkSynced(issued, Infinity), `a sync of the chunk after put ${i}`, { timeoutMs: 2000, pollMs: 5 });
+        }
+      }
+      if (fsync === 'never') {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.deepEqual(synced, [], 'fsync never syncs nothing');
+      }
+      await q.close();
+    });
+  }
+
   for (const fsync of ['always', 25] as const) {
     test(`fsync ${fsync}: concurrent puts and taskDones all resolve and persist`, async (t) => {
       const dir = tempQueueDir(t);

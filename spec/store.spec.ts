@@ -9,7 +9,8 @@ import { describe, test, type TestContext } from 'node:test';
 import { QueueError } from '../lib/errors.js';
 import { resolveOptions, type QueueOptions } from '../lib/options.js';
 import { loadCursor } from '../lib/store/cursor.js';
-import { HINT_EVERY_CHUNKS, QueueStore } from '../lib/store/store.js';
+import { HINT_EVERY_CHUNKS } from '../lib/store/prefix.js';
+import { QueueStore } from '../lib/store/store.js';
 import { chunkFiles, tempQueueDir } from './helpers.js';
 
 /** Opens a store on a fresh directory (each test closes it before the directory is removed). */

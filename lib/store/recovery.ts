@@ -1,7 +1,8 @@
 // Opening a queue directory and bringing it in line with its durable files:
 // the info file (or a new queue in an empty directory), the cursor (rebuilt
-// when lost), acknowledged chunks a crash left, and the newest chunk's head.
-// Functions of the directory alone; QueueStore calls them under the lock.
+// when lost), acknowledged chunks a crash left, the newest chunk's head; and
+// repairing a whole queue. Functions of the directory alone; QueueStore calls
+// them under the lock.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,9 +15,9 @@ import { FLOCK_FILE, LOCKFILE_DIR } from '../coordination/lock.js';
 import { BUILTIN_SERIALIZERS, resolveSerializer, type Serializer } from '../serializers.js';
 import type { StoreOptions } from './options.js';
 import { dropBelow } from './ranges.js';
-import type { QuarantinedStretch } from './repair.js';
+import { repairChunk, type QuarantinedStretch } from './repair.js';
 import { fileSize } from '../fs/files.js';
-import { STATE_FILE, isStateFile } from './state.js';
+import { STATE_FILE, StateFile, isStateFile } from './state.js';
 
 /** write-file-atomic's temporary files (name + '.' + a murmur hash), left behind only by a crash mid-write. */
 const ATOMIC_TEMP = /^(info|cursor)\.\d+$/;
@@ -214,5 +215,63 @@ export function listDirectory(dir: string): string[] {
     return fs.readdirSync(dir);
   } catch (error) {
     throw ioError(dir, 'listing the queue directory', error);
+  }
+}
+
+/** What Queue.repair did. */
+export interface RepairReport {
+  dir: string;
+  /** Chunk files checked (from the acknowledged prefix to the newest). */
+  chunks: number;
+  /** Each damaged stretch moved into quarantine/ (or missing chunk made again of stand-ins), in order. */
+  moved: QuarantinedStretch[];
+}
+
+/**
+ * Quarantines every damaged record of the queue in `dir` (the caller holds
+ * the lock): the chunks from the acknowledged prefix to the newest, and the
+ * chunks missing between them; the processes that have the queue open move
+ * to the new files at their next hold. Works where open itself fails.
+ */
+export function repairQueue(dir: string, options: StoreOptions): RepairReport {
+  if (readInfo(dir) === null) throw new QueueError('ERR_FORMAT', dir, 'there is no queue here to repair (no info file)');
+  const { chunkSize, serializer } = openInfo(dir, options);
+  const cursor = recoverCursor(dir, chunkSize, options, true);
+  const tail = Math.floor(cursor.ackSeq / chunkSize);
+  const listed = listedChunks(dir).filter((chunk) => chunk >= tail);
+  const newest = listed.at(-1) ?? tail - 1;
+  const stateFile = new StateFile(dir);
+  try {
+    const state = stateFile.read();
+    let told = false;
+    // Before the first file changes, every process that has the queue open
+    // is told to drop its descriptors on chunks and scan the head again:
+    // a repair cut short must not leave a writer appending to a replaced file.
+    const tellOthers = (): void => {
+      if (told || state === null) return;
+      told = true;
+      state.gen++;
+      state.rewrites++;
+      state.dirty = true;
+      stateFile.write(state);
+    };
+    const check = { chunkSize, maxItemBytes: options.maxItemBytes, decode: (payload: Uint8Array) => serializer.decode(payload), beforeChange: tellOthers };
+    const moved: QuarantinedStretch[] = [];
+    for (let chunk = tail; chunk <= newest; chunk++) moved.push(...repairChunk(dir, chunk, { ...check, newest: chunk === newest }));
+    const lostHead = Math.max(cursor.headHint, state?.headChunk ?? -1);
+    if (lostHead > Math.max(newest, tail)) {
+      // The newest chunk (or more) is gone: its items are lost, and the queue goes on after the newest there is.
+      tellOthers();
+      moved.push({ file: chunkPath(dir, lostHead), offset: 0, bytes: 0, firstSeq: (newest + 1) * chunkSize, lastSeq: Math.max((newest + 1) * chunkSize, (state?.headSeq ?? 0) - 1), movedTo: null, reason: 'the newest chunk file was missing' });
+      writeCursorFile(dir, { ...cursor, headHint: Math.max(newest, tail) }, options.fsync !== 'never');
+      if (state !== null) {
+        state.gen++;
+        state.headChunk = newest;
+        stateFile.write(state);
+      }
+    }
+    return { dir, chunks: newest - tail + 1, moved };
+  } finally {
+    stateFile.close();
   }
 }

@@ -19,50 +19,34 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chunkPath, parseChunkFileName } from './chunk.js';
-import { CursorWriter, acknowledgedIn, loadCursor, writeCursorFile } from './cursor.js';
+import { CursorWriter, acknowledgedIn, loadCursor } from './cursor.js';
 import { Durability } from './durability.js';
 import type { StoreEvents } from './events.js';
 import { QueueError, ioError } from '../errors.js';
-import { readInfo } from './info.js';
 import { FLOCK_FILE } from '../coordination/lock.js';
 import { type Serializer } from '../serializers.js';
 import { Coherence, isNetworkFileSystem } from './coherence.js';
 import type { StoreOptions } from './options.js';
 import { damagedChunk, repairChunk, type QuarantinedStretch } from './repair.js';
 import { SpareChunks } from './spares.js';
+import { NO_RANGES, Prefix } from './prefix.js';
 import { Consumers } from './consumers.js';
 import { ChunkAppender, type AppendTarget } from './appender.js';
 import { ItemReader, type ItemRead } from './item-reader.js';
-import { findHead, listDirectory, listedChunks, newestChunkListed, openInfo, recoverCursor, removeAcknowledgedChunks, warnLost, warnQuarantined } from './recovery.js';
+import { repairQueue, type RepairReport } from './recovery.js';
+import { findHead, listDirectory, newestChunkListed, openInfo, recoverCursor, removeAcknowledgedChunks, warnLost, warnQuarantined } from './recovery.js';
 import {
-  appendHeld, countFrom, countOf, dropBelow, endOf, gapsBetween, insertRange, lowestOf, shiftHeld, subtractRanges, type Range,
+  appendHeld, countFrom, countOf, dropBelow, endOf, gapsBetween, insertRange, shiftHeld, subtractRanges, type Range,
 } from './ranges.js';
 import { isFileAt, type Inode } from '../fs/files.js';
 import { StateFile, applyAcknowledged, initialState, type ConsumerRow, type SharedState } from './state.js';
 
-/**
- * Fold the newest chunk number into the cursor file every this many chunks,
- * bounding the probe on open when `state` is lost (a valid `state` names the
- * newest chunk itself). Not more often: a fold creates a file and frees the
- * old cursor's inode, and freed inodes make creating chunks dearer on some
- * file systems (see spares.ts).
- */
-export const HINT_EVERY_CHUNKS = 1024;
 /** A waiting item read by #nextWaiting: where it comes from and where its record ends. */
 interface NextItem {
   seq: number;
   fromReturned: boolean;
   value: unknown;
   end: number;
-}
-
-/** What Queue.repair did. */
-export interface RepairReport {
-  dir: string;
-  /** Chunk files checked (from the acknowledged prefix to the newest). */
-  chunks: number;
-  /** Each damaged stretch moved into quarantine/ (or missing chunk made again of stand-ins), in order. */
-  moved: QuarantinedStretch[];
 }
 
 /** A lock-free look at the shared counters. */
@@ -73,6 +57,8 @@ export interface StoreSnapshot {
   readSeq: number;
 }
 
+export type { RepairReport };
+
 export class QueueStore {
   readonly dir: string;
   readonly chunkSize: number;
@@ -80,6 +66,7 @@ export class QueueStore {
   readonly durability: Durability;
   #options: StoreOptions;
   #cursor: CursorWriter;
+  #prefix: Prefix;
   #stateFile: StateFile;
   /** The shared state: authoritative while the lock is held, a cache otherwise. */
   #state: SharedState;
@@ -117,6 +104,7 @@ export class QueueStore {
     this.#reader = new ItemReader(dir, chunkSize, options.maxItemBytes, serializer);
     this.#coherence = new Coherence(dir, stateFile.changesLength);
     this.#spares = new SpareChunks(dir, !this.#coherence.enabled);
+    this.#prefix = new Prefix(dir, chunkSize, cursor, durability, this.#coherence, this.#spares);
     this.#appender = new ChunkAppender(dir, chunkSize, options.maxItemBytes, serializer, durability, this.#coherence, this.#spares);
     const store = this;
     this.#appendTarget = {
@@ -125,8 +113,7 @@ export class QueueStore {
       },
       markChanged: () => this.#markChanged(),
       createdChunks: (newest) => {
-        this.#cursor.setHeadHint(newest);
-        if (newest - this.#cursor.foldedHeadHint >= HINT_EVERY_CHUNKS) this.foldCursor();
+        this.#prefix.newestChunk(this.#state, newest);
       },
     };
     try {
@@ -190,53 +177,9 @@ export class QueueStore {
     }
   }
 
-  /**
-   * Quarantines every damaged record of the queue in `dir` (the caller holds
-   * the lock): the chunks from the acknowledged prefix to the newest, and the
-   * chunks missing between them; the processes that have the queue open move
-   * to the new files at their next hold. Works where open itself fails.
-   */
+  /** See repairQueue (recovery.ts). */
   static repair(dir: string, options: StoreOptions): RepairReport {
-    if (readInfo(dir) === null) throw new QueueError('ERR_FORMAT', dir, 'there is no queue here to repair (no info file)');
-    const { chunkSize, serializer } = openInfo(dir, options);
-    const cursor = recoverCursor(dir, chunkSize, options, true);
-    const tail = Math.floor(cursor.ackSeq / chunkSize);
-    const listed = listedChunks(dir).filter((chunk) => chunk >= tail);
-    const newest = listed.at(-1) ?? tail - 1;
-    const stateFile = new StateFile(dir);
-    try {
-      const state = stateFile.read();
-      let told = false;
-      // Before the first file changes, every process that has the queue open
-      // is told to drop its descriptors on chunks and scan the head again:
-      // a repair cut short must not leave a writer appending to a replaced file.
-      const tellOthers = (): void => {
-        if (told || state === null) return;
-        told = true;
-        state.gen++;
-        state.rewrites++;
-        state.dirty = true;
-        stateFile.write(state);
-      };
-      const check = { chunkSize, maxItemBytes: options.maxItemBytes, decode: (payload: Uint8Array) => serializer.decode(payload), beforeChange: tellOthers };
-      const moved: QuarantinedStretch[] = [];
-      for (let chunk = tail; chunk <= newest; chunk++) moved.push(...repairChunk(dir, chunk, { ...check, newest: chunk === newest }));
-      const lostHead = Math.max(cursor.headHint, state?.headChunk ?? -1);
-      if (lostHead > Math.max(newest, tail)) {
-        // The newest chunk (or more) is gone: its items are lost, and the queue goes on after the newest there is.
-        tellOthers();
-        moved.push({ file: chunkPath(dir, lostHead), offset: 0, bytes: 0, firstSeq: (newest + 1) * chunkSize, lastSeq: Math.max((newest + 1) * chunkSize, (state?.headSeq ?? 0) - 1), movedTo: null, reason: 'the newest chunk file was missing' });
-        writeCursorFile(dir, { ...cursor, headHint: Math.max(newest, tail) }, options.fsync !== 'never');
-        if (state !== null) {
-          state.gen++;
-          state.headChunk = newest;
-          stateFile.write(state);
-        }
-      }
-      return { dir, chunks: newest - tail + 1, moved };
-    } finally {
-      stateFile.close();
-    }
+    return repairQueue(dir, options);
   }
 
   get headSeq(): number {
@@ -411,7 +354,7 @@ export class QueueStore {
     if (row === undefined || row.held.length === 0) return;
     if (count === 1) {
       const oldest = row.held[0].start;
-      const floor = Math.max(this.#state.ackSeq, this.#ackFloor());
+      const floor = this.#prefix.floor(this.#state);
       if (oldest > floor && floor === this.#state.ackSeq) {
         this.#acknowledgeAbovePrefix(row, floor);
         return;
@@ -419,7 +362,7 @@ export class QueueStore {
       // The common call: no arrays unless the item lies above the new prefix.
       this.#markChanged();
       const seq = shiftHeld(row.held) as number;
-      const newFloor = Math.max(this.#state.ackSeq, this.#ackFloor());
+      const newFloor = this.#prefix.floor(this.#state);
       if (seq < newFloor) this.#advanceAck(NO_RANGES, newFloor);
       else {
         const acked = [{ start: seq, count: 1 }];
@@ -437,7 +380,7 @@ export class QueueStore {
       seqs.push(seq);
     }
     // Only what lies above the new prefix needs keeping (one consumer acknowledging in order: nothing).
-    const floor = Math.max(this.#state.ackSeq, this.#ackFloor());
+    const floor = this.#prefix.floor(this.#state);
     const acked = rangesOf(seqs.filter((seq) => seq >= floor));
     for (const range of acked) insertRange(this.#state.acked, range);
     this.#advanceAck(acked, floor);
@@ -517,25 +460,14 @@ export class QueueStore {
     const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
     Object.assign(state, { ackSeq: next, headSeq: next, readSeq: next, readOffset: 0, headChunk: -1, headBytes: 0, returned: [], acked: [] });
     for (const row of state.consumers) row.held = [];
-    // The cursor moves first, so a crash mid-clear leaves only stale chunks
-    // below it, which the next open deletes.
-    this.#cursor.advance(next);
-    this.#coherence.wrote(this.#cursor.logFd);
-    this.#cursor.setHeadHint(next / this.chunkSize);
-    if (this.#cursor.tryFold([])) this.#deleteChunks(firstChunk, lastChunk + 1);
-    else {
-      // The entry in the log is what clears: the chunks go once it is durable.
-      this.durability.touch(this.#cursor.logFd);
-      this.durability.afterDurable(() => this.#deleteChunks(firstChunk, lastChunk + 1));
-    }
+    this.#prefix.clearTo(next, firstChunk, lastChunk + 1);
     this.#events.acknowledged = true;
     this.#events.taken = true;
   }
 
   /** Folds the cursor into its file (the caller holds the lock). */
   foldCursor(): void {
-    this.#cursor.advance(this.#state.ackSeq);
-    this.#cursor.tryFold(this.#state.acked);
+    this.#prefix.fold(this.#state);
   }
 
   /** Closes every file and completes pending syncs (after the last publish). */
@@ -608,60 +540,18 @@ export class QueueStore {
       for (const row of state.consumers) row.held = [];
     }
     if (ackSeq > state.ackSeq) {
-      this.#logAcknowledged(ackSeq, []);
-      this.#movePrefix(ackSeq);
+      this.#prefix.log(state, ackSeq, []);
+      this.#prefix.move(state, ackSeq);
+      this.#events.acknowledged = true;
     }
     applyAcknowledged(state);
     this.#events.added = true;
     this.#advanceAck();
   }
 
-  /** The lowest item still handed out or waiting: where the acknowledged prefix may end. */
-  #ackFloor(): number {
-    const state = this.#state;
-    let floor = Math.min(state.readSeq, lowestOf(state.returned));
-    for (const row of state.consumers) floor = Math.min(floor, lowestOf(row.held));
-    return floor;
-  }
-
-  /**
-   * Moves the acknowledged prefix up to the lowest item still handed out or
-   * waiting, and records it with `acked` (items just acknowledged above it)
-   * in one cursor log entry.
-   */
+  /** Moves the prefix (see Prefix.advance), telling waiters when it moved. */
   #advanceAck(acked: readonly Range[] = NO_RANGES, floorKnown = -1): void {
-    const state = this.#state;
-    const floor = floorKnown >= 0 ? floorKnown : Math.max(state.ackSeq, this.#ackFloor());
-    dropBelow(state.acked, floor);
-    if (floor === state.ackSeq && (acked.length === 0 || !acked.some((range) => range.start + range.count > floor))) return;
-    this.#logAcknowledged(floor, acked);
-    if (floor > state.ackSeq) this.#movePrefix(floor);
-    if (this.#cursor.wantsFold) this.#cursor.tryFold(state.acked);
-  }
-
-  /** Appends the cursor log entry for prefix `floor` and `acked` above it (which state.acked holds already). */
-  #logAcknowledged(floor: number, acked: readonly Range[]): void {
-    try {
-      this.#cursor.advance(floor, acked);
-      this.durability.touch(this.#cursor.logFd);
-      this.#coherence.wrote(this.#cursor.logFd);
-    } catch (error) {
-      // A full disk must not stop acknowledgements, which are what frees space.
-      if (!isDiskFull(error)) throw error;
-      this.#cursor.foldInPlace(floor, this.#state.acked);
-    }
-  }
-
-  /** The prefix is at `floor` in the cursor: deletes the chunks it frees once that is durable. */
-  #movePrefix(floor: number): void {
-    const state = this.#state;
-    const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
-    const pastChunk = Math.floor(floor / this.chunkSize);
-    state.ackSeq = floor;
-    this.#events.acknowledged = true;
-    if (pastChunk > firstChunk) {
-      this.durability.afterDurable(() => this.#deleteChunks(firstChunk, pastChunk));
-    }
+    if (this.#prefix.advance(this.#state, acked, floorKnown)) this.#events.acknowledged = true;
   }
 
   /**
@@ -757,16 +647,6 @@ export class QueueStore {
     warnLost(this.dir, lost, seq, end, file);
   }
 
-  #deleteChunks(from: number, to: number): void {
-    for (let chunk = from; chunk < to; chunk++) {
-      try {
-        this.#spares.recycle(chunkPath(this.dir, chunk));
-      } catch {
-        // Already gone (another process deleted it) is fine; anything else is swept up by the next open.
-      }
-    }
-    this.durability.touchDirectory();
-  }
 }
 
 /** Items not yet handed out: after the read position, and handed back. */
@@ -774,7 +654,6 @@ function waitingIn(state: SharedState): number {
   return state.headSeq - state.readSeq + countOf(state.returned);
 }
 
-const NO_RANGES: readonly Range[] = Object.freeze([]);
 
 /** `seqs` as sorted, merged ranges. */
 function rangesOf(seqs: number[]): Range[] {
@@ -789,9 +668,3 @@ function rangesOf(seqs: number[]): Range[] {
   return ranges;
 }
 
-/** Whether `error` (a QueueError from an I/O call, or the call's own) says the disk is full. */
-function isDiskFull(error: unknown): boolean {
-  const cause = error instanceof QueueError ? error.cause : error;
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
-}
