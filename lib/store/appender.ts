@@ -27,8 +27,8 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 export interface AppendTarget {
   /** The shared state: headSeq, headChunk and headBytes move with the append (and back on a rollback). */
   readonly state: SharedState;
-  /** Called once the first item is encoded, before any file changes. */
-  markChanged(): void;
+  /** Called once the first item is encoded, before any file changes (the dirty mark). */
+  changingFiles(): void;
   /** The append created chunks up to `newest`. */
   createdChunks(newest: number): void;
 }
@@ -37,7 +37,7 @@ const NO_TARGET: AppendTarget = {
   get state(): SharedState {
     throw new Error('perq: no append in progress');
   },
-  markChanged: () => undefined,
+  changingFiles: () => undefined,
   createdChunks: () => undefined,
 };
 
@@ -111,7 +111,7 @@ export class ChunkAppender {
     let seq = state.headSeq;
     // Encode the first item before marking anything: a refused item leaves no trace.
     let length = this.#frame(items[0], 0, seq++, timestamp);
-    this.#target.markChanged();
+    this.#target.changingFiles();
     const created: ChunkWriter[] = [];
     let item = 1;
     let framed = 1;

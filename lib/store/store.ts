@@ -59,6 +59,15 @@ export interface StoreSnapshot {
 
 export type { RepairReport };
 
+/**
+ * What a hold of the lock has changed, and so what letting it go must do:
+ * 'none', nothing to publish; 'state', the hand-out bookkeeping in memory
+ * only (a holder that dies loses hand-outs, whose items simply wait again);
+ * 'files', files too, under the dirty mark already on disk (a holder that
+ * dies is recovered from the files by the next).
+ */
+type HoldChanges = 'none' | 'state' | 'files';
+
 export class QueueStore {
   readonly dir: string;
   readonly chunkSize: number;
@@ -70,10 +79,8 @@ export class QueueStore {
   #stateFile: StateFile;
   /** The shared state: authoritative while the lock is held, a cache otherwise. */
   #state: SharedState;
-  /** Changed since the last publish. */
-  #changed = false;
-  /** The dirty mark is on disk for the changes since the last publish. */
-  #marked = false;
+  /** What this hold changed since the last publish (see HoldChanges). */
+  #changes: HoldChanges = 'none';
   /** An acknowledgement above the prefix was published at once in this hold (the next go under the dirty mark). */
   #ackPublishedThisHold = false;
   #events: StoreEvents = { added: false, taken: false, acknowledged: false };
@@ -111,7 +118,7 @@ export class QueueStore {
       get state() {
         return store.#state;
       },
-      markChanged: () => this.#markChanged(),
+      changingFiles: () => this.#changingFiles(),
       createdChunks: (newest) => {
         this.#prefix.newestChunk(this.#state, newest);
       },
@@ -234,8 +241,7 @@ export class QueueStore {
     // What is on disk now is the truth: nothing of an earlier hold is pending
     // (a publish that failed left its changes unpublished, and its mark, if
     // any, for this read to find).
-    this.#changed = false;
-    this.#marked = false;
+    this.#changes = 'none';
     this.#ackPublishedThisHold = false;
     const stored = this.#stateFile.read();
     if (stored === null) {
@@ -269,13 +275,12 @@ export class QueueStore {
 
   /** Writes the state back if this holder changed it (before the lock is let go). */
   publish(): void {
-    if (!this.#changed) return;
+    if (this.#changes === 'none') return;
     this.#state.gen++;
     this.#state.dirty = false;
     this.#stateFile.write(this.#state);
     this.#coherence.publish(this.#stateFile.fd);
-    this.#changed = false;
-    this.#marked = false;
+    this.#changes = 'none';
   }
 
   /** What changed since the last call. */
@@ -309,8 +314,8 @@ export class QueueStore {
     // Handing out to a consumer changes only the state: lost unpublished,
     // the items simply wait again. Autosave moves the cursor, which the
     // dirty mark must cover.
-    if (consumer) this.#changed = true;
-    else this.#markChanged();
+    if (consumer) this.#changedState();
+    else this.#changingFiles();
     const row = consumer ? this.#consumers.ensure(state) : undefined;
     while (values.length < max) {
       let next: NextItem | null;
@@ -360,7 +365,7 @@ export class QueueStore {
         return;
       }
       // The common call: no arrays unless the item lies above the new prefix.
-      this.#markChanged();
+      this.#changingFiles();
       const seq = shiftHeld(row.held) as number;
       const newFloor = this.#prefix.floor(this.#state);
       if (seq < newFloor) this.#advanceAck(NO_RANGES, newFloor);
@@ -371,7 +376,7 @@ export class QueueStore {
       }
       return;
     }
-    this.#markChanged();
+    this.#changingFiles();
     // Fewer may be held than counted (another process's clear()): those go.
     const seqs: number[] = [];
     for (let i = 0; i < count; i++) {
@@ -403,12 +408,12 @@ export class QueueStore {
   #acknowledgeAbovePrefix(row: ConsumerRow, floor: number): void {
     // One mark for the rest of the hold rather than a publish per item: a
     // consumer acknowledges runs of items while another holds an older one.
-    const atOnce = !this.#marked && !this.#ackPublishedThisHold;
-    if (!atOnce) this.#markChanged();
+    const atOnce = this.#changes !== 'files' && !this.#ackPublishedThisHold;
+    if (!atOnce) this.#changingFiles();
     const range = { start: shiftHeld(row.held) as number, count: 1 };
     insertRange(this.#state.acked, range);
     if (atOnce) {
-      this.#changed = true;
+      this.#changedState();
       this.publish();
       this.#ackPublishedThisHold = true;
     }
@@ -431,7 +436,7 @@ export class QueueStore {
   reclaimDead(): boolean {
     const dead = this.#state.consumers.filter((row) => this.#consumers.isDeadOther(row));
     if (dead.length === 0) return false;
-    this.#markChanged();
+    this.#changingFiles();
     const returned = this.#consumers.reclaimDead(this.#state, dead);
     if (returned) this.#events.added = true;
     return returned;
@@ -441,7 +446,7 @@ export class QueueStore {
   endConsumer(): void {
     if (!this.#consumers.registered) return;
     const row = this.#consumers.mine(this.#state);
-    this.#markChanged();
+    this.#changingFiles();
     if (row !== undefined && this.#consumers.handBack(this.#state, row)) this.#events.added = true;
     this.#consumers.end();
   }
@@ -449,7 +454,7 @@ export class QueueStore {
   /** Removes every item, handed out or not, and the files that held them. */
   clear(): void {
     const state = this.#state;
-    this.#markChanged();
+    this.#changingFiles();
     this.#reader.close();
     this.#appender.release();
     const lastChunk = state.headChunk >= 0 ? state.headChunk : Math.floor(state.headSeq / this.chunkSize) - 1;
@@ -484,13 +489,17 @@ export class QueueStore {
     }
   }
 
-  /** Before the first change of a hold: mark the state dirty on disk, so a death from here on is recovered. */
-  #markChanged(): void {
-    this.#changed = true;
-    if (this.#marked) return;
+  /** The hand-out bookkeeping changed, in memory only: publish it before the lock goes. */
+  #changedState(): void {
+    if (this.#changes === 'none') this.#changes = 'state';
+  }
+
+  /** Before the first file change of a hold: mark the state dirty on disk, so a death from here on is recovered. */
+  #changingFiles(): void {
+    if (this.#changes === 'files') return;
     this.#state.gen++;
     this.#stateFile.write({ ...this.#state, dirty: true });
-    this.#marked = true;
+    this.#changes = 'files';
   }
 
   /**
@@ -503,7 +512,7 @@ export class QueueStore {
    */
   #recover(headHint: number): void {
     const state = this.#state;
-    this.#markChanged();
+    this.#changingFiles();
     this.#appender.release();
     this.#reader.close();
     const durable = acknowledgedIn(loadCursor(this.dir));
@@ -604,7 +613,7 @@ export class QueueStore {
    */
   #repairChunks(chunks: readonly number[]): QuarantinedStretch[] {
     const state = this.#state;
-    this.#markChanged();
+    this.#changingFiles();
     this.#appender.release();
     this.#reader.close();
     const moved: QuarantinedStretch[] = [];
