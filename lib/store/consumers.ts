@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CONSUMERS_DIR, Lease, isLeaseFile, leaseAlive, leasePath, removeLease } from '../coordination/lease.js';
 import type { StoreOptions } from './options.js';
-import { dropBelow, insertRange } from './ranges.js';
-import type { ConsumerRow, SharedState } from './state.js';
+import { countFrom, dropBelow, insertRange } from './ranges.js';
+import { waitingIn, type ConsumerRow, type SharedState } from './state.js';
 
 export class Consumers {
   readonly #dir: string;
@@ -55,6 +55,24 @@ export class Consumers {
   /** Another consumer's row whose lease shows its process gone. */
   isDeadOther(row: ConsumerRow): boolean {
     return row.id !== this.#lease?.id && !this.#alive(row.id);
+  }
+
+  /**
+   * Items waiting in `state`, counting those that consumers now gone still
+   * hold (they will be handed out again, to whoever asks next). Probes the
+   * lease of each other consumer that holds items.
+   */
+  waitingCountingGone(state: SharedState): number {
+    let waiting = waitingIn(state);
+    for (const row of state.consumers) {
+      if (row.held.length > 0 && this.isDeadOther(row)) waiting += countFrom(row.held, state.ackSeq);
+    }
+    return waiting;
+  }
+
+  /** Whether another consumer holds items and looks dead. */
+  anyDeadHolding(state: SharedState): boolean {
+    return state.consumers.some((row) => row.held.length > 0 && this.isDeadOther(row));
   }
 
   /** Drops `row` from `state`, its unacknowledged items going back to wait; true if there were any. */

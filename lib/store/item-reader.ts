@@ -7,10 +7,21 @@
 import { ChunkReader } from './chunk.js';
 import { QueueError } from '../errors.js';
 import type { Serializer } from '../serializers.js';
+import { passOverLost } from './recovery.js';
+import { shiftHeld } from './ranges.js';
+import type { SharedState } from './state.js';
 
 /** What a read finds where an item should be. */
 export type ItemRead = { kind: 'item'; value: unknown; next: number } | { kind: 'quarantined'; next: number } | { kind: 'missing' };
 const MISSING_ITEM: ItemRead = { kind: 'missing' };
+
+/** A waiting item read by nextWaiting: where it comes from and where its record ends. */
+export interface WaitingItem {
+  seq: number;
+  fromReturned: boolean;
+  value: unknown;
+  end: number;
+}
 
 export class ItemReader {
   readonly #dir: string;
@@ -44,6 +55,36 @@ export class ItemReader {
     this.#reader?.close();
     this.#reader = null;
     this.#nextSeq = -1;
+  }
+
+  /**
+   * The next waiting item (returned ones first), read and decoded; null when
+   * none waits. Records a power cut took from a chunk below the newest are
+   * passed over, with a warning. `quarantine` (onCorrupt 'quarantine')
+   * moves the damage an error is about away and says whether to read again.
+   */
+  nextWaiting(state: SharedState, quarantine: ((error: unknown) => boolean) | null): WaitingItem | null {
+    for (let repairs = 0; ; ) {
+      const fromReturned = state.returned.length > 0;
+      if (!fromReturned && state.readSeq >= state.headSeq) return null;
+      const seq = fromReturned ? state.returned[0].start : state.readSeq;
+      let read: ItemRead;
+      try {
+        read = this.read(seq, fromReturned ? -1 : state.readOffset);
+      } catch (error) {
+        // With onCorrupt 'quarantine', move the damage away and read on (once per chunk and call).
+        if (quarantine === null || repairs++ > 2 || !quarantine(error)) throw error;
+        continue;
+      }
+      if (read.kind === 'item') return { seq, fromReturned, value: read.value, end: read.next };
+      if (read.kind === 'missing') passOverLost(this.#dir, state, this.#chunkSize, seq);
+      else if (fromReturned) shiftHeld(state.returned);
+      else {
+        // A quarantined item's stand-in: passed over like an item acknowledged at once.
+        state.readSeq++;
+        state.readOffset = state.readSeq % this.#chunkSize === 0 ? 0 : read.next;
+      }
+    }
   }
 
   /**

@@ -10,9 +10,9 @@ import type { Coherence } from './coherence.js';
 import type { CursorWriter } from './cursor.js';
 import type { Durability } from './durability.js';
 import { QueueError } from '../errors.js';
-import { dropBelow, lowestOf, type Range } from './ranges.js';
+import { dropBelow, insertRange, lowestOf, rangesOf, shiftHeld, type Range } from './ranges.js';
 import type { SpareChunks } from './spares.js';
-import type { SharedState } from './state.js';
+import type { ConsumerRow, SharedState } from './state.js';
 
 /**
  * Fold the newest chunk number into the cursor file every this many chunks,
@@ -47,6 +47,35 @@ export class Prefix {
     let floor = Math.min(state.readSeq, lowestOf(state.returned));
     for (const row of state.consumers) floor = Math.min(floor, lowestOf(row.held));
     return Math.max(state.ackSeq, floor);
+  }
+
+  /**
+   * Takes `row`'s `count` oldest held items as acknowledged (fewer when fewer
+   * are held: another process's clear() emptied the list): returns the floor
+   * the prefix may move to and the ranges acknowledged above it (added to
+   * state.acked), for one cursor log entry.
+   */
+  acknowledgeHeld(state: SharedState, row: ConsumerRow, count: number): { floor: number; acked: readonly Range[] } {
+    if (count === 1) {
+      // The common call: no arrays unless the item lies above the new prefix.
+      const seq = shiftHeld(row.held) as number;
+      const floor = this.floor(state);
+      if (seq < floor) return { floor, acked: NO_RANGES };
+      const acked = [{ start: seq, count: 1 }];
+      insertRange(state.acked, acked[0]);
+      return { floor, acked };
+    }
+    const seqs: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const seq = shiftHeld(row.held);
+      if (seq === undefined) break;
+      seqs.push(seq);
+    }
+    // Only what lies above the new prefix needs keeping (one consumer acknowledging in order: nothing).
+    const floor = this.floor(state);
+    const acked = rangesOf(seqs.filter((seq) => seq >= floor));
+    for (const range of acked) insertRange(state.acked, range);
+    return { floor, acked };
   }
 
   /**
@@ -89,11 +118,26 @@ export class Prefix {
   }
 
   /**
-   * clear(): the prefix jumps to `next` (state is already there) and chunks
+   * clear(): every item goes, handed out or not. The numbers go on in the
+   * chunk after the last one deleted, even when the head sits at the start
+   * of an empty newest chunk: a chunk number never names a second file,
+   * since other processes tell their writer's file by number.
+   */
+  clear(state: SharedState): void {
+    const lastChunk = state.headChunk >= 0 ? state.headChunk : Math.floor(state.headSeq / this.#chunkSize) - 1;
+    const next = Math.max(Math.ceil(state.headSeq / this.#chunkSize), lastChunk + 1) * this.#chunkSize;
+    const firstChunk = Math.floor(state.ackSeq / this.#chunkSize);
+    Object.assign(state, { ackSeq: next, headSeq: next, readSeq: next, readOffset: 0, headChunk: -1, headBytes: 0, returned: [], acked: [] });
+    for (const row of state.consumers) row.held = [];
+    this.#clearTo(next, firstChunk, lastChunk + 1);
+  }
+
+  /**
+   * The prefix jumps to `next` (state is already there) and chunks
    * [firstChunk, pastChunk) go. The cursor moves first, so a crash mid-clear
    * leaves only stale chunks below it, which the next open deletes.
    */
-  clearTo(next: number, firstChunk: number, pastChunk: number): void {
+  #clearTo(next: number, firstChunk: number, pastChunk: number): void {
     this.#cursor.advance(next);
     this.#coherence.wrote(this.#cursor.logFd);
     this.#cursor.setHeadHint(next / this.#chunkSize);

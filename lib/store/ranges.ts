@@ -120,3 +120,16 @@ export function endOf(ranges: readonly Range[]): number {
   for (const range of ranges) if (range.count > 0 && range.start + range.count > end) end = range.start + range.count;
   return end;
 }
+
+/** `seqs` as sorted, merged ranges. */
+export function rangesOf(seqs: number[]): Range[] {
+  if (seqs.length === 0) return [];
+  if (seqs.length > 1) seqs.sort((a, b) => a - b);
+  const ranges: Range[] = [{ start: seqs[0], count: 1 }];
+  for (let i = 1; i < seqs.length; i++) {
+    const last = ranges[ranges.length - 1];
+    if (seqs[i] === last.start + last.count) last.count++;
+    else if (seqs[i] >= last.start + last.count) ranges.push({ start: seqs[i], count: 1 });
+  }
+  return ranges;
+}

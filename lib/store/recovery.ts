@@ -14,10 +14,10 @@ import { CONSUMERS_DIR, isLeaseFile, prepareLeases } from '../coordination/lease
 import { FLOCK_FILE, LOCKFILE_DIR } from '../coordination/lock.js';
 import { BUILTIN_SERIALIZERS, resolveSerializer, type Serializer } from '../serializers.js';
 import type { StoreOptions } from './options.js';
-import { dropBelow } from './ranges.js';
+import { countOf, dropBelow, endOf, gapsBetween, insertRange, subtractRanges } from './ranges.js';
 import { repairChunk, type QuarantinedStretch } from './repair.js';
-import { fileSize } from '../fs/files.js';
-import { STATE_FILE, StateFile, isStateFile } from './state.js';
+import { fileSize, isFileAt, type Inode } from '../fs/files.js';
+import { STATE_FILE, StateFile, isStateFile, type SharedState } from './state.js';
 
 /** write-file-atomic's temporary files (name + '.' + a murmur hash), left behind only by a crash mid-write. */
 const ATOMIC_TEMP = /^(info|cursor)\.\d+$/;
@@ -154,6 +154,72 @@ function syncFile(dir: string, file: string): void {
 }
 
 /**
+ * Brings `state`'s head and hand-out record in line with the durable files
+ * (the caller marked the hold): the newest chunk is found and scanned from
+ * `headHint`, the cursor's acknowledgements are merged in, and a hand-out
+ * record the files no longer bear out is reset. Returns the newest chunk's
+ * writer (null: the next append starts a chunk) and the prefix the files
+ * allow, which may be above state.ackSeq (the caller moves it).
+ */
+export function alignWithFiles(dir: string, state: SharedState, chunkSize: number, headHint: number, maxItemBytes: number): { writer: ChunkWriter | null; ackSeq: number } {
+  const durable = acknowledgedIn(loadCursor(dir));
+  const head = findHead(dir, chunkSize, Math.max(state.ackSeq, durable.ackSeq), Math.max(0, headHint), maxItemBytes);
+  const { writer } = head;
+  const ackSeq = head.ackSeq;
+  for (const range of durable.acked) insertRange(state.acked, range);
+  dropBelow(state.acked, ackSeq);
+  let headSeq = head.headSeq;
+  const needed = Math.max(ackSeq, endOf(state.acked));
+  if (headSeq < needed) {
+    // Acknowledged items are missing from the head (a power cut kept the
+    // cursor log but not the chunk): go on at the next chunk boundary, so
+    // that a new item never takes the number of one acknowledged.
+    const boundary = Math.ceil(needed / chunkSize) * chunkSize;
+    const lost = countOf(gapsBetween(headSeq, needed, state.acked));
+    if (lost > 0) warnLost(dir, lost, headSeq, needed, writer?.file ?? chunkPath(dir, Math.floor(headSeq / chunkSize)));
+    insertRange(state.acked, { start: headSeq, count: boundary - headSeq });
+    headSeq = boundary;
+  }
+  state.headSeq = headSeq;
+  state.headChunk = writer?.chunk ?? -1;
+  state.headBytes = writer?.size ?? 0;
+  if (state.readSeq < ackSeq || state.readSeq > headSeq) {
+    // The hand-out record is older than the prefix, or names items the
+    // files no longer hold: everything after the prefix waits again.
+    state.readSeq = ackSeq;
+    state.readOffset = -1;
+    state.returned = [];
+    for (const row of state.consumers) row.held = [];
+  }
+  return { writer, ackSeq };
+}
+
+/**
+ * Item `seq` is not in its chunk, and the records after it in that chunk
+ * cannot be found either. Below the newest chunk that is data a power cut
+ * took (the chunk was written after, or while, a newer one began): those
+ * items are passed over. In the newest chunk the state and the file
+ * disagree, which is damage. Changes `state` (the caller marked the hold).
+ */
+export function passOverLost(dir: string, state: SharedState, chunkSize: number, seq: number): void {
+  const chunk = Math.floor(seq / chunkSize);
+  const file = chunkPath(dir, chunk);
+  if (chunk >= state.headChunk) {
+    throw new QueueError('ERR_CORRUPT', dir, `the newest chunk holds no whole record of item ${seq}, which the shared state says is there`, { file });
+  }
+  const end = (chunk + 1) * chunkSize;
+  const before = countOf(state.returned);
+  subtractRanges(state.returned, [{ start: seq, count: end - seq }]);
+  let lost = before - countOf(state.returned);
+  if (state.readSeq >= seq && state.readSeq < end) {
+    lost += end - state.readSeq;
+    state.readSeq = end;
+    state.readOffset = 0;
+  }
+  warnLost(dir, lost, seq, end, file);
+}
+
+/**
  * Finds the newest chunk (probing forward from `headHint`) and scans it,
  * cutting off a torn tail: a writer for it and the head sequence. The prefix
  * comes back moved up when the chunks it points into are gone but newer ones
@@ -274,4 +340,39 @@ export function repairQueue(dir: string, options: StoreOptions): RepairReport {
   } finally {
     stateFile.close();
   }
+}
+
+/** The inode of `dir`'s lock file, to notice later that the directory was replaced; null without one (a store used on its own, as in specs). */
+export function lockFileIdentity(dir: string): Inode | null {
+  try {
+    return fs.statSync(path.join(dir, FLOCK_FILE));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Throws unless the `lock` file is still the one this queue locks. When the
+ * directory was removed (or removed and made again by another queue), the
+ * kernel lock no longer excludes anyone, and the descriptors held point at
+ * deleted files or, worse, at the new queue's: every call fails instead.
+ */
+export function assertSameDirectory(dir: string, lockInode: Inode | null): void {
+  if (lockInode === null || isFileAt(path.join(dir, FLOCK_FILE), lockInode)) return;
+  throw new QueueError('ERR_IO', dir, 'the queue directory was removed or replaced while this queue had it open (its lock file is not the one this queue locked); nothing more is written through this queue: close it and open the directory again', {
+    file: path.join(dir, FLOCK_FILE),
+  });
+}
+
+/**
+ * Quarantines the damage of chunk `chunk` (the caller holds the lock and has
+ * let its descriptors on chunks go), with a warning; counts a rewrite in
+ * `state` so that the other processes drop theirs. False when nothing moved.
+ */
+export function quarantineChunk(dir: string, state: SharedState, chunk: number, check: { chunkSize: number; maxItemBytes: number; decode: (payload: Uint8Array) => unknown }): boolean {
+  const moved = repairChunk(dir, chunk, { ...check, newest: chunk >= state.headChunk });
+  if (moved.length === 0) return false;
+  state.rewrites++;
+  warnQuarantined(dir, moved);
+  return true;
 }

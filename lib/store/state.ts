@@ -14,7 +14,7 @@ import path from 'node:path';
 import { crc32c } from './crc32c.js';
 import { ioError } from '../errors.js';
 import { closeQuietly, isFileAt, startsWithMagic, type Inode } from '../fs/files.js';
-import { dropBelow, endOf, gapsBetween, insertRange, subtractRanges, type Range } from './ranges.js';
+import { countOf, dropBelow, endOf, gapsBetween, insertRange, subtractRanges, type Range } from './ranges.js';
 
 export const STATE_FILE = 'state';
 /**
@@ -77,6 +77,11 @@ export function initialState(ackSeq: number): SharedState {
     gen: 0, dirty: false, ackSeq, headSeq: ackSeq, headChunk: -1, headBytes: 0,
     readSeq: ackSeq, readOffset: -1, nextConsumer: 1, rewrites: 0, returned: [], consumers: [], acked: [],
   };
+}
+
+/** Items not yet handed out: after the read position, and handed back. */
+export function waitingIn(state: SharedState): number {
+  return state.headSeq - state.readSeq + countOf(state.returned);
 }
 
 /** Whether `file` is a state file perq wrote (its header's magic). */

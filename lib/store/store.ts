@@ -1,10 +1,11 @@
 // The on-disk state of one queue directory as one process sees it, changed
-// only under the directory lock (hold.ts decides when that is held). The
-// files: chunk files of checksummed records; the cursor (the acknowledged
-// prefix, durable); and `state` (state.ts), the hand-out bookkeeping that the
-// processes sharing the directory read when they take the lock and publish
-// when they let it go. All I/O of the queue happens here or below; the public
-// class above only waits, validates and wakes.
+// only under the directory lock (coordination/session.ts decides when that is
+// held). The files: chunk files of checksummed records; the cursor (the
+// acknowledged prefix, durable); and `state` (state.ts), the hand-out
+// bookkeeping that the processes sharing the directory read when they take
+// the lock and publish when they let it go. The jobs are in the modules
+// beside this one (recovery, appender, item-reader, prefix, consumers); this
+// class holds the state and composes them.
 //
 // Sequence numbers: item s lives in chunk floor(s / chunkSize). Invariant:
 // ackSeq <= every item handed out and not acknowledged, every returned item,
@@ -16,38 +17,26 @@
 // appended (scanning on from the published head, cutting a torn tail), and
 // hands out again the items it took, so a put that resolved is never lost.
 
-import fs from 'node:fs';
-import path from 'node:path';
-import { chunkPath, parseChunkFileName } from './chunk.js';
-import { CursorWriter, acknowledgedIn, loadCursor } from './cursor.js';
+import { parseChunkFileName } from './chunk.js';
+import { CursorWriter } from './cursor.js';
 import { Durability } from './durability.js';
 import type { StoreEvents } from './events.js';
 import { QueueError, ioError } from '../errors.js';
-import { FLOCK_FILE } from '../coordination/lock.js';
-import { type Serializer } from '../serializers.js';
+import type { Serializer } from '../serializers.js';
 import { Coherence, isNetworkFileSystem } from './coherence.js';
 import type { StoreOptions } from './options.js';
-import { damagedChunk, repairChunk, type QuarantinedStretch } from './repair.js';
+import { damagedChunk } from './repair.js';
 import { SpareChunks } from './spares.js';
 import { NO_RANGES, Prefix } from './prefix.js';
 import { Consumers } from './consumers.js';
 import { ChunkAppender, type AppendTarget } from './appender.js';
-import { ItemReader, type ItemRead } from './item-reader.js';
-import { repairQueue, type RepairReport } from './recovery.js';
-import { findHead, listDirectory, newestChunkListed, openInfo, recoverCursor, removeAcknowledgedChunks, warnLost, warnQuarantined } from './recovery.js';
+import { ItemReader, type WaitingItem } from './item-reader.js';
 import {
-  appendHeld, countFrom, countOf, dropBelow, endOf, gapsBetween, insertRange, shiftHeld, subtractRanges, type Range,
-} from './ranges.js';
-import { isFileAt, type Inode } from '../fs/files.js';
-import { StateFile, applyAcknowledged, initialState, type ConsumerRow, type SharedState } from './state.js';
-
-/** A waiting item read by #nextWaiting: where it comes from and where its record ends. */
-interface NextItem {
-  seq: number;
-  fromReturned: boolean;
-  value: unknown;
-  end: number;
-}
+  alignWithFiles, assertSameDirectory, listDirectory, lockFileIdentity, quarantineChunk, newestChunkListed, openInfo, recoverCursor, removeAcknowledgedChunks, repairQueue, warnQuarantined, type RepairReport,
+} from './recovery.js';
+import { appendHeld, insertRange, shiftHeld, type Range } from './ranges.js';
+import { type Inode } from '../fs/files.js';
+import { StateFile, applyAcknowledged, initialState, waitingIn, type ConsumerRow, type SharedState } from './state.js';
 
 /** A lock-free look at the shared counters. */
 export interface StoreSnapshot {
@@ -89,6 +78,8 @@ export class QueueStore {
   #appendTarget: AppendTarget;
   #reader: ItemReader;
   #consumers: Consumers;
+  /** onCorrupt 'quarantine': moves the damage an error is about away (see #quarantineAt); null otherwise. */
+  #quarantine: ((error: unknown) => boolean) | null;
   #spares: SpareChunks;
   /** What a holder does so that hosts sharing the directory through a network file system see each other's writes. */
   #coherence: Coherence;
@@ -109,6 +100,7 @@ export class QueueStore {
     this.#consumers = new Consumers(dir, options);
     this.#state = state;
     this.#reader = new ItemReader(dir, chunkSize, options.maxItemBytes, serializer);
+    this.#quarantine = options.onCorrupt === 'quarantine' ? (error) => this.#quarantineAt(error) : null;
     this.#coherence = new Coherence(dir, stateFile.changesLength);
     this.#spares = new SpareChunks(dir, !this.#coherence.enabled);
     this.#prefix = new Prefix(dir, chunkSize, cursor, durability, this.#coherence, this.#spares);
@@ -123,12 +115,7 @@ export class QueueStore {
         this.#prefix.newestChunk(this.#state, newest);
       },
     };
-    try {
-      this.#lockInode = fs.statSync(path.join(dir, FLOCK_FILE));
-    } catch {
-      // Opened without the lock file (a store used on its own, as in specs): nothing to compare.
-      this.#lockInode = null;
-    }
+    this.#lockInode = lockFileIdentity(dir);
   }
 
   /**
@@ -212,21 +199,13 @@ export class QueueStore {
    * Probes the lease of each other consumer that holds items.
    */
   waitingCountingGone(): number {
-    return this.#waitingCountingGone(this.#state);
+    return this.#consumers.waitingCountingGone(this.#state);
   }
 
   /** The shared counters, read without the lock (the newest whole state); `waiting` as waitingCountingGone. */
   snapshot(): StoreSnapshot {
     const state = this.#stateFile.read() ?? this.#state;
-    return { waiting: this.#waitingCountingGone(state), headSeq: state.headSeq, ackSeq: state.ackSeq, readSeq: state.readSeq };
-  }
-
-  #waitingCountingGone(state: SharedState): number {
-    let waiting = waitingIn(state);
-    for (const row of state.consumers) {
-      if (row.held.length > 0 && this.#consumers.isDeadOther(row)) waiting += countFrom(row.held, state.ackSeq);
-    }
-    return waiting;
+    return { waiting: this.#consumers.waitingCountingGone(state), headSeq: state.headSeq, ackSeq: state.ackSeq, readSeq: state.readSeq };
   }
 
   /** The lock was just taken: bring the cached state up to date, recovering after a holder that died. */
@@ -234,7 +213,7 @@ export class QueueStore {
     this.#coherence.refresh(this.#stateFile.fd, this.#reader.fd);
     if (!this.#stateFile.isCurrent()) {
       // `state` was deleted or replaced, or the whole directory was.
-      this.#assertSameDirectory();
+      assertSameDirectory(this.dir, this.#lockInode);
       this.#stateFile.reopen();
       this.#reader.invalidate();
     }
@@ -260,18 +239,6 @@ export class QueueStore {
     if (stored.dirty) this.#recover(stored.headChunk);
   }
 
-  /**
-   * Whether the `lock` file is still the one this queue locks. When the
-   * directory was removed (or removed and made again by another queue), the
-   * kernel lock no longer excludes anyone, and the descriptors held point at
-   * deleted files or, worse, at the new queue's: every call fails instead.
-   */
-  #assertSameDirectory(): void {
-    if (this.#lockInode === null || isFileAt(path.join(this.dir, FLOCK_FILE), this.#lockInode)) return;
-    throw new QueueError('ERR_IO', this.dir, 'the queue directory was removed or replaced while this queue had it open (its lock file is not the one this queue locked); nothing more is written through this queue: close it and open the directory again', {
-      file: path.join(this.dir, FLOCK_FILE),
-    });
-  }
 
   /** Writes the state back if this holder changed it (before the lock is let go). */
   publish(): void {
@@ -318,9 +285,9 @@ export class QueueStore {
     else this.#changingFiles();
     const row = consumer ? this.#consumers.ensure(state) : undefined;
     while (values.length < max) {
-      let next: NextItem | null;
+      let next: WaitingItem | null;
       try {
-        next = this.#nextWaiting();
+        next = this.#reader.nextWaiting(this.#state, this.#quarantine);
       } catch (error) {
         // Hand out what was read; the damaged record fails again on the next call.
         if (values.length > 0) break;
@@ -343,7 +310,7 @@ export class QueueStore {
 
   /** The next item a take would hand out, without taking it; undefined when none waits. */
   peek(): unknown {
-    return this.#nextWaiting()?.value;
+    return this.#reader.nextWaiting(this.#state, this.#quarantine)?.value;
   }
 
   /**
@@ -358,36 +325,14 @@ export class QueueStore {
     const row = this.#consumers.mine(this.#state);
     if (row === undefined || row.held.length === 0) return;
     if (count === 1) {
-      const oldest = row.held[0].start;
       const floor = this.#prefix.floor(this.#state);
-      if (oldest > floor && floor === this.#state.ackSeq) {
+      if (row.held[0].start > floor && floor === this.#state.ackSeq) {
         this.#acknowledgeAbovePrefix(row, floor);
         return;
       }
-      // The common call: no arrays unless the item lies above the new prefix.
-      this.#changingFiles();
-      const seq = shiftHeld(row.held) as number;
-      const newFloor = this.#prefix.floor(this.#state);
-      if (seq < newFloor) this.#advanceAck(NO_RANGES, newFloor);
-      else {
-        const acked = [{ start: seq, count: 1 }];
-        insertRange(this.#state.acked, acked[0]);
-        this.#advanceAck(acked, newFloor);
-      }
-      return;
     }
     this.#changingFiles();
-    // Fewer may be held than counted (another process's clear()): those go.
-    const seqs: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const seq = shiftHeld(row.held);
-      if (seq === undefined) break;
-      seqs.push(seq);
-    }
-    // Only what lies above the new prefix needs keeping (one consumer acknowledging in order: nothing).
-    const floor = this.#prefix.floor(this.#state);
-    const acked = rangesOf(seqs.filter((seq) => seq >= floor));
-    for (const range of acked) insertRange(this.#state.acked, range);
+    const { floor, acked } = this.#prefix.acknowledgeHeld(this.#state, row, count);
     this.#advanceAck(acked, floor);
   }
 
@@ -425,8 +370,7 @@ export class QueueStore {
    * that a waiting getter should take the lock and reclaim them.
    */
   deadHolderSuspected(): boolean {
-    const state = this.#stateFile.read() ?? this.#state;
-    return state.consumers.some((row) => row.held.length > 0 && this.#consumers.isDeadOther(row));
+    return this.#consumers.anyDeadHolding(this.#stateFile.read() ?? this.#state);
   }
 
   /**
@@ -453,19 +397,10 @@ export class QueueStore {
 
   /** Removes every item, handed out or not, and the files that held them. */
   clear(): void {
-    const state = this.#state;
     this.#changingFiles();
     this.#reader.close();
     this.#appender.release();
-    const lastChunk = state.headChunk >= 0 ? state.headChunk : Math.floor(state.headSeq / this.chunkSize) - 1;
-    // Go on in the chunk after the last one deleted, even when the head sits
-    // at the start of an empty newest chunk: a chunk number never names a
-    // second file, since other processes tell their writer's file by number.
-    const next = Math.max(Math.ceil(state.headSeq / this.chunkSize), lastChunk + 1) * this.chunkSize;
-    const firstChunk = Math.floor(state.ackSeq / this.chunkSize);
-    Object.assign(state, { ackSeq: next, headSeq: next, readSeq: next, readOffset: 0, headChunk: -1, headBytes: 0, returned: [], acked: [] });
-    for (const row of state.consumers) row.held = [];
-    this.#prefix.clearTo(next, firstChunk, lastChunk + 1);
+    this.#prefix.clear(this.#state);
     this.#events.acknowledged = true;
     this.#events.taken = true;
   }
@@ -515,38 +450,10 @@ export class QueueStore {
     this.#changingFiles();
     this.#appender.release();
     this.#reader.close();
-    const durable = acknowledgedIn(loadCursor(this.dir));
-    const head = findHead(this.dir, this.chunkSize, Math.max(state.ackSeq, durable.ackSeq), Math.max(0, headHint), this.#options.maxItemBytes);
-    const { writer } = head;
-    const ackSeq = head.ackSeq;
-    for (const range of durable.acked) insertRange(state.acked, range);
-    dropBelow(state.acked, ackSeq);
-    let headSeq = head.headSeq;
-    const needed = Math.max(ackSeq, endOf(state.acked));
-    if (headSeq < needed) {
-      // Acknowledged items are missing from the head (a power cut kept the
-      // cursor log but not the chunk): go on at the next chunk boundary, so
-      // that a new item never takes the number of one acknowledged.
-      const boundary = Math.ceil(needed / this.chunkSize) * this.chunkSize;
-      const lost = countOf(gapsBetween(headSeq, needed, state.acked));
-      if (lost > 0) warnLost(this.dir, lost, headSeq, needed, writer?.file ?? chunkPath(this.dir, Math.floor(headSeq / this.chunkSize)));
-      insertRange(state.acked, { start: headSeq, count: boundary - headSeq });
-      headSeq = boundary;
-    }
-    state.headSeq = headSeq;
-    state.headChunk = writer?.chunk ?? -1;
-    state.headBytes = writer?.size ?? 0;
+    const { writer, ackSeq } = alignWithFiles(this.dir, state, this.chunkSize, headHint, this.#options.maxItemBytes);
     if (writer !== null) {
       this.#appender.adopt(writer);
       this.#cursor.setHeadHint(writer.chunk);
-    }
-    if (state.readSeq < ackSeq || state.readSeq > headSeq) {
-      // The hand-out record is older than the prefix, or names items the
-      // files no longer hold: everything after the prefix waits again.
-      state.readSeq = ackSeq;
-      state.readOffset = -1;
-      state.returned = [];
-      for (const row of state.consumers) row.held = [];
     }
     if (ackSeq > state.ackSeq) {
       this.#prefix.log(state, ackSeq, []);
@@ -564,116 +471,21 @@ export class QueueStore {
   }
 
   /**
-   * The next waiting item (returned ones first), read and decoded; null when
-   * none waits. Records a power cut took from a chunk below the newest are
-   * passed over, with a warning.
-   */
-  #nextWaiting(): NextItem | null {
-    const state = this.#state;
-    for (let repairs = 0; ; ) {
-      const fromReturned = state.returned.length > 0;
-      if (!fromReturned && state.readSeq >= state.headSeq) return null;
-      const seq = fromReturned ? state.returned[0].start : state.readSeq;
-      let read: ItemRead;
-      try {
-        read = this.#reader.read(seq, fromReturned ? -1 : state.readOffset);
-      } catch (error) {
-        // With onCorrupt 'quarantine', move the damage away and read on (once per chunk and call).
-        if (this.#options.onCorrupt !== 'quarantine' || repairs++ > 2 || !this.#quarantineAt(error)) throw error;
-        continue;
-      }
-      if (read.kind === 'item') return { seq, fromReturned, value: read.value, end: read.next };
-      if (read.kind === 'missing') this.#skipLost(seq);
-      else if (fromReturned) shiftHeld(state.returned);
-      else {
-        // A quarantined item's stand-in: passed over like an item acknowledged at once.
-        state.readSeq++;
-        state.readOffset = state.readSeq % this.chunkSize === 0 ? 0 : read.next;
-      }
-    }
-  }
-
-  /**
    * `error` is damage in a chunk of this queue: quarantines it (onCorrupt
-   * 'quarantine'), with a warning; false when the error is about something
-   * repair cannot move.
+   * 'quarantine'), with a warning, and brings this process and the others
+   * (through `rewrites`) to the new file; false when the error is about
+   * something repair cannot move.
    */
   #quarantineAt(error: unknown): boolean {
     const chunk = damagedChunk(error, this.dir, parseChunkFileName);
     if (chunk < 0) return false;
-    const moved = this.#repairChunks([chunk]);
-    if (moved.length === 0) return false;
-    warnQuarantined(this.dir, moved);
-    return true;
-  }
-
-  /**
-   * Quarantines the damage of `chunks` (the caller holds the lock) and brings
-   * this process and the others (through `rewrites`) to the new files.
-   */
-  #repairChunks(chunks: readonly number[]): QuarantinedStretch[] {
-    const state = this.#state;
     this.#changingFiles();
     this.#appender.release();
     this.#reader.close();
-    const moved: QuarantinedStretch[] = [];
-    for (const chunk of chunks) {
-      moved.push(...repairChunk(this.dir, chunk, {
-        chunkSize: this.chunkSize, maxItemBytes: this.#options.maxItemBytes, newest: chunk >= state.headChunk,
-        decode: (payload) => this.serializer.decode(payload),
-      }));
-    }
-    if (moved.length > 0) {
-      state.rewrites++;
-      this.#recover(state.headChunk);
-    }
-    return moved;
-  }
-
-  /**
-   * Item `seq` is not in its chunk, and the records after it in that chunk
-   * cannot be found either. Below the newest chunk that is data a power cut
-   * took (the chunk was written after, or while, a newer one began): those
-   * items are passed over. In the newest chunk the state and the file
-   * disagree, which is damage.
-   */
-  #skipLost(seq: number): void {
-    const state = this.#state;
-    const chunk = Math.floor(seq / this.chunkSize);
-    const file = chunkPath(this.dir, chunk);
-    if (chunk >= state.headChunk) {
-      throw new QueueError('ERR_CORRUPT', this.dir, `the newest chunk holds no whole record of item ${seq}, which the shared state says is there`, { file });
-    }
-    const end = (chunk + 1) * this.chunkSize;
-    const before = countOf(state.returned);
-    subtractRanges(state.returned, [{ start: seq, count: end - seq }]);
-    let lost = before - countOf(state.returned);
-    if (state.readSeq >= seq && state.readSeq < end) {
-      lost += end - state.readSeq;
-      state.readSeq = end;
-      state.readOffset = 0;
-    }
-    warnLost(this.dir, lost, seq, end, file);
+    const decode = (payload: Uint8Array): unknown => this.serializer.decode(payload);
+    if (!quarantineChunk(this.dir, this.#state, chunk, { chunkSize: this.chunkSize, maxItemBytes: this.#options.maxItemBytes, decode })) return false;
+    this.#recover(this.#state.headChunk);
+    return true;
   }
 
 }
-
-/** Items not yet handed out: after the read position, and handed back. */
-function waitingIn(state: SharedState): number {
-  return state.headSeq - state.readSeq + countOf(state.returned);
-}
-
-
-/** `seqs` as sorted, merged ranges. */
-function rangesOf(seqs: number[]): Range[] {
-  if (seqs.length === 0) return [];
-  if (seqs.length > 1) seqs.sort((a, b) => a - b);
-  const ranges: Range[] = [{ start: seqs[0], count: 1 }];
-  for (let i = 1; i < seqs.length; i++) {
-    const last = ranges[ranges.length - 1];
-    if (seqs[i] === last.start + last.count) last.count++;
-    else if (seqs[i] >= last.start + last.count) ranges.push({ start: seqs[i], count: 1 });
-  }
-  return ranges;
-}
-
