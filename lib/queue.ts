@@ -1,20 +1,19 @@
-// The public Queue: validates arguments, composes the store (files), the
-// lock hold (when this process holds the directory lock), the durability
-// policy and the wake-ups, and keeps the promises of callers waiting for
-// items, for room or for `join`. It does no file I/O of its own.
+// The public Queue: validates arguments (arguments.ts), composes the store
+// (files), the lock hold (when this process holds the directory lock), the
+// durability policy and the wake-ups, and keeps the promises of callers
+// waiting for items, for room or for `join`. It does no file I/O of its own:
+// open.ts finds, makes and locks the directory.
 
-import fs from 'node:fs';
-import path from 'node:path';
-import { fsyncCreatedDirectories } from './fs/dirsync.js';
-import { Empty, Full, QueueError, ioError } from './errors.js';
+import { Empty, Full, QueueError } from './errors.js';
 import { LockHold, releaseHoldsOn } from './coordination/session.js';
-import { INFO_FILE } from './store/info.js';
-import { FLOCK_FILE, openDirectoryLock } from './coordination/lock.js';
 import { Notifier, type NotifyChannel } from './wakeup/notify.js';
-import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
+import { assertCount, assertOptionsObject, getArgs, itemList, putArgs, type GetManyOptions, type GetOptions, type PutOptions } from './arguments.js';
+import { openQueueDirectory, repairQueueDirectory } from './open.js';
+import type { QueueOptions, ResolvedOptions } from './options.js';
 import type { StoreEvents } from './store/events.js';
 import { STATE_FILE } from './store/state.js';
 import { QueueStore, type RepairReport } from './store/store.js';
+import { WaitTimers } from './wakeup/wait-timers.js';
 import { WaitList } from './wakeup/waiters.js';
 import { StateWatcher } from './wakeup/watch.js';
 
@@ -23,31 +22,7 @@ const RECLAIM_WHEN_IDLE_MS = 50;
 /** A busy consumer looks for them at least this often. */
 const RECLAIM_WHEN_BUSY_MS = 1000;
 
-export interface PutOptions {
-  /** Wait while the queue is at `maxSize` (otherwise reject `Full` at once). @default true */
-  block?: boolean;
-  /** Give up waiting for room after this many ms and reject `Full`. */
-  timeout?: number;
-}
-
-export interface GetOptions {
-  /** Wait while the queue is empty (otherwise reject `Empty` at once). @default true */
-  block?: boolean;
-  /** Give up waiting after this many ms and reject `Empty`. */
-  timeout?: number;
-  /** Give up waiting when aborted, rejecting with the signal's reason. */
-  signal?: AbortSignal;
-}
-
-export type GetManyOptions = Omit<GetOptions, 'block'>;
-
-/** The queue directory a caller passed, as an absolute path. */
-function absoluteDir(dir: unknown): string {
-  if (typeof dir !== 'string' || dir.length === 0) {
-    throw new QueueError('ERR_INVALID_ARG', String(dir), 'the queue directory must be a non-empty string');
-  }
-  return path.resolve(dir);
-}
+export type { PutOptions, GetOptions, GetManyOptions };
 
 interface Joiner {
   target: number;
@@ -64,8 +39,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #hold: LockHold;
   #notifier: Notifier;
   #watcher: StateWatcher | null;
-  #pollTimer: NodeJS.Timeout | undefined;
-  #deadWatchTimer: NodeJS.Timeout | undefined;
+  #timers: WaitTimers;
   #getters = new WaitList();
   #putters = new WaitList();
   #joiners: Joiner[] = [];
@@ -87,6 +61,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       released: () => this.#published(store.takeEvents()),
     });
     this.#notifier = new Notifier(realDir, (events) => this.#wake(events));
+    this.#timers = new WaitTimers(options.pollInterval, RECLAIM_WHEN_IDLE_MS, {
+      anyWaiting: () => this.#getters.length + this.#putters.length + this.#joiners.length > 0,
+      gettersWaiting: () => this.#getters.length > 0,
+      poll: () => this.#wake({ added: true, taken: true, acknowledged: true }),
+      deadHolderSuspected: () => store.deadHolderSuspected(),
+      deadHolderFound: () => this.#getters.wakeAll(),
+    });
     this.#watcher = options.watch ? new StateWatcher(realDir, STATE_FILE, () => this.#wake({ added: true, taken: true, acknowledged: true })) : null;
   }
 
@@ -97,32 +78,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** `open`, synchronously. */
   static openSync<T = unknown>(dir: string, options?: QueueOptions): Queue<T> {
-    const absolute = absoluteDir(dir);
-    const resolved = resolveOptions(absolute, options);
-    let realDir: string;
-    try {
-      const made = fs.mkdirSync(absolute, { recursive: true });
-      if (resolved.fsync !== 'never') fsyncCreatedDirectories(absolute, made);
-      realDir = fs.realpathSync(absolute);
-    } catch (error) {
-      throw ioError(absolute, 'creating the queue directory', error);
-    }
-    const lockFile = path.join(absolute, FLOCK_FILE);
-    const hadLockFile = fs.existsSync(lockFile);
-    const hold = new LockHold(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
-    let store: QueueStore;
-    try {
-      hold.enterSync();
-      store = QueueStore.open(absolute, resolved);
-    } catch (error) {
-      hold.close();
-      // Refused before a queue of ours was found (someone else's files, or a
-      // queue that lost its info): leave the directory as it was found.
-      if (!hadLockFile && error instanceof QueueError && (error.code === 'ERR_FORMAT' || !fs.existsSync(path.join(absolute, INFO_FILE)))) {
-        fs.rmSync(lockFile, { force: true });
-      }
-      throw error;
-    }
+    const { absolute, realDir, resolved, store, hold } = openQueueDirectory(dir, options);
     return new Queue<T>(absolute, realDir, resolved, store, hold);
   }
 
@@ -140,23 +96,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** `repair`, synchronously. */
   static repairSync(dir: string, options?: QueueOptions): RepairReport {
-    const absolute = absoluteDir(dir);
-    const resolved = resolveOptions(absolute, options);
-    let realDir: string;
-    try {
-      realDir = fs.realpathSync(absolute);
-    } catch (error) {
-      throw ioError(absolute, 'finding the queue directory', error);
-    }
-    // Checked before the lock file is made: a directory that is no queue is left as it was.
-    if (!fs.existsSync(path.join(absolute, INFO_FILE))) throw new QueueError('ERR_FORMAT', absolute, 'there is no queue here to repair (no info file)');
-    const hold = new LockHold(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
-    try {
-      hold.enterSync();
-      return QueueStore.repair(absolute, resolved);
-    } finally {
-      hold.close();
-    }
+    return repairQueueDirectory(dir, options);
   }
 
   /** Items not yet handed out (by any process). */
@@ -210,7 +150,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Appends all `items` in order, in as few writes as possible. */
   async putMany(items: Iterable<T>, options: PutOptions = {}): Promise<void> {
     this.#assertOpen();
-    await this.#putList(this.#itemList(items), options);
+    await this.#putList(itemList(this.dir, items), options);
   }
 
   putNowait(item: T): Promise<void> {
@@ -224,8 +164,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** Waits like `get` for the first item, then resolves with up to `max` waiting items. */
   async getMany(max: number, options: GetManyOptions = {}): Promise<T[]> {
-    if (!Number.isSafeInteger(max) || max < 1) throw this.#invalidArg(`getMany(max) takes a whole number >= 1, got ${String(max)}`);
-    this.#assertOptionsObject(options, 'getMany');
+    assertCount(this.dir, max, 'getMany(max)');
+    assertOptionsObject(this.dir, options, 'getMany');
     return this.#getBatch(max, { ...options, block: true });
   }
 
@@ -283,7 +223,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (this.#joined(target, this.#store.ackSeq, this.#store.readSeq)) return;
     this.#assertOpen();
     const joined = new Promise<void>((resolve, reject) => this.#joiners.push({ target, resolve, reject }));
-    this.#pollWhileWaiting();
+    this.#timers.pollWhileWaiting();
     return joined;
   }
 
@@ -374,7 +314,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#getters.failAll(closed);
     this.#putters.failAll(closed);
     for (const joiner of this.#joiners.splice(0)) joiner.reject(closed);
-    this.#stopPolling();
+    this.#timers.stop();
     try {
       await this.#locked(() => {
         this.#store.endConsumer();
@@ -393,7 +333,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   async #putList(items: readonly T[], options: PutOptions): Promise<void> {
     this.#assertOpen();
-    const { block, deadline } = this.#putArgs(options);
+    const { block, deadline } = putArgs(this.dir, options);
     const maxSize = this.#options.maxSize;
     for (let from = 0; from < items.length; ) {
       this.#assertOpen();
@@ -414,7 +354,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#assertOpen();
       this.#hold.release();
       const room = this.#putters.wait(deadline, undefined, () => new Full(this.dir, `no room freed up within ${options.timeout} ms`), seen);
-      this.#pollWhileWaiting();
+      this.#timers.pollWhileWaiting();
       await room;
     }
     await this.#store.durability.settle();
@@ -422,12 +362,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   async #getBatch(max: number, options: GetOptions): Promise<T[]> {
     this.#assertOpen();
-    this.#assertOptionsObject(options, 'get');
-    const { block = true, timeout, signal } = options;
-    if (typeof block !== 'boolean') throw this.#invalidArg(`option block must be true or false, got ${String(block)}`);
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw this.#invalidArg('option signal must be an AbortSignal');
-    signal?.throwIfAborted();
-    const deadline = this.#deadline(timeout);
+    const { block, deadline, signal } = getArgs(this.dir, options);
+    const { timeout } = options;
     for (;;) {
       this.#assertOpen();
       let seen = 0;
@@ -446,8 +382,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#hold.release();
       // A put that came between the take and here (this queue's, or a sibling's) woke no one: `seen` catches it.
       const arrival = this.#getters.wait(deadline, signal, () => new Empty(this.dir, `no item arrived within ${timeout} ms`), seen);
-      this.#pollWhileWaiting();
-      this.#watchForDeadConsumers();
+      this.#timers.pollWhileWaiting();
+      this.#timers.watchForDeadConsumers();
       await arrival;
     }
   }
@@ -496,9 +432,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   #countAcknowledgements(count: number): void {
     this.#assertOpen();
-    if (!Number.isSafeInteger(count) || count < 1) {
-      throw this.#invalidArg(`taskDone(count) takes a whole number >= 1, got ${String(count)}`);
-    }
+    assertCount(this.dir, count, 'taskDone(count)');
     const outstanding = this.#handedOut - this.#acknowledged;
     if (count > outstanding) {
       const what = count === 1 ? 'taskDone() was called more times than items were handed out' : `taskDone(${count}) asks for more items than the ${outstanding} handed out and not acknowledged`;
@@ -521,44 +455,6 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       const { ackSeq, readSeq } = this.#store.snapshot();
       this.#settleJoiners(ackSeq, readSeq);
     }
-  }
-
-  /** Polls every pollInterval ms while any call waits, for puts no message announces. */
-  #pollWhileWaiting(): void {
-    if (this.#pollTimer !== undefined) return;
-    this.#pollTimer = setInterval(() => {
-      if (this.#getters.length + this.#putters.length + this.#joiners.length === 0) return this.#stopPolling();
-      this.#wake({ added: true, taken: true, acknowledged: true });
-    }, this.#options.pollInterval);
-  }
-
-  #stopPolling(): void {
-    clearInterval(this.#pollTimer);
-    this.#pollTimer = undefined;
-    clearInterval(this.#deadWatchTimer);
-    this.#deadWatchTimer = undefined;
-  }
-
-  /**
-   * While a getter waits, looks (without the lock) for consumers that died
-   * holding items, so their items come back at once: no message announces a death.
-   */
-  #watchForDeadConsumers(): void {
-    if (this.#deadWatchTimer !== undefined) return;
-    this.#deadWatchTimer = setInterval(() => {
-      if (this.#getters.length === 0) {
-        clearInterval(this.#deadWatchTimer);
-        this.#deadWatchTimer = undefined;
-        return;
-      }
-      let suspected = false;
-      try {
-        suspected = this.#store.deadHolderSuspected();
-      } catch {
-        // The next look, or the getter's own take, reports a real problem.
-      }
-      if (suspected) this.#getters.wakeAll();
-    }, RECLAIM_WHEN_IDLE_MS);
   }
 
   #joined(target: number, ackSeq: number, readSeq: number): boolean {
@@ -588,29 +484,6 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return this.#options.maxSize > 0 && this.#store.waiting >= this.#options.maxSize;
   }
 
-  #putArgs(options: PutOptions): { block: boolean; deadline: number | undefined } {
-    this.#assertOptionsObject(options, 'put');
-    const { block = true } = options;
-    if (typeof block !== 'boolean') throw this.#invalidArg(`option block must be true or false, got ${String(block)}`);
-    return { block, deadline: this.#deadline(options.timeout) };
-  }
-
-  #deadline(timeout: number | undefined): number | undefined {
-    if (timeout === undefined) return undefined;
-    if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) {
-      throw this.#invalidArg(`option timeout must be a number of milliseconds >= 0, got ${String(timeout)}`);
-    }
-    return performance.now() + timeout;
-  }
-
-  #itemList(items: Iterable<T>): readonly T[] {
-    if (Array.isArray(items)) return items;
-    if (items === null || typeof (items as Iterable<T>)?.[Symbol.iterator] !== 'function') {
-      throw this.#invalidArg('putMany takes an array or another iterable of items');
-    }
-    return [...items];
-  }
-
   #assertOpen(): void {
     if (this.#closing !== undefined) throw this.#closedError();
   }
@@ -619,12 +492,4 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return new QueueError('ERR_QUEUE_CLOSED', this.dir, 'the queue is closed');
   }
 
-  /** Per-call options must be an object: `get(null)` is ERR_INVALID_ARG, not a TypeError. */
-  #assertOptionsObject(options: unknown, call: string): void {
-    if (typeof options !== 'object' || options === null) throw this.#invalidArg(`${call} options must be an object, got ${options === null ? 'null' : typeof options}`);
-  }
-
-  #invalidArg(message: string): QueueError {
-    return new QueueError('ERR_INVALID_ARG', this.dir, message);
-  }
 }

@@ -1,0 +1,75 @@
+// The per-call options of Queue's methods and the checks of every argument a
+// caller passes: a bad one is ERR_INVALID_ARG naming the queue directory, and
+// nothing has happened yet.
+
+import { QueueError } from './errors.js';
+
+export interface PutOptions {
+  /** Wait while the queue is at `maxSize` (otherwise reject `Full` at once). @default true */
+  block?: boolean;
+  /** Give up waiting for room after this many ms and reject `Full`. */
+  timeout?: number;
+}
+
+export interface GetOptions {
+  /** Wait while the queue is empty (otherwise reject `Empty` at once). @default true */
+  block?: boolean;
+  /** Give up waiting after this many ms and reject `Empty`. */
+  timeout?: number;
+  /** Give up waiting when aborted, rejecting with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export type GetManyOptions = Omit<GetOptions, 'block'>;
+
+export function invalidArg(dir: string, message: string): QueueError {
+  return new QueueError('ERR_INVALID_ARG', dir, message);
+}
+
+/** Per-call options must be an object: `get(null)` is ERR_INVALID_ARG, not a TypeError. */
+export function assertOptionsObject(dir: string, options: unknown, call: string): void {
+  if (typeof options !== 'object' || options === null) throw invalidArg(dir, `${call} options must be an object, got ${options === null ? 'null' : typeof options}`);
+}
+
+/** The `performance.now()` time a wait of `timeout` ms ends; undefined: no limit. */
+export function deadlineOf(dir: string, timeout: number | undefined): number | undefined {
+  if (timeout === undefined) return undefined;
+  if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) {
+    throw invalidArg(dir, `option timeout must be a number of milliseconds >= 0, got ${String(timeout)}`);
+  }
+  return performance.now() + timeout;
+}
+
+function blockOption(dir: string, block: unknown): boolean {
+  if (block === undefined) return true;
+  if (typeof block !== 'boolean') throw invalidArg(dir, `option block must be true or false, got ${String(block)}`);
+  return block;
+}
+
+export function putArgs(dir: string, options: PutOptions): { block: boolean; deadline: number | undefined } {
+  assertOptionsObject(dir, options, 'put');
+  return { block: blockOption(dir, options.block), deadline: deadlineOf(dir, options.timeout) };
+}
+
+export function getArgs(dir: string, options: GetOptions): { block: boolean; deadline: number | undefined; signal: AbortSignal | undefined } {
+  assertOptionsObject(dir, options, 'get');
+  const block = blockOption(dir, options.block);
+  const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg(dir, 'option signal must be an AbortSignal');
+  signal?.throwIfAborted();
+  return { block, deadline: deadlineOf(dir, options.timeout), signal };
+}
+
+/** putMany's items as an array (an array as it is, any other iterable copied). */
+export function itemList<T>(dir: string, items: Iterable<T>): readonly T[] {
+  if (Array.isArray(items)) return items;
+  if (items === null || typeof (items as Iterable<T>)?.[Symbol.iterator] !== 'function') {
+    throw invalidArg(dir, 'putMany takes an array or another iterable of items');
+  }
+  return [...items];
+}
+
+/** A count argument (getMany's max, taskDone's count): a whole number >= 1. */
+export function assertCount(dir: string, value: unknown, call: string): asserts value is number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw invalidArg(dir, `${call} takes a whole number >= 1, got ${String(value)}`);
+}
