@@ -51,14 +51,26 @@ export interface RunOptions {
 
 const NO_HOOKS: HoldHooks = { acquired() {}, releasing() {}, released() {} };
 
+/**
+ * Whether this process holds a directory's kernel lock, and which of its
+ * queues has it: 'free'; 'taken' (held since `since`, handed to no queue yet:
+ * just acquired, or between two queues); 'owned' by `owner`, which publishes
+ * before it lets go.
+ */
+type KernelLockState =
+  | { readonly kind: 'free' }
+  | { readonly kind: 'taken'; readonly since: number }
+  | { readonly kind: 'owned'; readonly since: number; readonly owner: LockHold };
+
+const FREE: KernelLockState = { kind: 'free' };
+
 /** The kernel lock of one directory in this process, and which of its queues has it. */
 class SharedLock {
   readonly lock: DirectoryLock;
   readonly mode: LockingMode;
   readonly maxHoldMs: number;
-  held = false;
-  since = 0;
-  owner: LockHold | null = null;
+  state: KernelLockState = FREE;
+  /** A wait in the kernel the queues of this process share (a sync call may take the lock meanwhile). */
   acquiring: Promise<void> | null = null;
   /** Set while this process steps aside after holding too long; calls wait for it in order. */
   yielding: Promise<void> | null = null;
@@ -98,7 +110,7 @@ export class LockHold {
   }
 
   get held(): boolean {
-    return this.#shared.held && this.#shared.owner === this;
+    return ownerOf(this.#shared) === this;
   }
 
   /** Makes sure the lock is held, blocking the thread while another process has it. */
@@ -106,8 +118,8 @@ export class LockHold {
     const shared = this.#shared;
     this.#assertOpen();
     if (this.held && !overdue(shared)) return;
-    if (shared.held && overdue(shared)) releaseShared(shared);
-    if (!shared.held) {
+    if (overdue(shared)) releaseShared(shared);
+    if (shared.state.kind === 'free') {
       shared.lock.acquireSync();
       this.#kernelAcquired();
     }
@@ -122,11 +134,11 @@ export class LockHold {
   async run<R>(fn: () => R, options: RunOptions = {}): Promise<R> {
     const shared = this.#shared;
     this.#assertOpen();
-    if (options.finishing === true && shared.yielding === null && shared.held) {
+    if (options.finishing === true && shared.yielding === null && shared.state.kind !== 'free') {
       this.#takeOver();
       return fn();
     }
-    if (shared.yielding === null && shared.held && overdue(shared)) {
+    if (shared.yielding === null && overdue(shared)) {
       // Held too long: let a waiting process in before taking it again.
       // Later calls wait behind this one, so the order of calls is kept.
       releaseShared(shared);
@@ -137,7 +149,7 @@ export class LockHold {
     if (shared.yielding !== null) await shared.yielding;
     for (;;) {
       this.#assertOpen();
-      if (shared.held) {
+      if (shared.state.kind !== 'free') {
         this.#takeOver();
         return fn();
       }
@@ -152,7 +164,7 @@ export class LockHold {
             shared.acquiring = null;
             // A sync call may have taken and released it meanwhile: confirm
             // (a no-op for the lock we hold, a fresh try if it was let go).
-            if (!shared.held && shared.lock.tryAcquire()) this.#kernelAcquired();
+            if (shared.state.kind === 'free' && shared.lock.tryAcquire()) this.#kernelAcquired();
           },
           (error: unknown) => {
             shared.acquiring = null;
@@ -187,7 +199,7 @@ export class LockHold {
       shared.holds.delete(this);
       if (shared.holds.size === 0) {
         if (sharedByDir.get(this.#dir) === shared) sharedByDir.delete(this.#dir);
-        if (shared.held) dropKernelLock(shared);
+        if (shared.state.kind !== 'free') dropKernelLock(shared);
         // A wait still in the thread pool uses the descriptor: close after it ends.
         if (shared.acquiring === null) shared.lock.close();
         else shared.acquiring.finally(() => shared.lock.close()).catch(() => undefined);
@@ -202,17 +214,19 @@ export class LockHold {
   /** Hands the held kernel lock to this queue: the previous owner publishes, this one refreshes. */
   #takeOver(): void {
     const shared = this.#shared;
-    const previous = shared.owner;
+    if (shared.state.kind === 'free') throw new Error('perq: a queue took over a lock its process does not hold');
+    const { since } = shared.state;
+    const previous = ownerOf(shared);
     if (previous === this) return;
     if (previous !== null) {
       try {
         previous.#hooks.releasing();
       } finally {
-        shared.owner = null;
+        shared.state = { kind: 'taken', since };
       }
       previous.#hooks.released();
     }
-    shared.owner = this;
+    shared.state = { kind: 'owned', since, owner: this };
     try {
       this.#hooks.acquired();
     } catch (error) {
@@ -224,9 +238,7 @@ export class LockHold {
 
   #kernelAcquired(): void {
     const shared = this.#shared;
-    shared.held = true;
-    shared.owner = null;
-    shared.since = performance.now();
+    shared.state = { kind: 'taken', since: performance.now() };
     if (shared.releaseScheduled) return;
     shared.releaseScheduled = true;
     setImmediate(() => {
@@ -241,20 +253,26 @@ export class LockHold {
   }
 }
 
+/** The queue of this process that has the lock; null when none has (or the process does not hold it). */
+function ownerOf(shared: SharedLock): LockHold | null {
+  return shared.state.kind === 'owned' ? shared.state.owner : null;
+}
+
+/** Held for longer than a hold may last. */
 function overdue(shared: SharedLock): boolean {
-  return performance.now() - shared.since > shared.maxHoldMs;
+  return shared.state.kind !== 'free' && performance.now() - shared.state.since > shared.maxHoldMs;
 }
 
 /** Releases the kernel lock, the owning queue publishing first. */
 function releaseShared(shared: SharedLock): void {
-  if (shared.owner !== null) shared.owner.release();
-  else if (shared.held) dropKernelLock(shared);
+  const owner = ownerOf(shared);
+  if (owner !== null) owner.release();
+  else if (shared.state.kind !== 'free') dropKernelLock(shared);
 }
 
 /** Lets the kernel lock go, with no publishing. */
 function dropKernelLock(shared: SharedLock): void {
-  shared.owner = null;
-  shared.held = false;
+  shared.state = FREE;
   shared.lock.release();
 }
 
