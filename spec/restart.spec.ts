@@ -7,7 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Queue, type QueueOptions } from '../lib/index.js';
+import { HINT_EVERY_CHUNKS } from '../lib/store/prefix.js';
+import { SWEEP_BY_LISTING_CHUNKS } from '../lib/store/recovery.js';
 import { chunkFiles, tempQueueDir } from './helpers.js';
+
+const chunkName = (chunk: number): string => `chunk-${String(chunk).padStart(16, '0')}`;
 
 async function reopen<T>(q: Queue<T>, options?: QueueOptions): Promise<Queue<T>> {
   await q.close();
@@ -98,6 +102,29 @@ describe('restart after each operation', () => {
     q = await reopen(q);
     assert.deepEqual(chunkFiles(dir), ['chunk-0000000000000003'], 'the chunk below the prefix is gone; chunk 2 between them was deleted before');
     assert.deepEqual(await q.getMany(2), [6, 7]);
+    await q.close();
+  });
+
+  test(`a queue of more than ${SWEEP_BY_LISTING_CHUNKS} chunks probes only right below the prefix at open; a later open of a small queue lists and deletes the rest`, async (t) => {
+    const dir = tempQueueDir(t);
+    let q = await Queue.open<number>(dir, { chunkSize: 1 });
+    await q.putMany(Array.from({ length: HINT_EVERY_CHUNKS + 76 }, (_, i) => i));
+    const copies = new Map([5, 698, 699].map((chunk) => [chunk, fs.readFileSync(path.join(dir, chunkName(chunk)))]));
+    await q.getMany(700);
+    await q.taskDone(700);
+    await q.close();
+    for (const [chunk, bytes] of copies) fs.writeFileSync(path.join(dir, chunkName(chunk)), bytes);
+    // The head hint (folded at chunk HINT_EVERY_CHUNKS) is more than SWEEP_BY_LISTING_CHUNKS past the prefix (700).
+    q = await Queue.open<number>(dir);
+    assert.ok(!fs.existsSync(path.join(dir, chunkName(698))) && !fs.existsSync(path.join(dir, chunkName(699))), 'the run right below the prefix is deleted');
+    assert.ok(fs.existsSync(path.join(dir, chunkName(5))), 'a chunk further down waits (no listing of a large queue)');
+    assert.deepEqual(await q.getMany(2), [700, 701]);
+    await q.taskDone(2);
+    const rest = await q.getMany(HINT_EVERY_CHUNKS);
+    await q.taskDone(rest.length);
+    q = await reopen(q);
+    assert.ok(!fs.existsSync(path.join(dir, chunkName(5))), 'the open of the drained queue lists and deletes it');
+    assert.equal(q.size, 0);
     await q.close();
   });
 

@@ -142,7 +142,7 @@ export class QueueStore {
     const { chunkSize, serializer } = openInfo(dir, options);
     const cursorState = recoverCursor(dir, chunkSize, options);
     const durable = options.fsync !== 'never' || network;
-    removeAcknowledgedChunks(dir, Math.floor(cursorState.ackSeq / chunkSize), durable);
+    removeAcknowledgedChunks(dir, Math.floor(cursorState.ackSeq / chunkSize), cursorState.headHint, durable);
     const stateFile = new StateFile(dir, network);
     let cursor: CursorWriter | undefined;
     try {
