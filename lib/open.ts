@@ -6,7 +6,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { LockHold } from './coordination/session.js';
+import { LockSession } from './coordination/session.js';
 import { FLOCK_FILE, openDirectoryLock } from './coordination/lock.js';
 import { QueueError, ioError } from './errors.js';
 import { fsyncCreatedDirectories } from './fs/dirsync.js';
@@ -22,7 +22,7 @@ export interface OpenedDirectory {
   resolved: ResolvedOptions;
   store: QueueStore;
   /** The lock session, held (the store was opened under it). */
-  hold: LockHold;
+  hold: LockSession;
 }
 
 /** The queue directory a caller passed, as an absolute path. */
@@ -47,7 +47,7 @@ export function openQueueDirectory(dir: unknown, options?: QueueOptions): Opened
   }
   const lockFile = path.join(absolute, FLOCK_FILE);
   const hadLockFile = fs.existsSync(lockFile);
-  const hold = new LockHold(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
+  const hold = new LockSession(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
   let store: QueueStore;
   try {
     hold.enterSync();
@@ -76,7 +76,7 @@ export function repairQueueDirectory(dir: unknown, options?: QueueOptions): Repa
   }
   // Checked before the lock file is made: a directory that is no queue is left as it was.
   if (!fs.existsSync(path.join(absolute, INFO_FILE))) throw new QueueError('ERR_FORMAT', absolute, 'there is no queue here to repair (no info file)');
-  const hold = new LockHold(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
+  const hold = new LockSession(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
   try {
     hold.enterSync();
     return QueueStore.repair(absolute, resolved);

@@ -5,7 +5,7 @@
 // open.ts finds, makes and locks the directory.
 
 import { Empty, Full, QueueError } from './errors.js';
-import { LockHold, releaseHoldsOn } from './coordination/session.js';
+import { LockSession, releaseHoldsOn } from './coordination/session.js';
 import { Notifier, type NotifyChannel } from './wakeup/notify.js';
 import { assertCount, assertOptionsObject, getArgs, itemList, putArgs, type GetManyOptions, type GetOptions, type PutOptions } from './arguments.js';
 import { openQueueDirectory, repairQueueDirectory } from './open.js';
@@ -36,7 +36,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #options: ResolvedOptions;
   #store: QueueStore;
   #realDir: string;
-  #hold: LockHold;
+  #hold: LockSession;
   #notifier: Notifier;
   #watcher: StateWatcher | null;
   #timers: WaitTimers;
@@ -49,7 +49,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #lastReclaim = -Infinity;
   #closing: Promise<void> | undefined;
 
-  private constructor(dir: string, realDir: string, options: ResolvedOptions, store: QueueStore, hold: LockHold) {
+  private constructor(dir: string, realDir: string, options: ResolvedOptions, store: QueueStore, hold: LockSession) {
     this.dir = dir;
     this.#options = options;
     this.#store = store;
@@ -232,14 +232,14 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#assertOpen();
     await this.#locked(() => {
       this.#assertOpen();
-      this.#clearHeld();
+      this.#clearAll();
     });
   }
 
   clearSync(): void {
     this.#assertOpen();
     this.#hold.enterSync();
-    this.#clearHeld();
+    this.#clearAll();
   }
 
   putSync(item: T): void {
@@ -396,7 +396,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Takes up to `max` items (the lock is held). */
   #take(max: number): T[] {
     this.#reclaim(RECLAIM_WHEN_BUSY_MS);
-    const values = this.#store.take(max, !this.#options.autosave);
+    const values = this.#store.take(max, this.#options.autosave ? 'acknowledge' : 'hold');
     if (values.length > 0) {
       this.#handedOut += values.length;
       this.#putters.wake(values.length);
@@ -423,7 +423,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#getters.wake(items.length);
   }
 
-  #clearHeld(): void {
+  #clearAll(): void {
     this.#store.clear();
     this.#acknowledged = this.#handedOut;
     this.#settleJoiners(this.#store.ackSeq, this.#store.readSeq);

@@ -15,9 +15,9 @@ const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const text = (value: Uint8Array): string => new TextDecoder().decode(value);
 
 describe('appends land at the recorded end of the chunk', () => {
-  const dearCreate = spareTuning.dearCreateUs;
+  const dearCreate = spareTuning.takeSparesAboveCreateUs;
   afterEach(() => {
-    spareTuning.dearCreateUs = dearCreate;
+    spareTuning.takeSparesAboveCreateUs = dearCreate;
   });
 
   for (const how of ['created by this process', 'taken from a spare', 'reopened'] as const) {
@@ -25,7 +25,7 @@ describe('appends land at the recorded end of the chunk', () => {
       const dir = tempQueueDir(t);
       let q = await Queue.open<Uint8Array>(dir, { serializer: 'raw', chunkSize: 2 });
       if (how === 'taken from a spare') {
-        spareTuning.dearCreateUs = 0;
+        spareTuning.takeSparesAboveCreateUs = 0;
         await q.putMany([bytes('x'), bytes('y')]);
         await q.getMany(2);
         await q.taskDone(2); // chunk 0 becomes spare-0

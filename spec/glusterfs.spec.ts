@@ -25,7 +25,7 @@ import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode } from '../lib/options.js';
-import { exited, forkFixture } from './helpers.js';
+import { exited, forkFixture, sleep } from './helpers.js';
 import { randomFrom, runSeed } from './support/schedule.js';
 import { FUSE_SUPER_MAGIC, checkPrerequisites, isMounted, processRunning, startGlusterVolume, statfsType, type GlusterVolume } from './support/glusterfs.js';
 
@@ -47,7 +47,6 @@ const CHAOS_MAX_MS = 15_000;
 const KILL_EVERY_MS = 300;
 const SETTLE_TIMEOUT_MS = 60_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 
 function readLines(file: string): string[] {

@@ -11,6 +11,11 @@ import type { TestContext } from 'node:test';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** A fresh directory under the OS temp dir, removed when the test ends. */
 export function tempDir(t: TestContext, prefix = 'perq-spec-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -56,7 +61,7 @@ export async function waitFor(check: () => boolean, what: string | (() => string
   const deadline = performance.now() + timeoutMs;
   while (!check()) {
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    await sleep(pollMs);
   }
 }
 

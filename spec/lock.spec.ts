@@ -9,11 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { QueueError } from '../lib/errors.js';
-import { LOCKFILE_MAX_HOLD_MS, LockHold, MAX_HOLD_MS } from '../lib/coordination/session.js';
+import { LOCKFILE_MAX_HOLD_MS, LockSession, MAX_HOLD_MS } from '../lib/coordination/session.js';
 import { Queue } from '../lib/index.js';
 import { LOCKFILE_DIR, openDirectoryLock, type DirectoryLock } from '../lib/coordination/lock.js';
 import type { LockingMode } from '../lib/options.js';
-import { exited, forkFixture, tempDir, tempQueueDir } from './helpers.js';
+import { exited, forkFixture, tempDir, tempQueueDir, sleep } from './helpers.js';
 
 const STALE_MS = 10_000;
 /** Longer than the stale time: how far back a dead holder's lock is dated. */
@@ -51,7 +51,6 @@ async function kill(child: ChildProcess): Promise<void> {
   assert.equal(signal, 'SIGKILL');
 }
 
-const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 for (const mode of ['flock', 'lockfile'] as const) {
   describe(`locking: '${mode}'`, () => {
@@ -86,7 +85,7 @@ for (const mode of ['flock', 'lockfile'] as const) {
       holder.acquireSync();
       let got = false;
       const waiting = waiter.acquire().then(() => (got = true));
-      await settle(30);
+      await sleep(30);
       assert.equal(got, false, 'acquired while still held');
       holder.release();
       await waiting;
@@ -123,11 +122,11 @@ for (const mode of ['flock', 'lockfile'] as const) {
       const q = await Queue.open<number>(dir, { locking: mode, staleAfter: STALE_MS });
       try {
       await q.put(1);
-      await settle(5); // let this process release the lock
+      await sleep(5); // let this process release the lock
       const child = await holderProcess(t, dir, mode);
       let done = false;
       const putting = q.put(2).then(() => (done = true));
-      await settle(50);
+      await sleep(50);
       assert.equal(done, false, 'put went ahead while another process held the lock');
       await kill(child);
       if (mode === 'lockfile') {
@@ -215,7 +214,7 @@ describe('queues of one process on one directory', () => {
 describe('holding the lock across calls', () => {
   test("under 'lockfile' a hold lasts LOCKFILE_MAX_HOLD_MS, not MAX_HOLD_MS", async (t) => {
     const dir = tempDir(t);
-    const hold = new LockHold(dir, 'lockfile', () => openDirectoryLock(dir, 'lockfile', STALE_MS));
+    const hold = new LockSession(dir, 'lockfile', () => openDirectoryLock(dir, 'lockfile', STALE_MS));
     t.after(() => hold.close());
     const busyUntil = (ms: number) => {
       while (performance.now() < ms);
@@ -237,7 +236,7 @@ describe('holding the lock across calls', () => {
 
   test('a call that finishes started work runs in a hold past its time; any other call steps aside first', async (t) => {
     const dir = tempDir(t);
-    const hold = new LockHold(dir, 'flock', () => openDirectoryLock(dir, 'flock', STALE_MS));
+    const hold = new LockSession(dir, 'flock', () => openDirectoryLock(dir, 'flock', STALE_MS));
     t.after(() => hold.close());
     await hold.run(() => undefined);
     assert.ok(hold.held);

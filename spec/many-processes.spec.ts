@@ -16,7 +16,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode, QueueOptions } from '../lib/options.js';
-import { exited, forkFixture } from './helpers.js';
+import { exited, forkFixture, sleep } from './helpers.js';
 import { randomFrom, runSeed } from './support/schedule.js';
 import { mountOverSsh } from './support/sshfs.js';
 
@@ -81,7 +81,6 @@ function readStderr(log: string): string {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Delivery {
   member: Member;

@@ -23,7 +23,7 @@ import { Notifier, type NotifyChannel } from '../lib/wakeup/notify.js';
 import type { StoreEvents } from '../lib/store/events.js';
 import { WAIT_SETTLE_MS, isPerqWake, type PeerCommand, type PeerReply, type PeerReport } from './fixtures/notify-messages.js';
 import type { NotifyWorkerData } from './fixtures/notify-worker.js';
-import { exited, forkFixture, tempQueueDir } from './helpers.js';
+import { exited, forkFixture, tempQueueDir, sleep } from './helpers.js';
 
 /** So long that no test about notify can be passed by polling. */
 const SLOW_POLL_MS = 60_000;
@@ -191,7 +191,6 @@ async function within<T>(promise: Promise<T>, ms: number, message: string): Prom
   }
 }
 
-const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Before a worker thread touches the queue, lets this thread's queue publish
@@ -230,7 +229,7 @@ async function putHereGetThere(q: Queue<string>, peer: Peer, item: string, { wit
 /** A get here sleeps on an empty queue; a put by the peer must reach it within `within` ms. */
 async function putThereGetHere(q: Queue<string>, peer: Peer, item: string, { within: ms = WAKE_WITHIN_MS, queue }: WakeOptions = {}): Promise<void> {
   const getting = q.get();
-  await settle(WAIT_SETTLE_MS);
+  await sleep(WAIT_SETTLE_MS);
   const start = performance.now();
   peer.send({ cmd: 'put', item, queue });
   const got = await within(getting, ms, `a get here was not woken within ${ms} ms by ${peer.name}'s put of ${item}`);
@@ -323,7 +322,7 @@ describe('useNotify between a parent and a forked child (IPC channel)', () => {
 
     await q.put('put while no child lived 1');
     await q.put('put while no child lived 2');
-    await settle(SETTLE_MS);
+    await sleep(SETTLE_MS);
     assert.deepEqual(childListeners(first.child), untouched, "perq's listeners on the dead child are gone");
 
     const second = await s.fork('notify');
@@ -406,10 +405,10 @@ describe('useNotify between a parent and a forked child (IPC channel)', () => {
     peer.child.kill('SIGKILL');
     // Likely before this process has noticed the death: the channel still looks connected.
     await q.put('right after the kill');
-    await settle(SETTLE_MS);
+    await sleep(SETTLE_MS);
     await exited(peer.child);
     await q.put('after the exit');
-    await settle(SETTLE_MS);
+    await sleep(SETTLE_MS);
 
     assert.deepEqual(errors, []);
     assert.deepEqual(childListeners(peer.child), untouched, "perq's listeners on the dead child are gone");
@@ -477,7 +476,7 @@ describe('useNotify between threads', () => {
       // perq's post on the closed channel throws inside perq, which drops the channel.
       await byBroadcast.put('after close');
       await byBroadcast.put('after close, again');
-      await settle(SETTLE_MS);
+      await sleep(SETTLE_MS);
       assert.deepEqual(await byBroadcast.getMany(2), ['after close', 'after close, again']);
     });
     await t.test('a port whose worker ended is dropped quietly', async () => {
@@ -485,7 +484,7 @@ describe('useNotify between threads', () => {
       await (peer.endpoint as Worker).terminate();
       await within(closed, REPLY_TIMEOUT_MS, 'our port did not close when the worker ended');
       await byPort.put('after the worker ended');
-      await settle(SETTLE_MS);
+      await sleep(SETTLE_MS);
       assert.equal(port1.listenerCount('message'), 0, "perq's listener on the closed port is gone");
       assert.equal(await byPort.get(), 'after the worker ended');
     });
@@ -521,7 +520,7 @@ describe('Notifier (lib/wakeup/notify.ts) in one thread', () => {
     for (const message of FOREIGN) port1.postMessage(message);
     const TAKEN = { added: false, taken: true, acknowledged: true };
     sender.send(TAKEN);
-    await settle(SETTLE_MS);
+    await sleep(SETTLE_MS);
     assert.deepEqual(heard, [ADDED, TAKEN, ADDED, TAKEN], 'heard directly, then over the port');
     assert.equal(own.length, FOREIGN.length + 2, "the port's own listener got perq's messages and the others");
     assert.deepEqual(own.slice(1, 1 + FOREIGN.length), FOREIGN);
@@ -537,12 +536,12 @@ describe('Notifier (lib/wakeup/notify.ts) in one thread', () => {
       b.close();
     });
     sender.send(ADDED);
-    await settle(SETTLE_MS);
+    await sleep(SETTLE_MS);
     assert.deepEqual(heard, [ADDED, ADDED]);
     a.close();
     assert.doesNotThrow(() => sender.send(ADDED));
     assert.doesNotThrow(() => sender.send(ADDED), 'dropped, so not even tried again');
-    await settle(SETTLE_MS);
+    await sleep(SETTLE_MS);
     assert.deepEqual(heard, [ADDED, ADDED, ADDED, ADDED], 'only the direct wake-ups');
   });
 
@@ -557,7 +556,7 @@ describe('Notifier (lib/wakeup/notify.ts) in one thread', () => {
     });
     port1.postMessage({ perq: 'wake', dir: '/queue/other', added: true, taken: false, acknowledged: false });
     port1.postMessage({ perq: 'wake', dir: '/queue/c', added: true, taken: false, acknowledged: false });
-    await settle(SETTLE_MS);
+    await sleep(SETTLE_MS);
     assert.deepEqual(heard, [ADDED]);
   });
 });

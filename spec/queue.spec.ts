@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, test, type TestContext } from 'node:test';
 import { Empty, Full, Queue, QueueError } from '../lib/index.js';
-import { chunkFiles, tempQueueDir, waitFor } from './helpers.js';
+import { chunkFiles, tempQueueDir, waitFor, sleep } from './helpers.js';
 
 describe('put and get', () => {
   test('hands items out in FIFO order and counts them', async (t) => {
@@ -51,7 +51,7 @@ describe('put and get', () => {
   test('get waits for a put', async (t) => {
     const q = await Queue.open(tempQueueDir(t));
     const pending = q.get();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     await q.put('late');
     assert.equal(await pending, 'late');
     await q.close();
@@ -124,7 +124,7 @@ describe('maxSize', () => {
     const blocked = q.put('b').then(() => {
       putDone = true;
     });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     assert.equal(putDone, false);
     assert.equal(await q.get(), 'a');
     await blocked;
@@ -179,7 +179,7 @@ describe('putMany and getMany', () => {
   test('getMany waits for the first item, then takes what is waiting', async (t) => {
     const q = await Queue.open(tempQueueDir(t));
     const pending = q.getMany(10);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
     await q.putMany([1, 2, 3]);
     assert.deepEqual(await pending, [1, 2, 3]);
     await assert.rejects(q.getMany(10, { timeout: 20 }), Empty);
@@ -452,9 +452,9 @@ describe('async iteration', () => {
       for await (const item of q) seen.push(item);
     })();
     await q.put(1);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
     await q.put(2);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
     await q.close();
     await loop;
     assert.deepEqual(seen, [1, 2]);
@@ -569,7 +569,7 @@ describe('fsync modes', () => {
         }
       }
       if (fsync === 'never') {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
         assert.deepEqual(synced, [], 'fsync never syncs nothing');
       }
       await q.close();

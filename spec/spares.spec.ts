@@ -37,9 +37,9 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 
 describe('spare chunk files', () => {
   // Spares are taken only where creating a file is dear; make it so here.
-  const measured = spareTuning.dearCreateUs;
-  before(() => (spareTuning.dearCreateUs = 0));
-  after(() => (spareTuning.dearCreateUs = measured));
+  const measured = spareTuning.takeSparesAboveCreateUs;
+  before(() => (spareTuning.takeSparesAboveCreateUs = 0));
+  after(() => (spareTuning.takeSparesAboveCreateUs = measured));
 
   test('a queue that is only filled keeps no spares', async (t) => {
     const dir = tempQueueDir(t);
@@ -176,9 +176,9 @@ describe('spare chunk files', () => {
 });
 
 describe('spare chunk files where creating a file is cheap', () => {
-  const measured = spareTuning.dearCreateUs;
-  before(() => (spareTuning.dearCreateUs = Number.POSITIVE_INFINITY));
-  after(() => (spareTuning.dearCreateUs = measured));
+  const measured = spareTuning.takeSparesAboveCreateUs;
+  before(() => (spareTuning.takeSparesAboveCreateUs = Number.POSITIVE_INFINITY));
+  after(() => (spareTuning.takeSparesAboveCreateUs = measured));
 
   test('a writer creates its chunks and leaves the spares alone', async (t) => {
     const dir = tempQueueDir(t);

@@ -75,14 +75,14 @@ describe('QueueStore', () => {
     assert.deepEqual(fs.readFileSync(path.join(dir, 'chunk-0000000000000000')), before);
     assert.equal(store.headSeq, 3);
     store.append([4]);
-    assert.deepEqual(store.take(10, false), [1, 2, 3, 4]);
+    assert.deepEqual(store.take(10, 'acknowledge'), [1, 2, 3, 4]);
     await store.close();
   });
 
   test('acknowledging deletes exactly the chunks every item of which is acknowledged', async (t) => {
     const { store, dir } = openStore(t, { chunkSize: 10 });
     store.append(Array.from({ length: 30 }, (_, i) => i));
-    assert.equal(store.take(25, true).length, 25);
+    assert.equal(store.take(25, 'hold').length, 25);
     for (let i = 0; i < 9; i++) store.acknowledgeOldest();
     assert.deepEqual(chunkFiles(dir), ['chunk-0000000000000000', 'chunk-0000000000000001', 'chunk-0000000000000002']);
     store.acknowledgeOldest();

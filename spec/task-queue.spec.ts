@@ -19,7 +19,7 @@ import { WorkerLock } from '../lib/task/worker-lock.js';
 import { TaskLog } from '../lib/task/log.js';
 import type { WorkerConfig } from '../lib/task/options.js';
 import { TaskRunner, type TaskEnvelope } from '../lib/task/runner.js';
-import { alive, exited, forkFixture, waitFor } from './helpers.js';
+import { alive, exited, forkFixture, waitFor, sleep } from './helpers.js';
 import { runsFile, type Run, type TestWork } from './fixtures/task-handler.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -470,7 +470,7 @@ describe('taskQueue: handlers and options', () => {
     );
     const seen: Array<[string, number]> = [];
     const tasks = taskQueue<TestWork>(f.dir, async (work, context) => {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
       seen.push([work.id, context.attempt]);
     }, { inProcess: true });
     f.cleanups.push(() => tasks.close());

@@ -12,7 +12,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode } from '../lib/options.js';
 import { StateWatcher } from '../lib/wakeup/watch.js';
-import { exited, forkFixture, tempDir } from './helpers.js';
+import { exited, forkFixture, tempDir, sleep } from './helpers.js';
 import { mountOverSsh } from './support/sshfs.js';
 
 /** Puts one item { p: 'w', n: 0 } from another process (no channel to us); resolves once its put has resolved. */
@@ -98,17 +98,17 @@ describe('StateWatcher', () => {
     try {
       assert.equal(watcher.watching, true);
       fs.writeFileSync(path.join(dir, 'chunk-0000000000000000'), 'y');
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
       assert.equal(changes, 0, 'a chunk write counted as a state change');
       fs.writeFileSync(path.join(dir, 'state'), 'z');
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
       assert.ok(changes > 0, 'the state write was not reported');
     } finally {
       watcher.close();
     }
     const before = changes;
     fs.writeFileSync(path.join(dir, 'state'), 'w');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     assert.equal(changes, before);
     assert.equal(watcher.watching, false);
   });

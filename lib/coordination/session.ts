@@ -60,7 +60,7 @@ const NO_HOOKS: HoldHooks = { acquired() {}, releasing() {}, released() {} };
 type KernelLockState =
   | { readonly kind: 'free' }
   | { readonly kind: 'taken'; readonly since: number }
-  | { readonly kind: 'owned'; readonly since: number; readonly owner: LockHold };
+  | { readonly kind: 'owned'; readonly since: number; readonly owner: LockSession };
 
 const FREE: KernelLockState = { kind: 'free' };
 
@@ -75,7 +75,7 @@ class SharedLock {
   /** Set while this process steps aside after holding too long; calls wait for it in order. */
   yielding: Promise<void> | null = null;
   releaseScheduled = false;
-  holds = new Set<LockHold>();
+  holds = new Set<LockSession>();
 
   constructor(lock: DirectoryLock, mode: LockingMode) {
     this.lock = lock;
@@ -86,7 +86,7 @@ class SharedLock {
 
 const sharedByDir = new Map<string, SharedLock>();
 
-export class LockHold {
+export class LockSession {
   #dir: string;
   #shared: SharedLock;
   #hooks: HoldHooks = NO_HOOKS;
@@ -254,7 +254,7 @@ export class LockHold {
 }
 
 /** The queue of this process that has the lock; null when none has (or the process does not hold it). */
-function ownerOf(shared: SharedLock): LockHold | null {
+function ownerOf(shared: SharedLock): LockSession | null {
   return shared.state.kind === 'owned' ? shared.state.owner : null;
 }
 

@@ -9,7 +9,7 @@
 // directory, 500 µs to over 1 ms while chunks are deleted as fast as a busy
 // queue drains them. Emptying, linking and unlinking cost ~40 µs together and
 // free no inode. So a writer times the files it creates and takes spares only
-// while creating costs more than spareTuning.dearCreateUs; a queue that is
+// while creating costs more than spareTuning.takeSparesAboveCreateUs; a queue that is
 // drained about as fast as it is filled then creates and deletes almost no
 // files.
 //
@@ -42,11 +42,11 @@ const SPARE_COUNT = 64;
 /** Looks that may each find another process's claim or recycling in the way. */
 const RACE_RETRIES = 3;
 /**
- * Creating a file costs more than `dearCreateUs` (a running average): take
+ * Creating a file costs more than `takeSparesAboveCreateUs` (a running average): take
  * spares instead. Exported so that specs can make every file system look
  * dear (0) or cheap (Infinity).
  */
-export const spareTuning = { dearCreateUs: 60 };
+export const spareTuning = { takeSparesAboveCreateUs: 60 };
 /** Weight of the newest creation in the running average. */
 const AVERAGE_WEIGHT = 0.25;
 const US_PER_MS = 1000;
@@ -76,7 +76,7 @@ export class SpareChunks {
    * files is dear here and one is there. An existing `file` is an EEXIST error.
    */
   open(file: string): number {
-    if (this.#enabled && this.#createUs > spareTuning.dearCreateUs) {
+    if (this.#enabled && this.#createUs > spareTuning.takeSparesAboveCreateUs) {
       const fd = this.#claim(file);
       if (fd !== null) return fd;
     }

@@ -57,6 +57,9 @@ export type { RepairReport };
  */
 type HoldChanges = 'none' | 'state' | 'files';
 
+/** How take hands items out: held until acknowledged, or acknowledged at once (autosave). */
+export type TakeMode = 'hold' | 'acknowledge';
+
 export class QueueStore {
   readonly dir: string;
   readonly chunkSize: number;
@@ -270,11 +273,12 @@ export class QueueStore {
   }
 
   /**
-   * Hands out up to `max` waiting items, returned ones first. `consumer`:
-   * record them as held by this process's consumer (false: autosave, they
-   * count as acknowledged at once).
+   * Hands out up to `max` waiting items, returned ones first: `'hold'`, as
+   * held by this process's consumer until acknowledged; `'acknowledge'`
+   * (autosave), acknowledged at once.
    */
-  take(max: number, consumer: boolean): unknown[] {
+  take(max: number, as: TakeMode): unknown[] {
+    const consumer = as === 'hold';
     const state = this.#state;
     const values: unknown[] = [];
     if (this.waiting === 0) return values;

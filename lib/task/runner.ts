@@ -51,7 +51,8 @@ export interface DeadLetter<W = unknown> {
   failedAt: string;
 }
 
-export interface RunnerParts<W> {
+/** What a TaskRunner works with: the directories, the queues, the locks and the handler. */
+export interface TaskRunnerInputs<W> {
   paths: TaskPaths;
   config: WorkerConfig;
   /** The pending queue; the runner takes from it but does not close it. */
@@ -82,12 +83,12 @@ export async function loadHandler<W>(config: WorkerConfig): Promise<TaskHandler<
 }
 
 export class TaskRunner<W> {
-  #parts: RunnerParts<W>;
+  #parts: TaskRunnerInputs<W>;
   #attempts: AttemptLog;
   #dead: Queue<DeadLetter<unknown>> | undefined;
   #holding = true;
 
-  constructor(parts: RunnerParts<W>) {
+  constructor(parts: TaskRunnerInputs<W>) {
     this.#parts = parts;
     this.#attempts = new AttemptLog(parts.paths.attempts);
   }
@@ -158,7 +159,7 @@ export class TaskRunner<W> {
     if (!isEnvelope(envelope)) {
       log.error('an item in the queue is not a task (written by something other than a task queue?); moved to the dead-letter queue');
       const error = 'not a task queue item';
-      await this.#bury({ id: '', work: envelope, error, errors: [error], attempts: 0, failedAt: new Date().toISOString() });
+      await this.#moveToDeadLetters({ id: '', work: envelope, error, errors: [error], attempts: 0, failedAt: new Date().toISOString() });
       return;
     }
     const { id } = envelope;
@@ -168,7 +169,7 @@ export class TaskRunner<W> {
     const allowed = config.retries + 1;
     if (record.started >= allowed) {
       log.error(`item ${id}: its worker died during its last allowed attempt (${record.started} of ${allowed}); moved to the dead-letter queue`);
-      await this.#bury(this.#deadLetter(envelope, record));
+      await this.#moveToDeadLetters(this.#deadLetter(envelope, record));
       return;
     }
     const attempt = record.started + 1;
@@ -184,7 +185,7 @@ export class TaskRunner<W> {
         await this.#retry(envelope);
       } else {
         log.error(`item ${id}: attempt ${attempt} of ${allowed} failed: ${describeError(error)}; moved to the dead-letter queue`);
-        await this.#bury(this.#deadLetter(envelope, failed));
+        await this.#moveToDeadLetters(this.#deadLetter(envelope, failed));
       }
       return;
     }
@@ -204,7 +205,7 @@ export class TaskRunner<W> {
   }
 
   /** Stores a dead letter, then acknowledges the item (a death in between makes a second dead letter, never none). */
-  async #bury(letter: DeadLetter<unknown>): Promise<void> {
+  async #moveToDeadLetters(letter: DeadLetter<unknown>): Promise<void> {
     const { paths, config, queue } = this.#parts;
     this.#dead ??= await Queue.open(paths.dead, config.queue);
     await this.#dead.put(letter);
