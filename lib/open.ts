@@ -33,6 +33,11 @@ function absoluteDir(dir: unknown): string {
   return path.resolve(dir);
 }
 
+/** The lock session of the directory at `absolute` (real path `realDir`); the lock is opened only by the first queue of this process there. */
+function lockSessionFor(absolute: string, realDir: string, resolved: ResolvedOptions): LockSession {
+  return new LockSession(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
+}
+
 /** Opens the queue in `dir`, creating the directory (recursively) and the queue when absent. */
 export function openQueueDirectory(dir: unknown, options?: QueueOptions): OpenedDirectory {
   const absolute = absoluteDir(dir);
@@ -47,7 +52,7 @@ export function openQueueDirectory(dir: unknown, options?: QueueOptions): Opened
   }
   const lockFile = path.join(absolute, FLOCK_FILE);
   const hadLockFile = fs.existsSync(lockFile);
-  const hold = new LockSession(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
+  const hold = lockSessionFor(absolute, realDir, resolved);
   let store: QueueStore;
   try {
     hold.enterSync();
@@ -76,7 +81,7 @@ export function repairQueueDirectory(dir: unknown, options?: QueueOptions): Repa
   }
   // Checked before the lock file is made: a directory that is no queue is left as it was.
   if (!fs.existsSync(path.join(absolute, INFO_FILE))) throw new QueueError('ERR_FORMAT', absolute, 'there is no queue here to repair (no info file)');
-  const hold = new LockSession(realDir, resolved.locking, () => openDirectoryLock(absolute, resolved.locking, resolved.staleAfter));
+  const hold = lockSessionFor(absolute, realDir, resolved);
   try {
     hold.enterSync();
     return QueueStore.repair(absolute, resolved);

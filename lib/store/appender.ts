@@ -23,23 +23,13 @@ const NO_BUFFER = Buffer.alloc(0);
 /** Bytes encoded before they are written, for batches within one chunk. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
 
-/** What an append changes besides the files, given by the store for the call. */
-export interface AppendTarget {
-  /** The shared state: headSeq, headChunk and headBytes move with the append (and back on a rollback). */
-  readonly state: SharedState;
+/** What an append tells the store, besides the state it changes. */
+export interface AppendHooks {
   /** Called once the first item is encoded, before any file changes (the dirty mark). */
   changingFiles(): void;
   /** The append created chunks up to `newest`. */
   createdChunks(newest: number): void;
 }
-
-const NO_TARGET: AppendTarget = {
-  get state(): SharedState {
-    throw new Error('perq: no append in progress');
-  },
-  changingFiles: () => undefined,
-  createdChunks: () => undefined,
-};
 
 export class ChunkAppender {
   readonly #dir: string;
@@ -55,7 +45,6 @@ export class ChunkAppender {
   #writer: ChunkWriter | null = null;
   /** Where append builds its records: crc32c.ts's staging area (shared by every queue of the process), taken by each append and given back at its end. */
   #writeBuffer: Buffer = NO_BUFFER;
-  #target: AppendTarget = NO_TARGET;
 
   constructor(dir: string, chunkSize: number, maxItemBytes: number, serializer: Serializer, durability: Durability, coherence: Coherence, spares: SpareChunks) {
     this.#dir = dir;
@@ -86,23 +75,20 @@ export class ChunkAppender {
    * (ERR_SERIALIZE), is too large, or a failed write rolls back what the call
    * had written, so the queue is exactly as it was.
    */
-  append(items: readonly unknown[], target: AppendTarget): void {
+  append(items: readonly unknown[], state: SharedState, hooks: AppendHooks): void {
     if (items.length === 0) return;
-    this.#target = target;
-    this.#syncWriter();
+    this.#syncWriter(state);
     this.#writeBuffer = takeStaging(INITIAL_WRITE_BUFFER);
     try {
-      this.#appendFramed(items);
+      this.#appendFramed(items, state, hooks);
     } finally {
       releaseStaging(this.#writeBuffer);
       this.#writeBuffer = NO_BUFFER;
-      this.#target = NO_TARGET;
     }
   }
 
   /** append's body, with the staging area taken. */
-  #appendFramed(items: readonly unknown[]): void {
-    const state = this.#target.state;
+  #appendFramed(items: readonly unknown[], state: SharedState, hooks: AppendHooks): void {
     const before = {
       headSeq: state.headSeq, headChunk: state.headChunk, headBytes: state.headBytes,
       writer: this.#writer, size: this.#writer?.size ?? 0, count: this.#writer?.count ?? 0,
@@ -111,13 +97,13 @@ export class ChunkAppender {
     let seq = state.headSeq;
     // Encode the first item before marking anything: a refused item leaves no trace.
     let length = this.#frame(items[0], 0, seq++, timestamp);
-    this.#target.changingFiles();
+    hooks.changingFiles();
     const created: ChunkWriter[] = [];
     let item = 1;
     let framed = 1;
     try {
       for (;;) {
-        const writer = this.#writableChunk(created);
+        const writer = this.#writableChunk(state, created);
         const room = this.#chunkSize - writer.count;
         while (framed < room && item < items.length && length < WRITE_BATCH_BYTES) {
           length = this.#frame(items[item], length, seq++, timestamp);
@@ -134,7 +120,7 @@ export class ChunkAppender {
         item++;
       }
     } catch (error) {
-      this.#rollBack(before, created);
+      this.#rollBack(state, before, created);
       throw error;
     }
     // Every chunk written to needs its sync (a putMany can span several),
@@ -147,7 +133,7 @@ export class ChunkAppender {
       this.#durability.touch(writer.fd);
       this.#coherence.wrote(writer.fd);
     }
-    if (created.length > 0) this.#retire(before.writer, created);
+    if (created.length > 0) this.#retire(before.writer, created, hooks);
   }
 
   /** Lets a chunk writer's descriptor go: synced first for other hosts (coherence), closed once its sync round is done. */
@@ -157,8 +143,7 @@ export class ChunkAppender {
   }
 
   /** Points #writer at the chunk the state says is the head (null when the next append starts a chunk). */
-  #syncWriter(): void {
-    const state = this.#target.state;
+  #syncWriter(state: SharedState): void {
     const current = this.#writer;
     const full = state.headChunk < 0 || state.headSeq >= (state.headChunk + 1) * this.#chunkSize;
     if (full) {
@@ -186,10 +171,10 @@ export class ChunkAppender {
   }
 
   /** The chunk to append to: the current one, or a new one once it is full. */
-  #writableChunk(created: ChunkWriter[]): ChunkWriter {
+  #writableChunk(state: SharedState, created: ChunkWriter[]): ChunkWriter {
     const current = this.#writer;
     if (current !== null && current.count < this.#chunkSize) return current;
-    const chunk = Math.floor(this.#target.state.headSeq / this.#chunkSize);
+    const chunk = Math.floor(state.headSeq / this.#chunkSize);
     const writer = ChunkWriter.create(this.#dir, chunk, this.#spares);
     created.push(writer);
     this.#writer = writer;
@@ -197,15 +182,15 @@ export class ChunkAppender {
   }
 
   /** After an append that created chunks: releases the full ones and tells the store the newest. */
-  #retire(previous: ChunkWriter | null, created: ChunkWriter[]): void {
+  #retire(previous: ChunkWriter | null, created: ChunkWriter[], hooks: AppendHooks): void {
     if (previous !== null) this.#releaseWriter(previous.fd);
     for (const writer of created) if (writer !== this.#writer) this.#releaseWriter(writer.fd);
     this.#durability.touchDirectory();
-    this.#target.createdChunks(created[created.length - 1].chunk);
+    hooks.createdChunks(created[created.length - 1].chunk);
   }
 
   /** Undoes a failed append: deletes the chunks it created and cuts the old one back. */
-  #rollBack(before: { headSeq: number; headChunk: number; headBytes: number; writer: ChunkWriter | null; size: number; count: number }, created: ChunkWriter[]): void {
+  #rollBack(state: SharedState, before: { headSeq: number; headChunk: number; headBytes: number; writer: ChunkWriter | null; size: number; count: number }, created: ChunkWriter[]): void {
     for (const writer of created) {
       writer.close();
       try {
@@ -216,7 +201,6 @@ export class ChunkAppender {
     }
     if (before.writer !== null && before.writer.size !== before.size) before.writer.truncate(before.size, before.count);
     this.#writer = before.writer;
-    const state = this.#target.state;
     state.headSeq = before.headSeq;
     state.headChunk = before.headChunk;
     state.headBytes = before.headBytes;

@@ -29,13 +29,13 @@ import { damagedChunk } from './repair.js';
 import { SpareChunks } from './spares.js';
 import { NO_RANGES, Prefix } from './prefix.js';
 import { Consumers } from './consumers.js';
-import { ChunkAppender, type AppendTarget } from './appender.js';
+import { ChunkAppender, type AppendHooks } from './appender.js';
 import { ItemReader, type WaitingItem } from './item-reader.js';
 import {
   alignWithFiles, assertSameDirectory, listDirectory, lockFileIdentity, quarantineChunk, newestChunkListed, openInfo, recoverCursor, removeAcknowledgedChunks, repairQueue, warnQuarantined, type RepairReport,
 } from './recovery.js';
 import { appendHeld, insertRange, shiftHeld, type Range } from './ranges.js';
-import { type Inode } from '../fs/files.js';
+import type { Inode } from '../fs/files.js';
 import { StateFile, applyAcknowledged, initialState, waitingIn, type ConsumerRow, type SharedState } from './state.js';
 
 /** A lock-free look at the shared counters. */
@@ -77,8 +77,8 @@ export class QueueStore {
   #ackPublishedThisHold = false;
   #events: StoreEvents = { added: false, taken: false, acknowledged: false };
   #appender: ChunkAppender;
-  /** What each append changes besides the files. */
-  #appendTarget: AppendTarget;
+  /** What an append tells the store besides the state it changes. */
+  #appendHooks: AppendHooks;
   #reader: ItemReader;
   #consumers: Consumers;
   /** onCorrupt 'quarantine': moves the damage an error is about away (see #quarantineAt); null otherwise. */
@@ -108,15 +108,9 @@ export class QueueStore {
     this.#spares = new SpareChunks(dir, !this.#coherence.enabled);
     this.#prefix = new Prefix(dir, chunkSize, cursor, durability, this.#coherence, this.#spares);
     this.#appender = new ChunkAppender(dir, chunkSize, options.maxItemBytes, serializer, durability, this.#coherence, this.#spares);
-    const store = this;
-    this.#appendTarget = {
-      get state() {
-        return store.#state;
-      },
+    this.#appendHooks = {
       changingFiles: () => this.#changingFiles(),
-      createdChunks: (newest) => {
-        this.#prefix.newestChunk(this.#state, newest);
-      },
+      createdChunks: (newest) => this.#prefix.newestChunk(this.#state, newest),
     };
     this.#lockInode = lockFileIdentity(dir);
   }
@@ -235,13 +229,11 @@ export class QueueStore {
     }
     if (stored.rewrites !== this.#state.rewrites) {
       // A chunk was replaced (repair): the descriptors held may be of the old files.
-      this.#appender.release();
-      this.#reader.close();
+      this.#closeChunks();
     } else if (stored.gen !== this.#state.gen) this.#reader.invalidate();
     this.#state = stored;
     if (stored.dirty) this.#recover(stored.headChunk);
   }
-
 
   /** Writes the state back if this holder changed it (before the lock is let go). */
   publish(): void {
@@ -268,7 +260,7 @@ export class QueueStore {
    */
   append(items: readonly unknown[]): void {
     if (items.length === 0) return;
-    this.#appender.append(items, this.#appendTarget);
+    this.#appender.append(items, this.#state, this.#appendHooks);
     this.#events.added = true;
   }
 
@@ -402,8 +394,7 @@ export class QueueStore {
   /** Removes every item, handed out or not, and the files that held them. */
   clear(): void {
     this.#changingFiles();
-    this.#reader.close();
-    this.#appender.release();
+    this.#closeChunks();
     this.#prefix.clear(this.#state);
     this.#events.acknowledged = true;
     this.#events.taken = true;
@@ -416,8 +407,7 @@ export class QueueStore {
 
   /** Closes every file and completes pending syncs (after the last publish). */
   async close(): Promise<void> {
-    this.#reader.close();
-    this.#appender.release();
+    this.#closeChunks();
     this.#consumers.end();
     try {
       // The last sync round may still need the log's descriptor.
@@ -426,6 +416,12 @@ export class QueueStore {
       this.#cursor.closeLog();
       this.#stateFile.close();
     }
+  }
+
+  /** Lets go of the descriptors on chunk files (they may be of replaced or deleted files, or the queue closes). */
+  #closeChunks(): void {
+    this.#appender.release();
+    this.#reader.close();
   }
 
   /** The hand-out bookkeeping changed, in memory only: publish it before the lock goes. */
@@ -452,8 +448,7 @@ export class QueueStore {
   #recover(headHint: number): void {
     const state = this.#state;
     this.#changingFiles();
-    this.#appender.release();
-    this.#reader.close();
+    this.#closeChunks();
     const { writer, ackSeq } = alignWithFiles(this.dir, state, this.chunkSize, headHint, this.#options.maxItemBytes);
     if (writer !== null) {
       this.#appender.adopt(writer);
@@ -484,8 +479,7 @@ export class QueueStore {
     const chunk = damagedChunk(error, this.dir, parseChunkFileName);
     if (chunk < 0) return false;
     this.#changingFiles();
-    this.#appender.release();
-    this.#reader.close();
+    this.#closeChunks();
     const decode = (payload: Uint8Array): unknown => this.serializer.decode(payload);
     if (!quarantineChunk(this.dir, this.#state, chunk, { chunkSize: this.chunkSize, maxItemBytes: this.#options.maxItemBytes, decode })) return false;
     this.#recover(this.#state.headChunk);
