@@ -27,6 +27,7 @@ import { Queue } from '../lib/index.js';
 import type { LockingMode } from '../lib/options.js';
 import { exited, forkFixture, sleep } from './helpers.js';
 import { randomFrom, runSeed } from './support/schedule.js';
+import { isNetworkFileSystem } from '../lib/store/coherence.js';
 import { FUSE_SUPER_MAGIC, checkPrerequisites, isMounted, processRunning, startGlusterVolume, statfsType, type GlusterVolume } from './support/glusterfs.js';
 
 const PRODUCERS = 3;
@@ -357,7 +358,10 @@ describe('a queue on a GlusterFS volume mounted twice (two clients, as two hosts
       assert.ok(isMounted(dir));
       // What perq can test to know it is on FUSE (sshfs says the same).
       assert.equal(statfsType(dir), FUSE_SUPER_MAGIC);
+      // ...and what it does test: a FUSE magic is no known local type, so mountinfo names it.
+      assert.equal(isNetworkFileSystem(dir), true);
     }
+    assert.equal(isNetworkFileSystem(os.tmpdir()), false);
     assert.notEqual(fs.statSync(a).dev, fs.statSync(b).dev);
     fs.writeFileSync(path.join(a, 'hello'), 'through A');
     assert.equal(fs.readFileSync(path.join(b, 'hello'), 'utf8'), 'through A');

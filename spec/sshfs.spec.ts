@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { isNetworkFileSystem } from '../lib/store/coherence.js';
 import { checkPrerequisites, isMounted, mountOverSsh, type SshfsMount } from './support/sshfs.js';
 
 /** A local temp dir mounted over sshfs for the whole describe block, torn down after it. */
@@ -141,6 +142,9 @@ describe('mountOverSsh', () => {
       try {
         fs.writeFileSync(path.join(local, 'kept'), 'x');
         assert.deepEqual(fs.readdirSync(mount.mountPoint), ['kept']);
+        // perq tells the mount from the local directory under it (and so makes its writes visible to other hosts).
+        assert.equal(isNetworkFileSystem(mount.mountPoint), true);
+        assert.equal(isNetworkFileSystem(local), false);
       } finally {
         await Promise.all([mount.unmount(), mount.unmount()]);
         await mount.unmount();

@@ -13,10 +13,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import fsExt from 'fs-ext';
 import lockfile from 'proper-lockfile';
 import { ioError } from '../errors.js';
 import { closeQuietly } from '../fs/files.js';
+import { flockBlocking, flockInThreadPool, tryFlock, unflock, type FlockTarget } from './flock.js';
 
 /** `'flock'` (local file systems) or `'lockfile'` (network file systems; see the `locking` option). */
 export type LockingMode = 'flock' | 'lockfile';
@@ -44,37 +44,25 @@ export function openDirectoryLock(dir: string, mode: LockingMode, staleMs: numbe
 }
 
 class Flock implements DirectoryLock {
-  #dir: string;
-  #file: string;
+  #target: FlockTarget;
   #fd: number;
 
   constructor(dir: string) {
-    this.#dir = dir;
-    this.#file = path.join(dir, FLOCK_FILE);
+    const file = path.join(dir, FLOCK_FILE);
+    this.#target = { dir, file, name: 'the lock file' };
     try {
-      this.#fd = fs.openSync(this.#file, 'a');
+      this.#fd = fs.openSync(file, 'a');
     } catch (error) {
-      throw ioError(dir, 'opening the lock file', error, this.#file);
+      throw ioError(dir, 'opening the lock file', error, file);
     }
   }
 
   acquireSync(): void {
-    try {
-      fsExt.flockSync(this.#fd, 'ex');
-    } catch (error) {
-      throw ioError(this.#dir, 'flock of the lock file', error, this.#file);
-    }
+    flockBlocking(this.#fd, this.#target);
   }
 
   tryAcquire(): boolean {
-    try {
-      fsExt.flockSync(this.#fd, 'exnb');
-      return true;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
-      throw ioError(this.#dir, 'flock of the lock file', error, this.#file);
-    }
+    return tryFlock(this.#fd, this.#target);
   }
 
   async acquire(): Promise<void> {
@@ -85,17 +73,11 @@ class Flock implements DirectoryLock {
       return;
     }
     // Waits in the thread pool, so the event loop goes on meanwhile.
-    return new Promise<void>((resolve, reject) => {
-      fsExt.flock(this.#fd, 'ex', (error) => (error ? reject(ioError(this.#dir, 'flock of the lock file', error, this.#file)) : resolve()));
-    });
+    return flockInThreadPool(this.#fd, this.#target);
   }
 
   release(): void {
-    try {
-      fsExt.flockSync(this.#fd, 'un');
-    } catch (error) {
-      throw ioError(this.#dir, 'unlocking the lock file', error, this.#file);
-    }
+    unflock(this.#fd, this.#target);
   }
 
   close(): void {

@@ -28,7 +28,9 @@ export function openInfo(dir: string, options: StoreOptions): { chunkSize: numbe
   if (info === null) {
     assertFreshDirectory(dir);
     writeInfo(dir, options.chunkSize, options.serializer.name);
-    prepareLeases(dir, true);
+    // The reserve lease's name is fsync'd as a lease's is (unless 'never'); the
+    // cursor's directory fsync below makes consumers/ itself durable.
+    prepareLeases(dir, options.fsync !== 'never');
     writeCursorFile(dir, { ackSeq: 0, headHint: 0, acked: [] }, true);
     return { chunkSize: options.chunkSize, serializer: options.serializer };
   }

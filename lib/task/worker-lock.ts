@@ -19,21 +19,21 @@
 // which the queue underneath shares correctly.
 
 import fs from 'node:fs';
-import fsExt from 'fs-ext';
 import { ioError } from '../errors.js';
 import type { TaskPaths } from './layout.js';
 import { closeQuietly } from '../fs/files.js';
+import { tryFlock, unflock, type FlockTarget } from '../coordination/flock.js';
 
 export class WorkerLock {
   readonly file: string;
   readonly fd: number;
-  #dir: string;
+  #target: FlockTarget;
   #closed = false;
 
   private constructor(dir: string, file: string, fd: number) {
-    this.#dir = dir;
     this.file = file;
     this.fd = fd;
+    this.#target = { dir, file, name: 'the worker lock' };
   }
 
   /** Opens the lock file (creating it), without taking the lock. */
@@ -54,22 +54,11 @@ export class WorkerLock {
 
   /** Takes the lock if it is free at once (true also when this descriptor holds it). */
   tryAcquire(): boolean {
-    try {
-      fsExt.flockSync(this.fd, 'exnb');
-      return true;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
-      throw ioError(this.#dir, 'flock of the worker lock', error, this.file);
-    }
+    return tryFlock(this.fd, this.#target);
   }
 
   release(): void {
-    try {
-      fsExt.flockSync(this.fd, 'un');
-    } catch (error) {
-      throw ioError(this.#dir, 'unlocking the worker lock', error, this.file);
-    }
+    unflock(this.fd, this.#target);
   }
 
   /** Closes this descriptor. The lock is dropped with it unless another process shares the open file (a hand-over). */
