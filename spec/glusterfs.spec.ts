@@ -25,7 +25,7 @@ import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode } from '../lib/options.js';
-import { exited, forkFixture, sleep } from './helpers.js';
+import { exited, forkFixture, sleep, tempDirAfter } from './helpers.js';
 import { randomFrom, runSeed } from './support/schedule.js';
 import { isNetworkFileSystem } from '../lib/store/coherence.js';
 import { FUSE_SUPER_MAGIC, checkPrerequisites, isMounted, processRunning, startGlusterVolume, statfsType, type GlusterVolume } from './support/glusterfs.js';
@@ -248,14 +248,12 @@ async function drain(dir: string, locking: LockingMode): Promise<string[]> {
 async function producersAndConsumers(t: TestContext, volume: GlusterVolume, locking: LockingMode): Promise<void> {
   const [mountA, mountB] = volume.mountPoints;
   const name = `q-${locking}`;
-  const logs = fs.mkdtempSync(path.join(os.tmpdir(), 'perq-gluster-logs-'));
+  const runs: Run[] = [];
+  const logs = tempDirAfter(t, 'perq-gluster-logs-', () => Promise.all(runs.map((each) => each.killAll())));
   const run = new Run(locking, path.join(mountA, name), path.join(mountB, name), logs);
+  runs.push(run);
   const seed = runSeed();
   const random = randomFrom(seed);
-  t.after(async () => {
-    await run.killAll();
-    fs.rmSync(logs, { recursive: true, force: true });
-  });
   const failWithErrors = () => {
     if (run.errors.length > 0) assert.fail(`a process failed (seed ${seed}):\n${run.errors.slice(0, 5).join('\n')}`);
   };

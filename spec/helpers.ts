@@ -23,6 +23,23 @@ export function tempDir(t: TestContext, prefix = 'perq-spec-'): string {
   return dir;
 }
 
+/**
+ * A fresh directory under the OS temp dir for a test that starts processes
+ * or mounts in it: when the test ends, `teardown` runs first (kill them,
+ * unmount), then the directory is removed, even when `teardown` fails.
+ */
+export function tempDirAfter(t: TestContext, prefix: string, teardown: () => unknown): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(async () => {
+    try {
+      await teardown();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  return dir;
+}
+
 /** A path inside a fresh temporary directory that does not exist yet. */
 export function tempQueueDir(t: TestContext, name = 'q'): string {
   return path.join(tempDir(t), name);

@@ -11,12 +11,11 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode, QueueOptions } from '../lib/options.js';
-import { exited, forkFixture, sleep } from './helpers.js';
+import { exited, forkFixture, sleep, tempDirAfter } from './helpers.js';
 import { randomFrom, runSeed } from './support/schedule.js';
 import { mountOverSsh } from './support/sshfs.js';
 
@@ -54,17 +53,12 @@ interface Member {
  * killed, then `cleanUp` (an unmount) runs, then the root is removed, in that order.
  */
 function testRoot(t: TestContext, runs: Run[], cleanUp: Array<() => Promise<void>>): { root: string; logs: string } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'perq-mp-'));
+  const root = tempDirAfter(t, 'perq-mp-', async () => {
+    for (const run of runs) await run.killAll();
+    for (const step of cleanUp) await step();
+  });
   const logs = path.join(root, 'logs');
   fs.mkdirSync(logs);
-  t.after(async () => {
-    try {
-      for (const run of runs) await run.killAll();
-      for (const step of cleanUp) await step();
-    } finally {
-      fs.rmSync(root, { recursive: true, force: true });
-    }
-  });
   return { root, logs };
 }
 

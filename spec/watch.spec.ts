@@ -6,24 +6,27 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode } from '../lib/options.js';
 import { StateWatcher } from '../lib/wakeup/watch.js';
-import { exited, forkFixture, tempDir, sleep } from './helpers.js';
-import { mountOverSsh } from './support/sshfs.js';
+import type { ChildProcess } from 'node:child_process';
+import { exited, forkFixture, tempDir, tempDirAfter, sleep } from './helpers.js';
+import { mountOverSsh, type SshfsMount } from './support/sshfs.js';
+
+/** SIGKILLs `child` unless it has exited, and waits for it. */
+async function killed(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await exited(child);
+}
 
 /** Puts one item { p: 'w', n: 0 } from another process (no channel to us); resolves once its put has resolved. */
 async function putFromAnotherProcess(t: TestContext, dir: string, locking: LockingMode = 'flock'): Promise<void> {
-  const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'perq-watch-log-')), 'producer.log');
+  const children: ChildProcess[] = [];
+  const log = path.join(tempDirAfter(t, 'perq-watch-log-', () => Promise.all(children.map(killed))), 'producer.log');
   const child = forkFixture('mp-producer', [dir, 'w', '1', locking, '2000', log, '0']);
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited(child);
-    fs.rmSync(path.dirname(log), { recursive: true, force: true });
-  });
+  children.push(child);
   await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code, signal) => reject(new Error(`producer exited (${code ?? signal})`)));
@@ -67,15 +70,10 @@ describe('watch: true', () => {
   });
 
   test('through an sshfs mount the watch is blind to changes made on the other side, and polling finds the item', async (t) => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'perq-watch-'));
+    const mounts: SshfsMount[] = [];
+    const root = tempDirAfter(t, 'perq-watch-', () => Promise.all(mounts.map((each) => each.unmount())));
     const mount = await mountOverSsh(root);
-    t.after(async () => {
-      try {
-        await mount.unmount();
-      } finally {
-        fs.rmSync(root, { recursive: true, force: true });
-      }
-    });
+    mounts.push(mount);
     const local = path.join(root, 'q');
     await (await Queue.open(local, { locking: 'lockfile' })).close();
     const q = await Queue.open(path.join(mount.mountPoint, 'q'), { locking: 'lockfile', watch: true, pollInterval: 300 });
