@@ -209,7 +209,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
         this.#store.acknowledgeOldest(count);
       }, { finishing: true });
     }
-    this.#settleJoiners(this.#store.ackSeq, this.#store.readSeq);
+    this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
     await this.#store.durability.settle();
   }
 
@@ -266,7 +266,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#hold.enterSync();
       this.#store.acknowledgeOldest(count);
     }
-    this.#settleJoiners(this.#store.ackSeq, this.#store.readSeq);
+    this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
     this.#store.durability.settleSync();
   }
 
@@ -426,7 +426,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #clearAll(): void {
     this.#store.clear();
     this.#acknowledged = this.#handedOut;
-    this.#settleJoiners(this.#store.ackSeq, this.#store.readSeq);
+    this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
     this.#putters.wakeAll();
   }
 
@@ -453,7 +453,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (events.taken) this.#putters.wakeAll();
     if (events.acknowledged && this.#joiners.length > 0) {
       const { ackSeq, readSeq } = this.#store.snapshot();
-      this.#settleJoiners(ackSeq, readSeq);
+      this.#resolveJoined(ackSeq, readSeq);
     }
   }
 
@@ -463,7 +463,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return ackSeq >= target;
   }
 
-  #settleJoiners(ackSeq: number, readSeq: number): void {
+  /** Resolves the join() calls whose target the queue has reached. */
+  #resolveJoined(ackSeq: number, readSeq: number): void {
     if (this.#joiners.length === 0) return;
     this.#joiners = this.#joiners.filter((joiner) => {
       if (!this.#joined(joiner.target, ackSeq, readSeq)) return true;

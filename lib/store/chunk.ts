@@ -142,11 +142,18 @@ function tooLargeRecord(dir: string, file: string, offset: number, length: numbe
   );
 }
 
+/** Whether `bytes[from, to)` are all zero (what a power cut leaves where data was never written). */
+export function isAllZero(bytes: Uint8Array, from: number, to: number = bytes.length): boolean {
+  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+/** Whether the file holds only zero bytes from `from` to `size`, read in blocks. */
 function isZeroFrom(dir: string, file: string, fd: number, from: number, size: number): boolean {
   const block = Buffer.allocUnsafe(Math.max(1, Math.min(ZERO_CHECK_BYTES, size - from)));
   for (let pos = from; pos < size; ) {
     const n = readFully(dir, file, fd, block, Math.min(block.length, size - pos), pos);
-    for (let i = 0; i < n; i++) if (block[i] !== 0) return false;
+    if (!isAllZero(block, 0, n)) return false;
     pos += n;
   }
   return true;

@@ -12,7 +12,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { chunkFileName, chunkPath, recordsCutOut } from './chunk.js';
+import { chunkFileName, chunkPath, isAllZero, recordsCutOut } from './chunk.js';
 import { fsyncDirectory } from '../fs/dirsync.js';
 import { QueueError, ioError } from '../errors.js';
 import { HEADER_BYTES, headerSeq, isQuarantined, payloadIntact, readHeaderLength, sealQuarantined } from './record.js';
@@ -128,14 +128,14 @@ function verifyChunk(bytes: Buffer, firstSeq: number, check: ChunkCheck): ChunkV
 function recordAt(bytes: Buffer, pos: number, seq: number, check: ChunkCheck): { kind: 'record'; length: number } | { kind: 'end' } | { kind: 'damage'; reason: string } {
   if (bytes.length - pos < HEADER_BYTES) return { kind: 'end' };
   const length = readHeaderLength(bytes, pos);
-  if (length < 0) return zeroFrom(bytes, pos) ? { kind: 'end' } : { kind: 'damage', reason: 'damaged record header (checksum mismatch)' };
+  if (length < 0) return isAllZero(bytes, pos) ? { kind: 'end' } : { kind: 'damage', reason: 'damaged record header (checksum mismatch)' };
   const at = headerSeq(bytes, pos);
   if (at !== seq) return at > seq ? { kind: 'damage', reason: recordsCutOut(at, seq) } : { kind: 'end' };
   if (isQuarantined(bytes, pos)) return { kind: 'record', length: HEADER_BYTES };
   if (length > check.maxItemBytes) return { kind: 'damage', reason: `record of ${length} bytes exceeds maxItemBytes (${check.maxItemBytes})` };
   if (pos + HEADER_BYTES + length > bytes.length) return { kind: 'end' };
   if (!payloadIntact(bytes, pos, length)) {
-    return zeroFrom(bytes, pos + HEADER_BYTES) ? { kind: 'end' } : { kind: 'damage', reason: 'damaged record payload (checksum mismatch)' };
+    return isAllZero(bytes, pos + HEADER_BYTES) ? { kind: 'end' } : { kind: 'damage', reason: 'damaged record payload (checksum mismatch)' };
   }
   if (check.decode !== undefined) {
     try {
@@ -145,11 +145,6 @@ function recordAt(bytes: Buffer, pos: number, seq: number, check: ChunkCheck): {
     }
   }
   return { kind: 'record', length: HEADER_BYTES + length };
-}
-
-function zeroFrom(bytes: Buffer, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
 }
 
 /** Copies a damaged stretch into quarantine/ (durably); returns its path. */
