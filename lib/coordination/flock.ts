@@ -2,7 +2,7 @@
 // steps the directory lock and the task queue's worker lock both take.
 
 import fsExt from 'fs-ext';
-import { ioError } from '../errors.js';
+import { ioError, type QueueError } from '../errors.js';
 
 /** The file a flock is on, for errors: the queue directory, its path, and what people call it ("the lock file"). */
 export interface FlockTarget {
@@ -19,7 +19,7 @@ export function tryFlock(fd: number, target: FlockTarget): boolean {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
-    throw ioError(target.dir, `flock of ${target.name}`, error, target.file);
+    throw failed(target, 'flock of', error);
   }
 }
 
@@ -28,14 +28,14 @@ export function flockBlocking(fd: number, target: FlockTarget): void {
   try {
     fsExt.flockSync(fd, 'ex');
   } catch (error) {
-    throw ioError(target.dir, `flock of ${target.name}`, error, target.file);
+    throw failed(target, 'flock of', error);
   }
 }
 
 /** Takes the exclusive flock on `fd`, waiting in the thread pool (main thread only: fs-ext reports to its event loop). */
 export function flockInThreadPool(fd: number, target: FlockTarget): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    fsExt.flock(fd, 'ex', (error) => (error ? reject(ioError(target.dir, `flock of ${target.name}`, error, target.file)) : resolve()));
+    fsExt.flock(fd, 'ex', (error) => (error ? reject(failed(target, 'flock of', error)) : resolve()));
   });
 }
 
@@ -44,6 +44,11 @@ export function unflock(fd: number, target: FlockTarget): void {
   try {
     fsExt.flockSync(fd, 'un');
   } catch (error) {
-    throw ioError(target.dir, `unlocking ${target.name}`, error, target.file);
+    throw failed(target, 'unlocking', error);
   }
+}
+
+/** ERR_IO for a failed step on the target, e.g. "flock of the lock file". */
+function failed(target: FlockTarget, step: string, error: unknown): QueueError {
+  return ioError(target.dir, `${step} ${target.name}`, error, target.file);
 }
