@@ -390,6 +390,8 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
   const expected = Array.from({ length: ITEMS + extraPuts - ACKED }, (_, i) => ACKED + i);
   const isChunk = kind.startsWith('chunk-');
   const hurt = isChunk ? damagedSeqs(fixture.layout, fileOf(kind), before, after) : [];
+  /** Zeros to the end of the file: what a power cut leaves of unsynced appends. */
+  const zeroedToEnd = damage.kind === 'zero' && damage.offset + damage.length >= before.length;
   const want: Expectation = {
     expected,
     allowedExtra: new Set(bookkeeping ? Array.from({ length: ACKED - CHUNK_SIZE }, (_, i) => CHUNK_SIZE + i) : []),
@@ -466,14 +468,13 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
       judge(drained, want, true, counts, problems, 'after Queue.repair');
       if (isChunk && (damage.kind === 'flip' || damage.kind === 'zero') && hurt.length > 0 && after !== null) {
         const kept = filesUnder(path.join(dir, 'quarantine'));
-        const zeroToEnd = damage.kind === 'zero' && damage.offset + damage.length >= before.length;
         for (const record of hurt) {
           const bytes = after.subarray(record.start, Math.min(record.end, after.length));
           // A sound header, then zeros to the end of the file: what a power cut leaves of an append
           // whose header's bytes reached the disk and the rest did not (nothing promises the bytes
           // being written are all or nothing). Repair cuts it off like a torn tail, as the reader
           // and open do; the other modes account for it as PERQ_RECORDS_LOST.
-          if (zeroToEnd && bytes.length >= HEADER_BYTES && readHeaderLength(bytes, 0) >= 0 && bytes.subarray(HEADER_BYTES).every((byte) => byte === 0)) continue;
+          if (zeroedToEnd && bytes.length >= HEADER_BYTES && readHeaderLength(bytes, 0) >= 0 && bytes.subarray(HEADER_BYTES).every((byte) => byte === 0)) continue;
           if (bytes.length > 0 && !kept.includes(bytes)) {
             counts.lost++;
             problems.push(`after Queue.repair: the damaged bytes of record ${record.seq} (offset ${record.start}) are not in quarantine/`);
@@ -507,7 +508,7 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
       // or zeroed to the end of the file, which is what a power cut leaves of unsynced appends), PERQ_RECORDS_LOST.
       const needed = [...want.damaged].some((seq) => seq >= ACKED);
       const reported = isChunk && needed && !isTornTail(kind, fixture.layout, hurt, after);
-      const gone = damage.kind === 'truncate' || damage.kind === 'delete' || (damage.kind === 'zero' && damage.offset + damage.length >= before.length);
+      const gone = damage.kind === 'truncate' || damage.kind === 'delete' || zeroedToEnd;
       const told = codes.includes('PERQ_QUARANTINED') || (gone && codes.includes('PERQ_RECORDS_LOST'));
       if (reported && !told) {
         counts.errors++;
