@@ -1,18 +1,22 @@
 // The public Queue: validates arguments (arguments.ts), composes the store
-// (files), the lock hold (when this process holds the directory lock), the
+// (files), the lock session (when this process holds the directory lock), the
 // durability policy and the wake-ups, and keeps the promises of callers
-// waiting for items, for room or for `join`. It does no file I/O of its own:
-// open.ts finds, makes and locks the directory.
+// waiting for items, for room or for `join`. Each call is written once, as an
+// Operation that its async and sync forms both run (operation.ts). It does no
+// file I/O of its own: open.ts finds, makes and locks the directory.
 
 import { Empty, Full, QueueError } from './errors.js';
 import { LockSession, releaseHoldsOn } from './coordination/session.js';
 import { Notifier, type NotifyChannel } from './wakeup/notify.js';
 import { assertCount, assertOptionsObject, getArgs, itemList, putArgs, type GetManyOptions, type GetOptions, type PutOptions } from './arguments.js';
+import { OperationRunner, type Operation } from './operation.js';
 import { openQueueDirectory, repairQueueDirectory } from './open.js';
 import type { QueueOptions, ResolvedOptions } from './options.js';
 import type { StoreEvents } from './store/events.js';
 import { STATE_FILE } from './store/state.js';
 import { QueueStore, type RepairReport } from './store/store.js';
+import { HandOutCount } from './hand-outs.js';
+import { JoinList } from './wakeup/joiners.js';
 import { WaitTimers } from './wakeup/wait-timers.js';
 import { WaitList } from './wakeup/waiters.js';
 import { StateWatcher } from './wakeup/watch.js';
@@ -23,12 +27,6 @@ const RECLAIM_WHEN_IDLE_MS = 50;
 const RECLAIM_WHEN_BUSY_MS = 1000;
 
 export type { PutOptions, GetOptions, GetManyOptions };
-
-interface Joiner {
-  target: number;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
 
 export class Queue<T = unknown> implements AsyncIterable<T> {
   /** The queue directory, as an absolute path. */
@@ -42,10 +40,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #timers: WaitTimers;
   #getters = new WaitList();
   #putters = new WaitList();
-  #joiners: Joiner[] = [];
+  #joiners = new JoinList();
   /** Items this queue handed out, and how many of them taskDone acknowledged (in that order). */
-  #handedOut = 0;
-  #acknowledged = 0;
+  #handOuts: HandOutCount;
+  #operations: OperationRunner;
   #lastReclaim = -Infinity;
   #closing: Promise<void> | undefined;
 
@@ -55,6 +53,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#store = store;
     this.#realDir = realDir;
     this.#hold = hold;
+    this.#handOuts = new HandOutCount(dir);
+    this.#operations = new OperationRunner(hold, store.durability, () => this.#assertOpen());
     hold.useHooks({
       acquired: () => store.refresh(),
       releasing: () => store.publish(),
@@ -175,25 +175,22 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** The next item `get` would return, without taking it; undefined when empty. */
   async peek(): Promise<T | undefined> {
-    this.#assertOpen();
-    return this.#locked(() => {
-      this.#assertOpen();
-      return this.#peek();
-    });
+    return this.#operations.run(this.#peekOperation());
   }
 
   peekSync(): T | undefined {
-    this.#assertOpen();
-    this.#hold.enterSync();
-    return this.#peek();
+    return this.#operations.runSync(this.#peekOperation());
   }
 
-  /** What a get would take now, reclaiming dead consumers' items as a get would (the lock is held). */
-  #peek(): T | undefined {
-    this.#reclaim(RECLAIM_WHEN_BUSY_MS);
-    const next = this.#store.peek();
-    if (next === undefined && this.#reclaim(RECLAIM_WHEN_IDLE_MS)) return this.#store.peek() as T | undefined;
-    return next as T | undefined;
+  /** What a get would take now, reclaiming dead consumers' items as a get would. */
+  #peekOperation(): Operation<T | undefined> {
+    const body = (): T | undefined => {
+      this.#reclaim(RECLAIM_WHEN_BUSY_MS);
+      const next = this.#store.peek();
+      if (next === undefined && this.#reclaim(RECLAIM_WHEN_IDLE_MS)) return this.#store.peek() as T | undefined;
+      return next as T | undefined;
+    };
+    return { body, locked: true, settles: false };
   }
 
   /**
@@ -202,72 +199,73 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * (with `autosave`, get already did; this only counts for join).
    */
   async taskDone(count = 1): Promise<void> {
-    this.#countAcknowledgements(count);
-    if (!this.#options.autosave) {
-      await this.#hold.run(() => {
-        this.#assertOpen();
-        this.#store.acknowledgeOldest(count);
-      }, { finishing: true });
-    }
-    this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
-    await this.#store.durability.settle();
+    return this.#operations.run(this.#taskDoneOperation(count));
+  }
+
+  taskDoneSync(count = 1): void {
+    this.#operations.runSync(this.#taskDoneOperation(count));
+  }
+
+  /** Counts `count` acknowledgements at once (a bad count throws here, before any lock is taken). */
+  #taskDoneOperation(count: number): Operation<void> {
+    this.#assertOpen();
+    this.#handOuts.acknowledge(count);
+    const autosave = this.#options.autosave;
+    const body = (): void => {
+      // With autosave, get acknowledged the items already.
+      if (!autosave) this.#store.acknowledgeOldest(count);
+      this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
+    };
+    return { body, locked: !autosave, settles: true, finishing: true };
   }
 
   /** Resolves when every item put so far (by any process) has been acknowledged. */
   async join(): Promise<void> {
-    this.#assertOpen();
-    const target = await this.#locked(() => {
-      this.#assertOpen();
-      return this.#store.headSeq;
-    });
+    const target = await this.#operations.run({ body: () => this.#store.headSeq, locked: true, settles: false });
     if (this.#joined(target, this.#store.ackSeq, this.#store.readSeq)) return;
     this.#assertOpen();
-    const joined = new Promise<void>((resolve, reject) => this.#joiners.push({ target, resolve, reject }));
+    const joined = this.#joiners.wait(target);
     this.#timers.pollWhileWaiting();
     return joined;
   }
 
   /** Removes every item (handed out or not, by any process) and the files that held them. */
   async clear(): Promise<void> {
-    this.#assertOpen();
-    await this.#locked(() => {
-      this.#assertOpen();
-      this.#clearAll();
-    });
+    return this.#operations.run(this.#clearOperation());
   }
 
   clearSync(): void {
-    this.#assertOpen();
-    this.#hold.enterSync();
-    this.#clearAll();
+    this.#operations.runSync(this.#clearOperation());
   }
 
+  /** Durable like a put: under fsync 'always', cleared items never come back after a power cut. */
+  #clearOperation(): Operation<void> {
+    const body = (): void => {
+      this.#store.clear();
+      this.#handOuts.acknowledgeAll();
+      this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
+      this.#putters.wakeAll();
+    };
+    return { body, locked: true, settles: true };
+  }
+
+  /** Appends `item`, or throws `Full` when the queue holds `maxSize` items (never waits for room). */
   putSync(item: T): void {
-    this.#assertOpen();
-    this.#hold.enterSync();
-    if (this.#isFull()) throw new Full(this.dir, `the queue holds maxSize (${this.#options.maxSize}) items`);
-    this.#append([item]);
-    this.#store.durability.settleSync();
+    this.#operations.runSync({
+      body: () => {
+        if (this.#isFull()) throw new Full(this.dir, `the queue holds maxSize (${this.#options.maxSize}) items`);
+        this.#append([item]);
+      },
+      locked: true,
+      settles: true,
+    });
   }
 
   /** Takes the oldest waiting item or throws `Empty`. */
   getSync(): T {
-    this.#assertOpen();
-    this.#hold.enterSync();
-    const values = this.#takeOrReclaim(1);
+    const values = this.#operations.runSync(this.#takeOperation(1));
     if (values.length === 0) throw new Empty(this.dir);
-    if (this.#options.autosave) this.#store.durability.settleSync();
     return values[0];
-  }
-
-  taskDoneSync(count = 1): void {
-    this.#countAcknowledgements(count);
-    if (!this.#options.autosave) {
-      this.#hold.enterSync();
-      this.#store.acknowledgeOldest(count);
-    }
-    this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
-    this.#store.durability.settleSync();
   }
 
   /**
@@ -296,9 +294,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       next: async (): Promise<IteratorResult<T>> => {
         try {
           // The body may already have called taskDone for the item (before a break, say).
-          if (yielded > 0 && this.#acknowledged < yielded) await this.taskDone();
+          if (yielded > 0 && this.#handOuts.acknowledged < yielded) await this.taskDone();
           const [value] = await this.#getBatch(1, {});
-          yielded = this.#handedOut;
+          yielded = this.#handOuts.handedOut;
           return { value, done: false };
         } catch (error) {
           if (error instanceof QueueError && error.code === 'ERR_QUEUE_CLOSED') return { value: undefined, done: true };
@@ -313,10 +311,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const closed = this.#closedError();
     this.#getters.failAll(closed);
     this.#putters.failAll(closed);
-    for (const joiner of this.#joiners.splice(0)) joiner.reject(closed);
+    this.#joiners.failAll(closed);
     this.#timers.stop();
     try {
-      await this.#locked(() => {
+      // Not #run: the queue counts as closed already.
+      await this.#hold.run(() => {
         this.#store.endConsumer();
         this.#store.foldCursor();
       });
@@ -336,10 +335,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const { block, deadline } = putArgs(this.dir, options);
     const maxSize = this.#options.maxSize;
     for (let from = 0; from < items.length; ) {
-      this.#assertOpen();
       let seen = 0;
-      const appended = await this.#locked(() => {
-        this.#assertOpen();
+      const appendWhatFits = (): boolean => {
         seen = this.#putters.wakes;
         if (this.#isFull()) return false;
         // With maxSize, items go in as room frees up; each part is one append.
@@ -347,7 +344,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
         this.#append(from === 0 && to === items.length ? items : items.slice(from, to));
         from = to;
         return true;
-      });
+      };
+      // One settle for all the parts, after the loop.
+      const appended = await this.#operations.run({ body: appendWhatFits, locked: true, settles: false });
       if (appended) continue;
       if (!block || options.timeout === 0) throw new Full(this.dir, `the queue holds maxSize (${maxSize}) items`);
       // Wait for room without sitting on the lock (unless close came meanwhile).
@@ -367,15 +366,15 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     for (;;) {
       this.#assertOpen();
       let seen = 0;
-      const values = await this.#locked(() => {
-        this.#assertOpen();
-        seen = this.#getters.wakes;
-        return this.#takeOrReclaim(max);
+      const take = this.#takeOperation(max);
+      const values = await this.#operations.run({
+        ...take,
+        body: () => {
+          seen = this.#getters.wakes;
+          return take.body();
+        },
       });
-      if (values.length > 0) {
-        if (this.#options.autosave) await this.#store.durability.settle();
-        return values;
-      }
+      if (values.length > 0) return values;
       if (!block || timeout === 0) throw new Empty(this.dir);
       // Wait for a put (here, through a channel or found by polling) without sitting on the lock.
       this.#assertOpen();
@@ -388,9 +387,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     }
   }
 
-  /** Runs `fn` with the lock held. */
-  #locked<R>(fn: () => R): Promise<R> {
-    return this.#hold.run(fn);
+  /** Takes up to `max` items; with autosave the take is the acknowledgement, so it settles. */
+  #takeOperation(max: number): Operation<T[]> {
+    return { body: () => this.#takeOrReclaim(max), locked: true, settles: this.#options.autosave };
   }
 
   /** Takes up to `max` items (the lock is held). */
@@ -398,7 +397,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#reclaim(RECLAIM_WHEN_BUSY_MS);
     const values = this.#store.take(max, this.#options.autosave ? 'acknowledge' : 'hold');
     if (values.length > 0) {
-      this.#handedOut += values.length;
+      this.#handOuts.handOut(values.length);
       this.#putters.wake(values.length);
     }
     return values as T[];
@@ -423,24 +422,6 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#getters.wake(items.length);
   }
 
-  #clearAll(): void {
-    this.#store.clear();
-    this.#acknowledged = this.#handedOut;
-    this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
-    this.#putters.wakeAll();
-  }
-
-  #countAcknowledgements(count: number): void {
-    this.#assertOpen();
-    assertCount(this.dir, count, 'taskDone(count)');
-    const outstanding = this.#handedOut - this.#acknowledged;
-    if (count > outstanding) {
-      const what = count === 1 ? 'taskDone() was called more times than items were handed out' : `taskDone(${count}) asks for more items than the ${outstanding} handed out and not acknowledged`;
-      throw new QueueError('ERR_TASK_DONE', this.dir, `${what}; nothing was acknowledged`);
-    }
-    this.#acknowledged += count;
-  }
-
   /** After a release: tell the other processes and the queues of this thread what changed. */
   #published(events: StoreEvents): void {
     if (events.added || events.taken || events.acknowledged) this.#notifier.send(events);
@@ -459,18 +440,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   #joined(target: number, ackSeq: number, readSeq: number): boolean {
     // With autosave items count as acknowledged when taken; join also waits for this queue's taskDone calls.
-    if (this.#options.autosave) return readSeq >= target && this.#acknowledged === this.#handedOut;
+    if (this.#options.autosave) return readSeq >= target && this.#handOuts.allAcknowledged;
     return ackSeq >= target;
   }
 
   /** Resolves the join() calls whose target the queue has reached. */
   #resolveJoined(ackSeq: number, readSeq: number): void {
-    if (this.#joiners.length === 0) return;
-    this.#joiners = this.#joiners.filter((joiner) => {
-      if (!this.#joined(joiner.target, ackSeq, readSeq)) return true;
-      joiner.resolve();
-      return false;
-    });
+    this.#joiners.resolveReached((target) => this.#joined(target, ackSeq, readSeq));
   }
 
   #waiting(): number {

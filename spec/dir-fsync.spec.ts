@@ -218,6 +218,10 @@ interface TraceReport {
   removals: ChunkRemoval[];
   /** Removals made before the cursor entry that frees them was durable. */
   earlyRemovals: ChunkRemoval[];
+  /** The calls during which a cursor.log entry was written. */
+  acknowledging: Set<string>;
+  /** Calls that resolved with a cursor.log entry written and not yet fdatasync'd. */
+  undurableAcks: Array<{ label: string; entries: number; line: number }>;
   markers: string[];
 }
 
@@ -249,7 +253,7 @@ function describeCall(call: Call): string {
  * exist when the trace began; `chunkSize` is the queue's.
  */
 function checkTrace(calls: Call[], queueDir: string, chunkSize: number): TraceReport {
-  const report: TraceReport = { names: [], violations: [], removals: [], earlyRemovals: [], markers: [] };
+  const report: TraceReport = { names: [], violations: [], removals: [], earlyRemovals: [], acknowledging: new Set(), undurableAcks: [], markers: [] };
   const exists = new Set<string>();
   let pending: NewName[] = [];
   let during = '(before the first marker)';
@@ -315,12 +319,14 @@ function checkTrace(calls: Call[], queueDir: string, chunkSize: number): TraceRe
               report.violations.push({ ...name, problem: `'${label}' resolved (line ${call.end}) before any fsync of ${path.dirname(name.file)} that began after line ${name.line}` });
             }
             pending = pending.filter((name) => !due.includes(name));
+            if (logWrites.length > 0) report.undurableAcks.push({ label, entries: logWrites.length, line: call.end });
           }
         } else if (file === cursorLog) {
           for (let at = 0; at + 24 <= data.length; ) {
             const length = data.readUInt32LE(at + 4);
             if (data.readUInt32LE(at) !== LOG_MAGIC || length < 24) break;
             logWrites.push({ ackSeq: data.readDoubleLE(at + 8), line: call.end });
+            report.acknowledging.add(during);
             at += length;
           }
         } else if (path.dirname(file) === queueDir && /^cursor\.\d+$/.test(path.basename(file)) && data.length >= 32 && data.readUInt32LE(0) === CURSOR_MAGIC) {
@@ -498,6 +504,14 @@ describe('directories are durable under fsync: always (strace)', () => {
       assert.equal(violations.length, 0, `${violations.length} ${kind} name(s) not made durable in time:\n  ${violations.map(formatViolation).join('\n  ')}`);
     });
   }
+
+  test('an acknowledgement or a clear written to cursor.log is fdatasync\'d before the call resolves', () => {
+    for (const label of ['taskDone', 'taskDoneSync', 'clear']) {
+      assert.ok(report().acknowledging.has(label), `no cursor.log entry was written during '${label}': is the run still acknowledging there?`);
+    }
+    const undurable = report().undurableAcks;
+    assert.equal(undurable.length, 0, `${undurable.length} call(s) resolved before their cursor.log entries were durable:\n  ${undurable.map((u) => `'${u.label}' (line ${u.line}): ${u.entries} entr(ies) not fdatasync'd`).join('\n  ')}`);
+  });
 
   test('a chunk is emptied, linked away or unlinked only once the cursor entry that frees it is durable', () => {
     const early = report().earlyRemovals;
