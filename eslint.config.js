@@ -1,4 +1,4 @@
-// ESLint: typescript-eslint's type-checked rules that catch real bugs, and the
+// ESLint: typescript-eslint's recommended type-checked rules, and the
 // layer rules of docs/architecture.md (a layer imports only from below it).
 import tseslint from 'typescript-eslint';
 
@@ -9,9 +9,13 @@ export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**'] },
   {
     files: ['**/*.ts'],
-    extends: [tseslint.configs.base],
+    extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
+      // An async method without await is how a call turns a synchronous throw into a rejection.
+      '@typescript-eslint/require-await': 'off',
+      // An AbortSignal's reason, or an error passed on from below, is rejected as it came.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
       // node:test's describe and test return promises the runner itself awaits.
       '@typescript-eslint/no-floating-promises': ['error', {
         allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'test', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],

@@ -78,7 +78,7 @@ const DRAIN_CASES: readonly DrainCase[] = [
   { shape: BIG_RAW, method: 'getMany+taskDone' },
 ];
 
-function serializerFor(shape: ItemShape): QueueOptions['serializer'] {
+function serializerFor(shape: ItemShape): 'raw' | 'cbor' {
   return shape.kind === 'buffer' ? 'raw' : 'cbor';
 }
 
@@ -183,7 +183,7 @@ async function runPutMany(context: BenchContext): Promise<void> {
     const total = itemsPerRun(testCase.shape, context.quick);
     const chunkSize = testCase.chunkSize ?? DEFAULT_CHUNK_SIZE;
     putRows.push([
-      testCase.shape.label, String(serializerFor(testCase.shape)), testCase.chunkSize === undefined ? `${DEFAULT_CHUNK_SIZE} (default)` : formatCount(chunkSize),
+      testCase.shape.label, serializerFor(testCase.shape), testCase.chunkSize === undefined ? `${DEFAULT_CHUNK_SIZE} (default)` : formatCount(chunkSize),
       formatCount(batchItems(testCase.shape)), formatCount(total), formatCount(chunkFilesFor(total, chunkSize)), formatRateSeries(series),
       `${formatBytes(series.median * testCase.shape.bytes)}/s`,
     ]);
@@ -212,7 +212,7 @@ async function runDrain(context: BenchContext): Promise<void> {
   for (const [index, testCase] of DRAIN_CASES.entries()) {
     const series = drainSeries[index];
     drainRows.push([
-      testCase.shape.label, String(serializerFor(testCase.shape)), describeDrain(testCase.method), formatCount(drainTotals[index]), formatRateSeries(series),
+      testCase.shape.label, serializerFor(testCase.shape), describeDrain(testCase.method), formatCount(drainTotals[index]), formatRateSeries(series),
       `${formatBytes(series.median * testCase.shape.bytes)}/s`,
     ]);
   }

@@ -2,7 +2,7 @@
 // caller passes: a bad one is ERR_INVALID_ARG naming the queue directory, and
 // nothing has happened yet.
 
-import { QueueError } from './errors.js';
+import { QueueError, describeArgument } from './errors.js';
 
 export interface PutOptions {
   /** Wait while the queue is at `maxSize` (otherwise reject `Full` at once). @default true */
@@ -28,21 +28,21 @@ export function invalidArg(dir: string, message: string): QueueError {
 
 /** Per-call options must be an object: `get(null)` is ERR_INVALID_ARG, not a TypeError. */
 export function assertOptionsObject(dir: string, options: unknown, call: string): void {
-  if (typeof options !== 'object' || options === null) throw invalidArg(dir, `${call} options must be an object, got ${options === null ? 'null' : typeof options}`);
+  if (typeof options !== 'object' || options === null) throw invalidArg(dir, `${call} options must be an object, got ${describeArgument(options)}`);
 }
 
 /** The `performance.now()` time a wait of `timeout` ms ends; undefined: no limit. */
 export function deadlineOf(dir: string, timeout: number | undefined): number | undefined {
   if (timeout === undefined) return undefined;
   if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) {
-    throw invalidArg(dir, `option timeout must be a number of milliseconds >= 0, got ${String(timeout)}`);
+    throw invalidArg(dir, `option timeout must be a number of milliseconds >= 0, got ${describeArgument(timeout)}`);
   }
   return performance.now() + timeout;
 }
 
 function blockOption(dir: string, block: unknown): boolean {
   if (block === undefined) return true;
-  if (typeof block !== 'boolean') throw invalidArg(dir, `option block must be true or false, got ${String(block)}`);
+  if (typeof block !== 'boolean') throw invalidArg(dir, `option block must be true or false, got ${describeArgument(block)}`);
   return block;
 }
 
@@ -62,8 +62,8 @@ export function getArgs(dir: string, options: GetOptions): { block: boolean; dea
 
 /** putMany's items as an array (an array as it is, any other iterable copied). */
 export function itemList<T>(dir: string, items: Iterable<T>): readonly T[] {
-  if (Array.isArray(items)) return items;
-  if (items === null || typeof (items as Iterable<T>)?.[Symbol.iterator] !== 'function') {
+  if (Array.isArray(items)) return items as readonly T[];
+  if (items === null || typeof items?.[Symbol.iterator] !== 'function') {
     throw invalidArg(dir, 'putMany takes an array or another iterable of items');
   }
   return [...items];
@@ -71,5 +71,5 @@ export function itemList<T>(dir: string, items: Iterable<T>): readonly T[] {
 
 /** A count argument (getMany's max, taskDone's count): a whole number >= 1. */
 export function assertCount(dir: string, value: unknown, call: string): asserts value is number {
-  if (!Number.isSafeInteger(value) || (value as number) < 1) throw invalidArg(dir, `${call} takes a whole number >= 1, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw invalidArg(dir, `${call} takes a whole number >= 1, got ${describeArgument(value)}`);
 }

@@ -65,3 +65,14 @@ export function ioError(dir: string, what: string, cause: unknown, file?: string
   const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
   return new QueueError('ERR_IO', dir, `${what} failed: ${code}`, { file, cause });
 }
+
+/** A value as an argument error shows it: strings quoted (`"1"`, not `1`), objects and functions by kind. */
+export function describeArgument(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol') return value.toString();
+  return String(value);
+}

@@ -3,7 +3,7 @@
 // the directory exactly as it was.
 
 import type { LockingMode } from './coordination/lock.js';
-import { QueueError } from './errors.js';
+import { QueueError, describeArgument } from './errors.js';
 import { resolveSerializer, type SerializerOption } from './serializers.js';
 import type { FsyncMode } from './store/durability.js';
 import type { OnCorrupt, StoreOptions } from './store/options.js';
@@ -128,41 +128,41 @@ const KNOWN_OPTIONS = new Set([
 
 export function resolveOptions(dir: string, options: QueueOptions | undefined): ResolvedOptions {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new QueueError('ERR_INVALID_OPTION', dir, `options must be an object, got ${describe(options)}`);
+    throw new QueueError('ERR_INVALID_OPTION', dir, `options must be an object, got ${describeArgument(options)}`);
   }
   const o = options ?? {};
   for (const key of Object.keys(o)) {
-    if (!KNOWN_OPTIONS.has(key)) throw invalid(dir, key, (o as Record<string, unknown>)[key], 'is not a perq option');
+    if (!KNOWN_OPTIONS.has(key)) throw invalidOption(dir, key, (o as Record<string, unknown>)[key], 'is not a perq option');
   }
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw invalid(dir, 'chunkSize', chunkSize, 'must be a whole number >= 1');
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw invalidOption(dir, 'chunkSize', chunkSize, 'must be a whole number >= 1');
   const maxSize = o.maxSize ?? 0;
-  if (typeof maxSize !== 'number' || Number.isNaN(maxSize)) throw invalid(dir, 'maxSize', maxSize, 'must be a number');
+  if (typeof maxSize !== 'number' || Number.isNaN(maxSize)) throw invalidOption(dir, 'maxSize', maxSize, 'must be a number');
   const autosave = o.autosave ?? false;
-  if (typeof autosave !== 'boolean') throw invalid(dir, 'autosave', autosave, 'must be true or false');
+  if (typeof autosave !== 'boolean') throw invalidOption(dir, 'autosave', autosave, 'must be true or false');
   const fsync = o.fsync ?? 'never';
   if (fsync !== 'never' && fsync !== 'always' && !(typeof fsync === 'number' && Number.isFinite(fsync) && fsync > 0)) {
-    throw invalid(dir, 'fsync', fsync, "must be 'never', 'always' or a number of milliseconds > 0");
+    throw invalidOption(dir, 'fsync', fsync, "must be 'never', 'always' or a number of milliseconds > 0");
   }
   const pollInterval = o.pollInterval ?? DEFAULT_POLL_INTERVAL;
   if (typeof pollInterval !== 'number' || !Number.isFinite(pollInterval) || pollInterval <= 0) {
-    throw invalid(dir, 'pollInterval', pollInterval, 'must be a number of milliseconds > 0');
+    throw invalidOption(dir, 'pollInterval', pollInterval, 'must be a number of milliseconds > 0');
   }
   const locking = o.locking ?? 'flock';
-  if (locking !== 'flock' && locking !== 'lockfile') throw invalid(dir, 'locking', locking, "must be 'flock' or 'lockfile'");
+  if (locking !== 'flock' && locking !== 'lockfile') throw invalidOption(dir, 'locking', locking, "must be 'flock' or 'lockfile'");
   const maxItemBytes = o.maxItemBytes ?? DEFAULT_MAX_ITEM_BYTES;
   if (!Number.isSafeInteger(maxItemBytes) || maxItemBytes < 1 || maxItemBytes > MAX_ITEM_BYTES_LIMIT) {
-    throw invalid(dir, 'maxItemBytes', maxItemBytes, `must be a whole number from 1 to ${MAX_ITEM_BYTES_LIMIT}`);
+    throw invalidOption(dir, 'maxItemBytes', maxItemBytes, `must be a whole number from 1 to ${MAX_ITEM_BYTES_LIMIT}`);
   }
   const staleAfter = o.staleAfter ?? DEFAULT_STALE_AFTER;
   if (typeof staleAfter !== 'number' || !Number.isFinite(staleAfter) || staleAfter < MIN_STALE_AFTER) {
-    throw invalid(dir, 'staleAfter', staleAfter, `must be a number of milliseconds >= ${MIN_STALE_AFTER}`);
+    throw invalidOption(dir, 'staleAfter', staleAfter, `must be a number of milliseconds >= ${MIN_STALE_AFTER}`);
   }
   const watch = o.watch ?? false;
-  if (typeof watch !== 'boolean') throw invalid(dir, 'watch', watch, 'must be true or false');
+  if (typeof watch !== 'boolean') throw invalidOption(dir, 'watch', watch, 'must be true or false');
   const onCorrupt = o.onCorrupt ?? 'error';
-  if (onCorrupt !== 'error' && onCorrupt !== 'quarantine') throw invalid(dir, 'onCorrupt', onCorrupt, "must be 'error' or 'quarantine'");
-  const serializer = resolveSerializer(o.serializer ?? 'cbor', (why) => invalid(dir, 'serializer', o.serializer, why));
+  if (onCorrupt !== 'error' && onCorrupt !== 'quarantine') throw invalidOption(dir, 'onCorrupt', onCorrupt, "must be 'error' or 'quarantine'");
+  const serializer = resolveSerializer(o.serializer ?? 'cbor', (why) => invalidOption(dir, 'serializer', o.serializer, why));
   return {
     chunkSize,
     chunkSizeExplicit: o.chunkSize != null,
@@ -180,13 +180,7 @@ export function resolveOptions(dir: string, options: QueueOptions | undefined): 
   };
 }
 
-function invalid(dir: string, name: string, value: unknown, why: string): QueueError {
-  return new QueueError('ERR_INVALID_OPTION', dir, `option ${name} ${why}, got ${describe(value)}`);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
-  return String(value);
+/** ERR_INVALID_OPTION for option `name`, saying why `value` is refused. */
+export function invalidOption(dir: string, name: string, value: unknown, why: string): QueueError {
+  return new QueueError('ERR_INVALID_OPTION', dir, `option ${name} ${why}, got ${describeArgument(value)}`);
 }

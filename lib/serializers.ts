@@ -116,7 +116,7 @@ function cbor(): InPlaceSerializer {
       return bytes;
     },
     encodeInto: cborStringInto,
-    decode: (bytes) => encoder.decode(bytes),
+    decode: (bytes): unknown => encoder.decode(bytes),
   };
 }
 
@@ -145,7 +145,7 @@ function msgpack(): Serializer {
       }
       return bytes;
     },
-    decode: (bytes) => packr.unpack(bytes),
+    decode: (bytes): unknown => packr.unpack(bytes),
   };
 }
 
@@ -206,7 +206,7 @@ const json: Serializer = {
     if (text === undefined) throw new TypeError(`${typeof value} has no JSON form`);
     return Buffer.from(text, 'utf8');
   },
-  decode: (bytes) => JSON.parse(asBuffer(bytes).toString('utf8')),
+  decode: (bytes): unknown => JSON.parse(asBuffer(bytes).toString('utf8')),
 };
 
 const raw: Serializer = {

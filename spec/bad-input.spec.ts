@@ -230,7 +230,7 @@ describe('reopening with different settings', () => {
   test('a newer format version is ERR_FORMAT', async (t) => {
     const dir = tempQueueDir(t);
     await (await Queue.open(dir)).close();
-    const info = JSON.parse(fs.readFileSync(path.join(dir, 'info'), 'utf8'));
+    const info = JSON.parse(fs.readFileSync(path.join(dir, 'info'), 'utf8')) as { version: number };
     fs.writeFileSync(path.join(dir, 'info'), JSON.stringify({ ...info, version: info.version + 1 }));
     assert.throws(() => Queue.openSync(dir), isQueueError('ERR_FORMAT', path.resolve(dir)));
   });
@@ -267,9 +267,9 @@ describe('invalid options and arguments', () => {
     ['chunksize', { chunksize: 10 }],
   ];
   for (const [name, options] of bad) {
-    test(`${JSON.stringify(options, (_k, v) => (typeof v === 'function' ? 'fn' : v))} is ERR_INVALID_OPTION naming ${name}`, (t) => {
+    test(`${JSON.stringify(options, (_k, v: unknown) => (typeof v === 'function' ? 'fn' : v))} is ERR_INVALID_OPTION naming ${name}`, (t) => {
       const dir = tempQueueDir(t);
-      assert.throws(() => Queue.openSync(dir, options as QueueOptions), (error: unknown) => {
+      assert.throws(() => Queue.openSync(dir, options), (error: unknown) => {
         assert.ok(error instanceof QueueError);
         assert.equal(error.code, 'ERR_INVALID_OPTION');
         assert.ok(error.message.includes(name), error.message);
@@ -294,6 +294,25 @@ describe('invalid options and arguments', () => {
     }
     assert.equal(q.size, 0);
     await q.close();
+  });
+
+  test('an argument error shows the value refused: strings quoted, objects and functions by kind', async (t) => {
+    const q = await Queue.open(tempQueueDir(t));
+    t.after(() => q.close());
+    const shown: Array<[Promise<unknown>, string]> = [
+      [q.get({ timeout: '100' as unknown as number }), 'got "100"'],
+      [q.get({ timeout: -1 }), 'got -1'],
+      [q.put(1, { block: 'no' as unknown as boolean }), 'got "no"'],
+      [q.put(1, { block: {} as unknown as boolean }), 'got an object'],
+      [q.getMany('2' as unknown as number), 'got "2"'],
+      [q.taskDone([1] as unknown as number), 'got an array'],
+      [q.get(5 as unknown as GetOptions), 'got 5'],
+      [q.get((() => 1) as unknown as GetOptions), 'got a function'],
+    ];
+    for (const [call, text] of shown) {
+      await assert.rejects(call, (error: QueueError) => error.code === 'ERR_INVALID_ARG' && error.message.includes(text), text);
+    }
+    assert.throws(() => Queue.openSync(tempQueueDir(t, 'other'), { chunkSize: '100' as unknown as number }), /got "100"/);
   });
 
   test('nothing a caller passes writes outside the queue directory', async (t) => {

@@ -24,6 +24,7 @@ import type { StoreEvents } from '../lib/store/events.js';
 import { WAIT_SETTLE_MS, isPerqWake, type PeerCommand, type PeerReply, type PeerReport } from './fixtures/notify-messages.js';
 import type { NotifyWorkerData } from './fixtures/notify-worker.js';
 import { exited, forkFixture, tempQueueDir, sleep } from './helpers.js';
+import { inspect } from 'node:util';
 
 /** So long that no test about notify can be passed by polling. */
 const SLOW_POLL_MS = 60_000;
@@ -98,7 +99,7 @@ class Peer {
     const deadline = performance.now() + within;
     for (;;) {
       const failed = this.#inbox.find((reply) => 'failed' in reply);
-      if (failed !== undefined) throw new Error(`${this.name}: ${(failed as { failed: string }).failed}\n${this.stderr}`);
+      if (failed !== undefined) throw new Error(`${this.name}: ${(failed).failed}\n${this.stderr}`);
       const index = this.#inbox.findIndex((reply) => key in reply);
       if (index >= 0) return this.#inbox.splice(index, 1)[0] as ReplyOf<K>;
       if (this.#gone !== undefined) throw new Error(`${this.name} ${this.#gone} before it sent '${key}'\n${this.stderr}`);
@@ -497,7 +498,7 @@ describe('Notifier (lib/wakeup/notify.ts) in one thread', () => {
   // (synchronously); what comes later came over the channel.
   const ADDED = { added: true, taken: false, acknowledged: false };
 
-  function pair(dir: string, channels: [NotifyChannel, NotifyChannel]): { sender: Notifier; heard: StoreEvents[]; close(): void } {
+  function pair(dir: string, channels: [NotifyChannel, NotifyChannel]): { sender: Notifier; heard: StoreEvents[]; close: () => void } {
     const heard: StoreEvents[] = [];
     const sender = new Notifier(dir, () => undefined);
     const receiver = new Notifier(dir, (events) => heard.push(events));
@@ -595,7 +596,7 @@ describe('useNotify arguments', () => {
     const channel = new MessageChannel();
     t.after(() => channel.port1.close());
     for (const bad of [undefined, null, 42, 'process', {}, new EventEmitter(), channel, { send() {}, on() {} }]) {
-      assert.throws(() => q.useNotify(bad as never), isInvalidArg(fs.realpathSync(s.dir)), `useNotify(${String(bad)})`);
+      assert.throws(() => q.useNotify(bad as never), isInvalidArg(fs.realpathSync(s.dir)), `useNotify(${inspect(bad)})`);
     }
     await q.put('still works');
     assert.equal(await q.get(), 'still works');

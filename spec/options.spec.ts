@@ -28,7 +28,7 @@ function invalidOption(name: string, shown: string) {
 
 /** Passes `value` as option `name`, bypassing the types as a JavaScript caller could. */
 function withOption(name: string, value: unknown): QueueOptions {
-  return { [name]: value } as QueueOptions;
+  return { [name]: value };
 }
 
 describe('defaults', () => {

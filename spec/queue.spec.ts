@@ -538,7 +538,7 @@ function recordSyncs(t: TestContext): Array<{ file: string; at: number }> {
       const file = fileOf(fd);
       real(fd);
       synced.push({ file, at: performance.now() });
-    }) as typeof real;
+    });
     t.after(() => {
       fs[name] = real;
     });

@@ -285,7 +285,7 @@ describe('failAll', () => {
     const results = await Promise.allSettled(waiting);
     for (const result of results) {
       assert.equal(result.status, 'rejected');
-      assert.equal((result as PromiseRejectedResult).reason, closed);
+      assert.equal((result).reason, closed);
     }
   });
 

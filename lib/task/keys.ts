@@ -117,7 +117,7 @@ export class WaitingKeys {
   }
 
   #file(key: string): string {
-    if (!isWorkKey(key)) throw new TypeError(`not a work key: ${key}`);
+    if (!isWorkKey(key)) throw new TypeError(`not a work key: ${JSON.stringify(key)}`);
     return path.join(this.dir, key);
   }
 }

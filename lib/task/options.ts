@@ -6,7 +6,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { QueueError } from '../errors.js';
-import { resolveOptions, type QueueOptions } from '../options.js';
+import { invalidOption, resolveOptions, type QueueOptions } from '../options.js';
 
 /** A failed handler gets this many more attempts unless the caller says otherwise. */
 export const DEFAULT_RETRIES = 3;
@@ -148,22 +148,22 @@ export function resolveTaskOptions<W>(dir: string, handler: unknown, options: Ta
   }
   const o = options ?? {};
   for (const key of Object.keys(o)) {
-    if (!KNOWN_OPTIONS.has(key)) throw invalid(dir, key, (o as Record<string, unknown>)[key], 'is not a task queue option');
+    if (!KNOWN_OPTIONS.has(key)) throw invalidOption(dir, key, (o as Record<string, unknown>)[key], 'is not a task queue option');
   }
   const unique = o.unique ?? false;
-  if (typeof unique !== 'boolean') throw invalid(dir, 'unique', unique, 'must be true or false');
-  if (o.key !== undefined && typeof o.key !== 'function') throw invalid(dir, 'key', o.key, 'must be a function (work) => string');
+  if (typeof unique !== 'boolean') throw invalidOption(dir, 'unique', unique, 'must be true or false');
+  if (o.key !== undefined && typeof o.key !== 'function') throw invalidOption(dir, 'key', o.key, 'must be a function (work) => string');
   const retries = o.retries ?? DEFAULT_RETRIES;
-  if (!Number.isSafeInteger(retries) || retries < 0) throw invalid(dir, 'retries', retries, 'must be a whole number >= 0');
+  if (!Number.isSafeInteger(retries) || retries < 0) throw invalidOption(dir, 'retries', retries, 'must be a whole number >= 0');
   const logLevel = o.logLevel ?? DEFAULT_LOG_LEVEL;
-  if (!LOG_LEVELS.includes(logLevel)) throw invalid(dir, 'logLevel', logLevel, `must be one of ${LOG_LEVELS.map((l) => `'${l}'`).join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel)) throw invalidOption(dir, 'logLevel', logLevel, `must be one of ${LOG_LEVELS.map((l) => `'${l}'`).join(', ')}`);
   const exportName = o.export ?? DEFAULT_EXPORT;
-  if (typeof exportName !== 'string' || exportName.length === 0) throw invalid(dir, 'export', exportName, 'must be a non-empty string');
+  if (typeof exportName !== 'string' || exportName.length === 0) throw invalidOption(dir, 'export', exportName, 'must be a non-empty string');
   const inProcess = o.inProcess ?? false;
-  if (typeof inProcess !== 'boolean') throw invalid(dir, 'inProcess', inProcess, 'must be true or false');
+  if (typeof inProcess !== 'boolean') throw invalidOption(dir, 'inProcess', inProcess, 'must be true or false');
   const execArgv = o.execArgv ?? process.execArgv.filter((flag) => !INHERITED_FLAGS_TO_DROP.test(flag));
   if (!Array.isArray(execArgv) || !execArgv.every((flag) => typeof flag === 'string')) {
-    throw invalid(dir, 'execArgv', execArgv, 'must be an array of strings');
+    throw invalidOption(dir, 'execArgv', execArgv, 'must be an array of strings');
   }
   const queue = resolveStorage(dir, o.queue);
 
@@ -194,7 +194,7 @@ export function resolveTaskOptions<W>(dir: string, handler: unknown, options: Ta
 function handlerModuleUrl(dir: string, handler: unknown): string {
   let file: string;
   if (handler instanceof URL || (typeof handler === 'string' && handler.startsWith('file:'))) {
-    const url = handler instanceof URL ? handler : new URL(handler as string);
+    const url = handler instanceof URL ? handler : new URL(handler);
     if (url.protocol !== 'file:') throw new QueueError('ERR_INVALID_ARG', dir, `the handler module must be a file: URL, got ${url.href}`);
     file = fileURLToPath(url);
   } else if (typeof handler === 'string' && handler.length > 0) {
@@ -208,21 +208,16 @@ function handlerModuleUrl(dir: string, handler: unknown): string {
 
 function resolveStorage(dir: string, storage: TaskStorageOptions | undefined): TaskStorageOptions {
   if (storage === undefined) return {};
-  if (typeof storage !== 'object' || storage === null) throw invalid(dir, 'queue', storage, 'must be an object');
+  if (typeof storage !== 'object' || storage === null) throw invalidOption(dir, 'queue', storage, 'must be an object');
   for (const key of Object.keys(storage)) {
     if (!STORAGE_OPTIONS.has(key)) {
-      throw invalid(dir, `queue.${key}`, (storage as Record<string, unknown>)[key], `is not available to a task queue (one of ${[...STORAGE_OPTIONS].join(', ')})`);
+      throw invalidOption(dir, `queue.${key}`, (storage as Record<string, unknown>)[key], `is not available to a task queue (one of ${[...STORAGE_OPTIONS].join(', ')})`);
     }
   }
   if (storage.serializer !== undefined && !SERIALIZERS.includes(storage.serializer)) {
-    throw invalid(dir, 'queue.serializer', storage.serializer, `must be one of ${SERIALIZERS.map((s) => `'${s}'`).join(', ')} (a worker process re-creates it by name)`);
+    throw invalidOption(dir, 'queue.serializer', storage.serializer, `must be one of ${SERIALIZERS.map((s) => `'${s}'`).join(', ')} (a worker process re-creates it by name)`);
   }
   // The queue's own checks, now, rather than in a detached worker that can only log them.
   resolveOptions(dir, storage);
   return { ...storage };
-}
-
-function invalid(dir: string, name: string, value: unknown, why: string): QueueError {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'function' ? 'a function' : typeof value === 'object' && value !== null ? 'an object' : String(value);
-  return new QueueError('ERR_INVALID_OPTION', dir, `option ${name} ${why}, got ${shown}`);
 }

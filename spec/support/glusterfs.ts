@@ -19,6 +19,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { commandErrorText } from './reporting.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -226,7 +227,7 @@ class Parts {
       });
       return stdout;
     } catch (error) {
-      throw new Error(`gluster ${args.join(' ')} failed: ${errorText(error)}`);
+      throw new Error(`gluster ${args.join(' ')} failed: ${commandErrorText(error)}`);
     }
   }
 
@@ -278,7 +279,7 @@ class Parts {
         try {
           await execFileAsync(this.#tools.umount, [mount.dir]);
         } catch (error) {
-          lastError = errorText(error);
+          lastError = commandErrorText(error);
           await delay(100);
         }
       }
@@ -286,7 +287,7 @@ class Parts {
         try {
           await execFileAsync(this.#tools.umount, ['-l', mount.dir]);
         } catch (error) {
-          return `umount ${mount.dir} failed: ${lastError}; lazy unmount failed too: ${errorText(error)}`;
+          return `umount ${mount.dir} failed: ${lastError}; lazy unmount failed too: ${commandErrorText(error)}`;
         }
       }
     }
@@ -431,15 +432,6 @@ function which(name: string, dirs: string[]): string | undefined {
     }
   }
   return undefined;
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof Error) {
-    const { stdout, stderr } = error as { stdout?: unknown; stderr?: unknown };
-    const output = [stdout, stderr].filter((s): s is string => typeof s === 'string' && s.trim() !== '').map((s) => s.trim());
-    return output.length > 0 ? `${error.message.split('\n')[0]}: ${output.join(' ')}` : error.message;
-  }
-  return String(error);
 }
 
 function delay(ms: number): Promise<void> {

@@ -22,6 +22,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { commandErrorText } from './reporting.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -157,7 +158,7 @@ class Parts {
         await execFileAsync(this.fusermount, ['-u', mountPoint]);
         return undefined;
       } catch (error) {
-        lastError = errorText(error);
+        lastError = commandErrorText(error);
         if (!isMounted(mountPoint)) return undefined;
         await delay(100);
       }
@@ -166,7 +167,7 @@ class Parts {
       await execFileAsync(this.fusermount, ['-u', '-z', mountPoint]);
       return undefined;
     } catch (error) {
-      return `${this.fusermount} -u ${mountPoint} failed: ${lastError}; lazy unmount failed too: ${errorText(error)}`;
+      return `${this.fusermount} -u ${mountPoint} failed: ${lastError}; lazy unmount failed too: ${commandErrorText(error)}`;
     }
   }
 
@@ -188,7 +189,7 @@ async function keygen(sshKeygen: string, file: string): Promise<void> {
   try {
     await execFileAsync(sshKeygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'perq-spec', '-f', file]);
   } catch (error) {
-    throw new Error(`ssh-keygen failed for ${file}: ${errorText(error)}`);
+    throw new Error(`ssh-keygen failed for ${file}: ${commandErrorText(error)}`);
   }
 }
 
@@ -199,7 +200,7 @@ async function startSshd(parts: Parts, hostKey: string, authorizedKeys: string):
     try {
       fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     } catch (error) {
-      throw new Error(`cannot create /run/sshd (sshd's privilege separation dir): ${errorText(error)}`);
+      throw new Error(`cannot create /run/sshd (sshd's privilege separation dir): ${commandErrorText(error)}`);
     }
   }
   const workDir = parts.workDir!;
@@ -239,7 +240,7 @@ async function startSshd(parts: Parts, hostKey: string, authorizedKeys: string):
       return port;
     } catch (error) {
       await stopChild(sshd);
-      lastError = `${errorText(error)}\n${log()}`;
+      lastError = `${commandErrorText(error)}\n${log()}`;
       if (!/address already in use/i.test(log())) break;
     }
   }
@@ -266,7 +267,7 @@ async function startSshfs(parts: Parts, sshfsPath: string, remoteDir: string, po
     // The mount table lists it once FUSE is set up; a readdir proves sftp answers too.
     fs.readdirSync(mountPoint);
   } catch (error) {
-    throw new Error(`sshfs did not mount ${remoteDir}: ${errorText(error)}\n${log()}`.trim());
+    throw new Error(`sshfs did not mount ${remoteDir}: ${commandErrorText(error)}\n${log()}`.trim());
   }
 }
 
@@ -387,15 +388,6 @@ function isExecutable(file: string): boolean {
   } catch {
     return false;
   }
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof Error) {
-    // execFile errors carry the child's stderr; it says more than "Command failed".
-    const stderr = (error as { stderr?: unknown }).stderr;
-    return typeof stderr === 'string' && stderr.trim() !== '' ? `${error.message.split('\n')[0]}: ${stderr.trim()}` : error.message;
-  }
-  return String(error);
 }
 
 function delay(ms: number): Promise<void> {

@@ -46,7 +46,7 @@ export function addCounts(into: Counts, from: Counts): void {
 }
 
 export function totalOf(counts: Counts): number {
-  return Object.values(counts).reduce((a, b) => a + b, 0);
+  return (Object.keys(counts) as Array<keyof Counts>).reduce((sum, key) => sum + counts[key], 0);
 }
 
 export interface Violation {

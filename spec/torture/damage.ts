@@ -25,6 +25,7 @@ import { zeroCounts, type Counts } from './check.js';
 import { checkItem, tortureItem, type TortureItem } from './items.js';
 import { random, type Random } from './random.js';
 import type { CaseResult } from './report.js';
+import { errorText, withWarningsCaptured } from '../support/reporting.js';
 
 const CHUNK_SIZE = 7;
 const ITEMS = 40;
@@ -203,28 +204,6 @@ async function drainQueue(dir: string, options: Record<string, unknown>, ack: bo
     });
   }
   return result;
-}
-
-/** Runs `fn` with process warnings captured (not printed); returns their codes. */
-async function withWarnings<R>(fn: () => Promise<R>): Promise<{ value: R; codes: string[] }> {
-  const codes: string[] = [];
-  const original = process.emitWarning;
-  process.emitWarning = ((warning: string | Error, options?: unknown) => {
-    const code = typeof options === 'object' && options !== null ? (options as { code?: string }).code : (warning as { code?: string })?.code;
-    codes.push(code ?? String(warning).slice(0, 40));
-  }) as typeof process.emitWarning;
-  try {
-    const value = await fn();
-    await new Promise((resolve) => setImmediate(resolve));
-    return { value, codes };
-  } finally {
-    process.emitWarning = original;
-  }
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof QueueError) return `${error.code} ${error.message}`;
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 interface Expectation {
@@ -425,7 +404,7 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
   try {
     const dir = await prepare('as-is');
     const listing = snapshot(dir);
-    const { value: drained } = await withWarnings(() => drainQueue(dir, {}, false));
+    const { value: drained } = await withWarningsCaptured(() => drainQueue(dir, {}, false));
     if (want.firstDamage !== null) want.firstDamage.file = path.join(dir, fileOf(kind));
     if (drained.error instanceof QueueError && kind === 'info' && drained.stoppedAt === 'open') {
       // Damage to info: refusing to open is right, if it names the file and changed nothing.
@@ -457,14 +436,14 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
     if (typeof repair !== 'function') throw new Error('Queue.repair(dir) is not there yet');
     let repaired = true;
     try {
-      await withWarnings(() => repair.call(Queue, dir));
+      await withWarningsCaptured(() => repair.call(Queue, dir));
     } catch (error) {
       repaired = false;
       // A damaged info file cannot be repaired from the chunks: saying so, naming it, is right.
       if (!(kind === 'info' && error instanceof QueueError && (error.file === path.join(dir, 'info') || error.message.includes('info file')))) throw error;
     }
     if (repaired) {
-      const { value: drained } = await withWarnings(() => drainQueue(dir, {}, true));
+      const { value: drained } = await withWarningsCaptured(() => drainQueue(dir, {}, true));
       judge(drained, want, true, counts, problems, 'after Queue.repair');
       if (isChunk && (damage.kind === 'flip' || damage.kind === 'zero') && hurt.length > 0 && after !== null) {
         const kept = filesUnder(path.join(dir, 'quarantine'));
@@ -496,7 +475,7 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
   mode("onCorrupt 'quarantine'");
   try {
     const dir = await prepare('quarantine');
-    const { value: drained, codes } = await withWarnings(() => drainQueue(dir, { onCorrupt: 'quarantine' }, true));
+    const { value: drained, codes } = await withWarningsCaptured(() => drainQueue(dir, { onCorrupt: 'quarantine' }, true));
     if (kind === 'info' && drained.stoppedAt === 'open' && drained.error instanceof QueueError && ['ERR_CORRUPT', 'ERR_FORMAT'].includes(drained.error.code)) {
       // As above: info cannot be quarantined.
     } else if (drained.stoppedAt === 'open' && drained.error instanceof QueueError && drained.error.code === 'ERR_INVALID_OPTION') {

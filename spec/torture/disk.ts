@@ -17,6 +17,7 @@ import path from 'node:path';
 import { Queue, QueueError, type QueueOptions } from '../../lib/index.js';
 import { zeroCounts, type Counts } from './check.js';
 import type { CaseResult } from './report.js';
+import { errorText, withoutWarnings } from '../support/reporting.js';
 
 interface Item {
   id: number;
@@ -68,11 +69,6 @@ function openFds(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
 
-function errorText(error: unknown): string {
-  if (error instanceof QueueError) return `${error.code} ${error.message}`;
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
 async function settle<T>(promise: Promise<T>, ms = 5000): Promise<{ value?: T; error?: unknown; hung?: boolean }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<{ hung: boolean }>((resolve) => {
@@ -116,16 +112,6 @@ async function guarded(checks: Checks, fn: () => Promise<void>): Promise<void> {
     process.off('unhandledRejection', onError);
   }
   for (const error of escaped) checks.fail('errors', `escaped as an uncaught error (a crash outside a test): ${errorText(error)}`);
-}
-
-async function quiet<R>(fn: () => Promise<R>): Promise<R> {
-  const original = process.emitWarning;
-  process.emitWarning = (() => {}) as typeof process.emitWarning;
-  try {
-    return await fn();
-  } finally {
-    process.emitWarning = original;
-  }
 }
 
 function expectEnospc(checks: Checks, what: string, error: unknown): void {
@@ -202,7 +188,7 @@ async function fullDisk(tmp: string, variant: { name: string; mount: string; opt
     const reopened = new Checks();
     const drained: number[] = [...got];
     await guarded(reopened, async () => {
-      const reopenedTop = await settle(quiet(() => Queue.open<Item>(dir, options)));
+      const reopenedTop = await settle(withoutWarnings(() => Queue.open<Item>(dir, options)));
       if (reopenedTop.error !== undefined || reopenedTop.hung) return reopened.fail('errors', `open on the full disk failed: ${errorText(reopenedTop.error ?? 'hung')}`);
       const top = reopenedTop.value!;
       // Make sure it is full again.
@@ -214,7 +200,7 @@ async function fullDisk(tmp: string, variant: { name: string; mount: string; opt
       const closed = await settle(top.close());
       if (closed.error !== undefined) reopened.fail('errors', `close of the refilled queue rejected: ${errorText(closed.error)}`);
       const fdsBefore = openFds();
-      const opened = await settle(quiet(() => Queue.open<Item>(dir, options)));
+      const opened = await settle(withoutWarnings(() => Queue.open<Item>(dir, options)));
       if (opened.error !== undefined || opened.hung) return reopened.fail('errors', `open on the full disk failed: ${errorText(opened.error ?? 'hung')}`);
       const queue = opened.value!;
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -253,11 +239,11 @@ async function fullDisk(tmp: string, variant: { name: string; mount: string; opt
       };
       // If the disk is too full to drain, make room (the filler, else a larger file system) and report it.
       let queue: Queue<Item>;
-      const opened = await settle(quiet(() => Queue.open<Item>(dir, options)));
+      const opened = await settle(withoutWarnings(() => Queue.open<Item>(dir, options)));
       if (opened.error !== undefined) {
         kept.fail('errors', `open on the full disk failed: ${errorText(opened.error)}`);
         makeRoom();
-        queue = await quiet(() => Queue.open<Item>(dir, options));
+        queue = await withoutWarnings(() => Queue.open<Item>(dir, options));
       } else queue = opened.value!;
       const seen = new Set(drained);
       for (;;) {
@@ -359,7 +345,7 @@ async function readOnly(tmp: string): Promise<CaseResult[]> {
       }
       // Opening on the read-only file system: a clear error (or a queue that can at least be looked at).
       for (const [name, target] of [['an existing queue', dir], ['a new queue', path.join(mountPoint, 'new')]] as const) {
-        const outcome = await settle(quiet(() => Queue.open(target)));
+        const outcome = await settle(withoutWarnings(() => Queue.open(target)));
         if (outcome.hung) checks.fail('errors', `open of ${name} on a read-only file system hung`);
         else if (outcome.error === undefined) {
           if (name === 'a new queue') checks.fail('errors', 'a new queue opened on a read-only file system');
@@ -382,7 +368,7 @@ async function readOnly(tmp: string): Promise<CaseResult[]> {
         // exit 1: errors corrected
       }
       mount();
-      const q = await quiet(() => Queue.open<Item>(dir));
+      const q = await withoutWarnings(() => Queue.open<Item>(dir));
       const ids: number[] = [];
       for (;;) {
         const outcome = await settle(q.getMany(10, { timeout: 0 }));
@@ -451,7 +437,7 @@ async function removedDirectory(tmp: string): Promise<CaseResult[]> {
         } else {
           // The old queue must not damage the new one; what it says it put must be found.
           await fresh!.close();
-          const check = await quiet(() => Queue.open<Item>(dir));
+          const check = await withoutWarnings(() => Queue.open<Item>(dir));
           const ids: number[] = [];
           for (;;) {
             const outcome = await settle(check.get({ timeout: 0 }));

@@ -17,6 +17,7 @@ import { HEADER_BYTES, readHeaderLength } from '../../lib/store/record.js';
 import { zeroCounts, type Counts } from './check.js';
 import { checkItem, tortureItem, type TortureItem } from './items.js';
 import type { CaseResult } from './report.js';
+import { errorText, withoutWarnings, withoutWarningsSync } from '../support/reporting.js';
 
 type Mutation =
   | { op: 'flip'; at: number; bit: number }
@@ -108,7 +109,7 @@ async function drain(dir: string, repairFirst: boolean): Promise<Outcome> {
     const out: Outcome = { ids: [], wrong: [], error: undefined };
     let q: Queue<TortureItem>;
     try {
-      q = quietSync(() => Queue.openSync<TortureItem>(dir));
+      q = withoutWarningsSync(() => Queue.openSync<TortureItem>(dir));
     } catch (error) {
       return { ...out, error };
     }
@@ -133,33 +134,13 @@ async function drain(dir: string, repairFirst: boolean): Promise<Outcome> {
     }
     return out;
   };
-  if (!repairFirst) return withQuietWarnings(run);
+  if (!repairFirst) return withoutWarnings(run);
   const repair = (Queue as unknown as { repair?: (dir: string) => Promise<unknown> }).repair;
   if (typeof repair !== 'function') return { ids: [], wrong: [], error: new Error('Queue.repair(dir) is not there yet') };
-  return withQuietWarnings(async () => {
+  return withoutWarnings(async () => {
     await repair.call(Queue, dir);
     return run();
   });
-}
-
-async function withQuietWarnings<R>(fn: () => Promise<R>): Promise<R> {
-  const original = process.emitWarning;
-  process.emitWarning = (() => {}) as typeof process.emitWarning;
-  try {
-    return await fn();
-  } finally {
-    process.emitWarning = original;
-  }
-}
-
-function quietSync<R>(fn: () => R): R {
-  const original = process.emitWarning;
-  process.emitWarning = (() => {}) as typeof process.emitWarning;
-  try {
-    return fn();
-  } finally {
-    process.emitWarning = original;
-  }
 }
 
 /** A queue with `count` items (ids 0..count-1) in chunks of `chunkSize`; returns the chunk files' bytes. */
@@ -184,7 +165,7 @@ function result<T>(name: string, tally: Counts, out: fc.RunDetails<T>, seed: num
     counts[kind] = 1;
   }
   if (out.failed) {
-    details.push(`after ${out.numRuns} runs: ${String(out.errorInstance ?? 'property failed').split('\n')[0].slice(0, 400)}`);
+    details.push(`after ${out.numRuns} runs: ${(out.errorInstance === undefined || out.errorInstance === null ? 'property failed' : errorText(out.errorInstance)).split('\n')[0].slice(0, 400)}`);
     details.push(`counterexample: ${fc.stringify(out.counterexample).slice(0, 600)}`);
     details.push(`fast-check replay: seed ${out.seed}, path "${out.counterexamplePath}"`);
   }
@@ -216,7 +197,7 @@ export async function fuzzSuite(options: FuzzOptions, log: (result: CaseResult) 
         }
         if (got.error !== undefined && !(got.error instanceof QueueError && got.error.code === 'ERR_CORRUPT')) {
           counts.errors++;
-          throw new Error(`arbitrary bytes gave ${String(got.error)}, not ERR_CORRUPT`);
+          throw new Error(`arbitrary bytes gave ${errorText(got.error)}, not ERR_CORRUPT`);
         }
       }), { seed: options.seed, numRuns: options.numRuns });
       done(result('fuzz: arbitrary bytes in a chunk never decode into an item', counts, out, options.seed));
@@ -273,7 +254,7 @@ export async function fuzzSuite(options: FuzzOptions, log: (result: CaseResult) 
           if (repaired) {
             if (got.error !== undefined) {
               counts.errors++;
-              throw new Error(`after Queue.repair: ${String(got.error)}`);
+              throw new Error(`after Queue.repair: ${errorText(got.error)}`);
             }
             if (missing.length > 0) {
               counts.lost += missing.length;
@@ -287,7 +268,7 @@ export async function fuzzSuite(options: FuzzOptions, log: (result: CaseResult) 
           const openFailed = got.error !== undefined && got.ids.length === 0;
           if (missingBefore.length > 0 && !openFailed) {
             counts.lost += missingBefore.length;
-            throw new Error(`intact items before the damage did not come out: ${missingBefore.join(',')} (${String(got.error ?? 'no error')})`);
+            throw new Error(`intact items before the damage did not come out: ${missingBefore.join(',')} (${(got.error === undefined ? 'no error' : errorText(got.error))})`);
           }
           if (got.error === undefined) {
             if (missing.length > 0) {
@@ -296,7 +277,7 @@ export async function fuzzSuite(options: FuzzOptions, log: (result: CaseResult) 
             }
           } else if (!(got.error instanceof QueueError) || got.error.code !== 'ERR_CORRUPT' || got.error.file === undefined) {
             counts.errors++;
-            throw new Error(`stopped by ${String(got.error)}, not ERR_CORRUPT naming a file`);
+            throw new Error(`stopped by ${errorText(got.error)}, not ERR_CORRUPT naming a file`);
           } else if (fs.existsSync(got.error.file) && got.error.file.includes('chunk-') && typeof got.error.offset !== 'number') {
             counts.errors++;
             throw new Error(`ERR_CORRUPT without an offset: ${got.error.message}`);

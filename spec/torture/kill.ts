@@ -143,7 +143,7 @@ function queueOptions(r: Random, multi: boolean): QueueOptions {
 }
 
 function describeOptions(options: QueueOptions): string {
-  return `chunkSize ${options.chunkSize}, fsync ${options.fsync}, ${options.serializer}${options.autosave === true ? ', autosave' : ''}`;
+  return `chunkSize ${options.chunkSize}, fsync ${options.fsync}, ${typeof options.serializer === 'string' ? options.serializer : options.serializer?.name ?? 'json'}${options.autosave === true ? ', autosave' : ''}`;
 }
 
 function unexpectedEnd(outcome: KillOutcome): string | null {
@@ -174,7 +174,7 @@ function casesFrom(
   return rounds.map((round, k) => {
     const mine = violations.filter((v) => v.round === k);
     const mineExtra = k === rounds.length - 1 ? extra : [];
-    const roundCounts = { lost: 0, phantom: 0, wrong: 0, duplicate: 0, ackedAgain: 0, order: 0, errors: 0 } as Counts;
+    const roundCounts = { lost: 0, phantom: 0, wrong: 0, duplicate: 0, ackedAgain: 0, order: 0, errors: 0 };
     for (const v of mine) roundCounts[v.kind]++;
     if (k === rounds.length - 1) {
       // Counts past the first 20 losses are in the totals only: charge them to the last round.

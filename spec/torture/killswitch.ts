@@ -115,11 +115,17 @@ export class KillSwitch {
     const wrap = (target: Record<string, unknown>, name: string): void => {
       const original = target[name];
       if (typeof original !== 'function') return;
-      const self = this;
+      const tickBefore = (): void => {
+        if (!this.#plan.after) this.#tick(name);
+      };
+      const tickAfter = (): void => {
+        if (this.#plan.after) this.#tick(name);
+      };
+      // A function, not an arrow: the fs call keeps the `this` it was called with.
       target[name] = function (this: unknown, ...args: unknown[]) {
-        if (!self.#plan.after) self.#tick(name);
+        tickBefore();
         const result = (original as (...a: unknown[]) => unknown).apply(this, args);
-        if (self.#plan.after) self.#tick(name);
+        tickAfter();
         return result;
       };
     };
