@@ -17,9 +17,18 @@ export default tseslint.config(
       // An AbortSignal's reason, or an error passed on from below, is rejected as it came.
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
       // node:test's describe and test return promises the runner itself awaits.
-      '@typescript-eslint/no-floating-promises': ['error', {
-        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'test', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],
-      }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['describe', 'test', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'],
+            },
+          ],
+        },
+      ],
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
@@ -27,19 +36,35 @@ export default tseslint.config(
   {
     files: ['lib/store/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
-        { group: FACE.map((p) => `../${p.slice(3)}`), message: 'the store imports nothing from the face' },
-        { group: ['../coordination/session.js', '../wakeup/*', '../task/*'], message: 'the store imports nothing from the lock session, the wake-ups or tasks' },
-      ] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: FACE.map((p) => `../${p.slice(3)}`), message: 'the store imports nothing from the face' },
+            {
+              group: ['../coordination/session.js', '../wakeup/*', '../task/*'],
+              message: 'the store imports nothing from the lock session, the wake-ups or tasks',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['lib/coordination/**/*.ts', 'lib/wakeup/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
-        { group: FACE.map((p) => `../${p.slice(3)}`), message: 'coordination and wake-ups import nothing from the face' },
-        { group: ['../store/*', '!../store/events.js', '../task/*'], message: 'coordination and wake-ups import nothing of the store but store/events.js, nothing of tasks' },
-      ] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: FACE.map((p) => `../${p.slice(3)}`), message: 'coordination and wake-ups import nothing from the face' },
+            {
+              group: ['../store/*', '!../store/events.js', '../task/*'],
+              message: 'coordination and wake-ups import nothing of the store but store/events.js, nothing of tasks',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -6,8 +6,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  formatCount, formatRate, formatSeconds, formatSecondsSeries, measureInterleaved, median, printTable, progress, timed,
-  type BenchContext, type BenchGroup,
+  formatCount,
+  formatRate,
+  formatSeconds,
+  formatSecondsSeries,
+  measureInterleaved,
+  median,
+  printTable,
+  progress,
+  timed,
+  type BenchContext,
+  type BenchGroup,
 } from './harness.js';
 
 /** A record of a 100-byte item: 100 bytes of payload plus perq's 28-byte header. */
@@ -133,16 +142,24 @@ async function run(context: BenchContext): Promise<void> {
   const opsOf = (step: Step): number => (step.synced ? (context.quick ? QUICK_SYNCED_OPS : SYNCED_OPS) : context.quick ? QUICK_OPS : OPS);
   const system: number[][] = STEPS.map(() => []);
   progress(`files: ${STEPS.length} steps taking turns, ${plan.repeats} runs each`);
-  const series = await measureInterleaved(plan, STEPS.map((step, index) => (dir: string) => {
-    systemSink = system[index];
-    return step.run(dir, opsOf(step));
-  }));
+  const series = await measureInterleaved(
+    plan,
+    STEPS.map((step, index) => (dir: string) => {
+      systemSink = system[index];
+      return step.run(dir, opsOf(step));
+    }),
+  );
   const rows: string[][] = [];
   const perOp = new Map<string, number>();
   for (const [index, step] of STEPS.entries()) {
     const ops = opsOf(step);
     const total = series[index];
-    const perOpSeries = { median: total.median / ops, min: total.min / ops, max: total.max / ops, samples: total.samples.map((x) => x / ops) };
+    const perOpSeries = {
+      median: total.median / ops,
+      min: total.min / ops,
+      max: total.max / ops,
+      samples: total.samples.map((x) => x / ops),
+    };
     perOp.set(step.label, perOpSeries.median);
     // The warm-up's CPU time is dropped with the first entry.
     const systemPerRun = median(system[index].slice(plan.warmups));
@@ -159,8 +176,8 @@ async function run(context: BenchContext): Promise<void> {
     notes: [
       `Median of ${plan.repeats} runs after 1 warm-up, the rows taking turns, each in a fresh directory; ${RECORD_BYTES}-byte records (a 100-byte item with its header).`,
       'Kernel CPU is the system time of the process (process.cpuUsage) in the timed section: time the kernel spends computing, not waiting for the disk.',
-      `Creating and later deleting a chunk costs ${formatSeconds(create + unlink)}, about ${((create + unlink) / Math.max(append, Number.MIN_VALUE)).toFixed(0)} appends;`
-        + ` at chunkSize ${DEFAULT_CHUNK_SIZE} that is ${formatSeconds((create + unlink) / DEFAULT_CHUNK_SIZE)} per item.`,
+      `Creating and later deleting a chunk costs ${formatSeconds(create + unlink)}, about ${((create + unlink) / Math.max(append, Number.MIN_VALUE)).toFixed(0)} appends;` +
+        ` at chunkSize ${DEFAULT_CHUNK_SIZE} that is ${formatSeconds((create + unlink) / DEFAULT_CHUNK_SIZE)} per item.`,
     ],
   });
 }

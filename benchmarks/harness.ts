@@ -261,7 +261,9 @@ export interface Table {
 
 /** Prints a markdown table (first column left-aligned, the others right-aligned), ready for docs/benchmarks.md. */
 export function printTable(table: Table): void {
-  const widths = table.columns.map((column, i) => Math.max(column.length, MIN_COLUMN_WIDTH, ...table.rows.map((row) => (row[i] ?? '').length)));
+  const widths = table.columns.map((column, i) =>
+    Math.max(column.length, MIN_COLUMN_WIDTH, ...table.rows.map((row) => (row[i] ?? '').length)),
+  );
   const line = (cells: string[]): string =>
     `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ')} |`;
   const rule = `| ${widths.map((width, i) => (i === 0 ? '-'.repeat(width) : `${'-'.repeat(width - 1)}:`)).join(' | ')} |`;

@@ -45,7 +45,7 @@ function settledMemory(): NodeJS.MemoryUsage {
 async function fill(dir: string, items: number): Promise<{ q: Queue<string>; seconds: number }> {
   const q = await Queue.open<string>(dir);
   const start = performance.now();
-  for (let done = 0; done < items; ) {
+  for (let done = 0; done < items;) {
     const count = Math.min(BATCH_ITEMS, items - done);
     const batch: string[] = new Array<string>(count);
     for (let i = 0; i < count; i++) batch[i] = 'item' + (done + i);

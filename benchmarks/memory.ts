@@ -10,8 +10,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  formatBytes, formatCount, formatSeconds, median, printTable, progress, withTempDir,
-  type BenchContext, type BenchGroup,
+  formatBytes,
+  formatCount,
+  formatSeconds,
+  median,
+  printTable,
+  progress,
+  withTempDir,
+  type BenchContext,
+  type BenchGroup,
 } from './harness.js';
 import type { MemoryMode, MemoryReport } from './memory-child.js';
 
@@ -53,7 +60,10 @@ function runChild(mode: MemoryMode, dir: string, items: number): Promise<MemoryR
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (report !== undefined && code === 0) resolve(report);
-      else reject(new Error(`memory child (${mode}, ${items} items) exited with ${signal ?? code} and ${report === undefined ? 'no' : 'a'} report`));
+      else
+        reject(
+          new Error(`memory child (${mode}, ${items} items) exited with ${signal ?? code} and ${report === undefined ? 'no' : 'a'} report`),
+        );
     });
   });
 }
@@ -84,8 +94,17 @@ async function run(context: BenchContext): Promise<void> {
   printTable({
     title: 'Resident memory against queue length',
     columns: [
-      'items queued', 'RSS, perq loaded', 'RSS, filled', 'heap used / total, filled', 'peak RSS, filling', 'fill time',
-      'RSS, reopened', 'heap used / total, reopened', 'open time', 'on disk', 'runs',
+      'items queued',
+      'RSS, perq loaded',
+      'RSS, filled',
+      'heap used / total, filled',
+      'peak RSS, filling',
+      'fill time',
+      'RSS, reopened',
+      'heap used / total, reopened',
+      'open time',
+      'on disk',
+      'runs',
     ],
     rows,
     notes: [

@@ -5,8 +5,17 @@
 
 import { Queue, type QueueOptions } from '../lib/index.js';
 import {
-  formatCount, formatRatio, formatSeconds, formatSecondsSeries, measureInterleaved, printTable, progress, timed,
-  type BenchContext, type BenchGroup, type Series,
+  formatCount,
+  formatRatio,
+  formatSeconds,
+  formatSecondsSeries,
+  measureInterleaved,
+  printTable,
+  progress,
+  timed,
+  type BenchContext,
+  type BenchGroup,
+  type Series,
 } from './harness.js';
 
 type Scenario = 'write' | 'writeReadOne' | 'writeReadMany';
@@ -92,7 +101,10 @@ async function run(context: BenchContext): Promise<void> {
       const plan = planFor(config, n, context.quick);
       const row = [`perq ${config.label}`, formatCount(n)];
       progress(`persist-queue table: ${config.label}, N = ${formatCount(n)}, ${plan.repeats} runs of each column`);
-      const series = await measureInterleaved(plan, SCENARIOS.map((scenario) => (dir: string) => runScenario(dir, n, config.options, scenario.id)));
+      const series = await measureInterleaved(
+        plan,
+        SCENARIOS.map((scenario) => (dir: string) => runScenario(dir, n, config.options, scenario.id)),
+      );
       for (const [index, scenario] of SCENARIOS.entries()) {
         results.set(`${config.label}/${n}/${scenario.id}`, series[index]);
         row.push(formatSecondsSeries(series[index]));
@@ -106,7 +118,12 @@ async function run(context: BenchContext): Promise<void> {
     columns: ['queue', 'N', ...SCENARIOS.map((s) => s.column), 'runs'],
     rows: [
       ...rows,
-      ['persist-queue file Queue (reference)', formatCount(REFERENCE_N), ...SCENARIOS.map((s) => formatSeconds(REFERENCE_SECONDS[s.id])), '-'],
+      [
+        'persist-queue file Queue (reference)',
+        formatCount(REFERENCE_N),
+        ...SCENARIOS.map((s) => formatSeconds(REFERENCE_SECONDS[s.id])),
+        '-',
+      ],
     ],
     notes: [
       'Median of the runs, (min–max) across them; the three columns take turns. Each run: a fresh directory, Queue.open .. close timed.',
@@ -124,8 +141,13 @@ async function run(context: BenchContext): Promise<void> {
       const ratio = REFERENCE_SECONDS[scenario.id] / series.median;
       const target = config.synced ? undefined : TARGET_RATIO[scenario.id];
       ratioRows.push([
-        `perq ${config.label}`, scenario.column, formatSeconds(REFERENCE_SECONDS[scenario.id]), formatSeconds(series.median), formatRatio(ratio),
-        target === undefined ? '-' : `≥ ${target}x`, target === undefined ? '-' : ratio >= target ? 'met' : 'MISSED',
+        `perq ${config.label}`,
+        scenario.column,
+        formatSeconds(REFERENCE_SECONDS[scenario.id]),
+        formatSeconds(series.median),
+        formatRatio(ratio),
+        target === undefined ? '-' : `≥ ${target}x`,
+        target === undefined ? '-' : ratio >= target ? 'met' : 'MISSED',
       ]);
     }
   }

@@ -11,8 +11,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue, type LockingMode } from '../lib/index.js';
 import {
-  formatCount, formatRate, formatRateSeries, formatSeconds, measureInterleaved, median, printTable, progress,
-  type BenchContext, type BenchGroup,
+  formatCount,
+  formatRate,
+  formatRateSeries,
+  formatSeconds,
+  measureInterleaved,
+  median,
+  printTable,
+  progress,
+  type BenchContext,
+  type BenchGroup,
 } from './harness.js';
 import type { ProcessCommand, ProcessReport, ProcessRole } from './processes-child.js';
 
@@ -42,7 +50,12 @@ interface RunResult {
   left: number;
 }
 
-function forkChild(role: ProcessRole, dir: string, mode: LockingMode, id: number): { child: ChildProcess; reports: Promise<ProcessReport>[] } {
+function forkChild(
+  role: ProcessRole,
+  dir: string,
+  mode: LockingMode,
+  id: number,
+): { child: ChildProcess; reports: Promise<ProcessReport>[] } {
   const child = fork(CHILD, [role, dir, mode, String(POLL_MS), String(id)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   // The child sends two reports: { ready }, then { done, total } (or { failed }).
   const reports: Promise<ProcessReport>[] = [];
@@ -79,7 +92,8 @@ async function runOnce(dir: string, mode: LockingMode, seconds: number): Promise
     send({ cmd: 'stop' });
     const elapsed = (performance.now() - start) / MS_PER_S;
     const done = await Promise.all(children.map(({ reports }) => report(reports[1])));
-    const sum = (role: ProcessRole, key: 'done' | 'total'): number => done.reduce((n, d, i) => n + (children[i].role === role ? d[key] : 0), 0);
+    const sum = (role: ProcessRole, key: 'done' | 'total'): number =>
+      done.reduce((n, d, i) => n + (children[i].role === role ? d[key] : 0), 0);
     const q = await Queue.open(dir, { locking: mode });
     const left = q.size;
     await q.close();
@@ -95,7 +109,9 @@ async function runOnce(dir: string, mode: LockingMode, seconds: number): Promise
 async function run(context: BenchContext): Promise<void> {
   const seconds = context.quick ? QUICK_RUN_SECONDS : RUN_SECONDS;
   const plan = { repeats: context.quick ? QUICK_REPEATS : REPEATS, warmups: 0 };
-  progress(`processes: ${PRODUCERS} producers + ${CONSUMERS} consumers, locking ${MODES.join(' / ')} taking turns, ${plan.repeats} runs of ${formatSeconds(seconds)}`);
+  progress(
+    `processes: ${PRODUCERS} producers + ${CONSUMERS} consumers, locking ${MODES.join(' / ')} taking turns, ${plan.repeats} runs of ${formatSeconds(seconds)}`,
+  );
   const results = new Map<LockingMode, RunResult[]>(MODES.map((mode) => [mode, []]));
   const series = await measureInterleaved(
     plan,
@@ -116,7 +132,9 @@ async function run(context: BenchContext): Promise<void> {
       formatRate(median(runs.map((r) => r.put))),
       formatCount(median(runs.map((r) => r.left))),
     ]);
-    verdicts.push(`Target: ${PRODUCERS}P/${CONSUMERS}C ≥ ${formatRate(TARGET_RATE)} items/s under locking '${mode}': ${formatRate(acked.median)}, ${acked.median >= TARGET_RATE ? 'met' : 'MISSED'}.`);
+    verdicts.push(
+      `Target: ${PRODUCERS}P/${CONSUMERS}C ≥ ${formatRate(TARGET_RATE)} items/s under locking '${mode}': ${formatRate(acked.median)}, ${acked.median >= TARGET_RATE ? 'met' : 'MISSED'}.`,
+    );
   }
   printTable({
     title: `${PRODUCERS} producer and ${CONSUMERS} consumer processes on one directory`,

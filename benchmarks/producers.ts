@@ -6,8 +6,15 @@
 
 import { Queue, type QueueOptions } from '../lib/index.js';
 import {
-  formatRateSeries, formatRatio, formatSeconds, measureInterleaved, printTable, progress,
-  type BenchContext, type BenchGroup, type Series,
+  formatRateSeries,
+  formatRatio,
+  formatSeconds,
+  measureInterleaved,
+  printTable,
+  progress,
+  type BenchContext,
+  type BenchGroup,
+  type Series,
 } from './harness.js';
 
 const PRODUCER_COUNTS = [1, 8, 64];
@@ -59,7 +66,14 @@ async function run(context: BenchContext): Promise<void> {
   const verdicts: string[] = [];
   const cases = MODES.flatMap((mode) => PRODUCER_COUNTS.map((count) => ({ mode, count })));
   progress(`producers: ${cases.length} cases taking turns, ${plan.repeats} runs of ${formatSeconds(seconds)} each`);
-  const series = await measureInterleaved(plan, cases.map(({ mode, count }) => (dir: string) => producerRate(dir, mode.options, count, seconds)));
+  const series = await measureInterleaved(
+    plan,
+    cases.map(
+      ({ mode, count }) =>
+        (dir: string) =>
+          producerRate(dir, mode.options, count, seconds),
+    ),
+  );
   for (const mode of MODES) {
     const rateOf = (count: number): Series | undefined => series[cases.findIndex((c) => c.mode === mode && c.count === count)];
     const single = rateOf(1);
@@ -71,7 +85,9 @@ async function run(context: BenchContext): Promise<void> {
     const many = rateOf(TARGET_PRODUCERS);
     if (mode.options.fsync === 'always' && single !== undefined && many !== undefined) {
       const ratio = many.median / single.median;
-      verdicts.push(`Target: ${TARGET_PRODUCERS} producers ≥ ${TARGET_RATIO}x the items/s of 1 under fsync 'always': ${formatRatio(ratio)}, ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}.`);
+      verdicts.push(
+        `Target: ${TARGET_PRODUCERS} producers ≥ ${TARGET_RATIO}x the items/s of 1 under fsync 'always': ${formatRatio(ratio)}, ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}.`,
+      );
     }
   }
   printTable({

@@ -4,7 +4,15 @@
 // Groups: throughput, producers, memory, table, drain, wakeups, processes, files.
 
 import { files } from './files.js';
-import { describeMachine, formatSeconds, gcExposed, removeTempDirs, settleFileCreation, type BenchContext, type BenchGroup } from './harness.js';
+import {
+  describeMachine,
+  formatSeconds,
+  gcExposed,
+  removeTempDirs,
+  settleFileCreation,
+  type BenchContext,
+  type BenchGroup,
+} from './harness.js';
 import { memory } from './memory.js';
 import { persistQueueTable } from './persist-queue-table.js';
 import { processes } from './processes.js';

@@ -5,8 +5,15 @@
 
 import { Queue, type QueueOptions } from '../lib/index.js';
 import {
-  formatBytes, formatCount, formatRateSeries, measureInterleaved, printTable, progress, timed,
-  type BenchContext, type BenchGroup,
+  formatBytes,
+  formatCount,
+  formatRateSeries,
+  measureInterleaved,
+  printTable,
+  progress,
+  timed,
+  type BenchContext,
+  type BenchGroup,
 } from './harness.js';
 
 const KIB = 1024;
@@ -173,24 +180,41 @@ async function runPutMany(context: BenchContext): Promise<void> {
   const plan = planFor(context);
   const putRows: string[][] = [];
   progress(`putMany: ${PUT_CASES.length} cases taking turns, ${plan.repeats} runs each`);
-  const putSeries = await measureInterleaved(plan, PUT_CASES.map((testCase) => {
-    const total = itemsPerRun(testCase.shape, context.quick);
-    const batch = makeBatch(testCase.shape, batchItems(testCase.shape));
-    return (dir: string) => putManyRate(dir, testCase, total, batch);
-  }));
+  const putSeries = await measureInterleaved(
+    plan,
+    PUT_CASES.map((testCase) => {
+      const total = itemsPerRun(testCase.shape, context.quick);
+      const batch = makeBatch(testCase.shape, batchItems(testCase.shape));
+      return (dir: string) => putManyRate(dir, testCase, total, batch);
+    }),
+  );
   for (const [index, testCase] of PUT_CASES.entries()) {
     const series = putSeries[index];
     const total = itemsPerRun(testCase.shape, context.quick);
     const chunkSize = testCase.chunkSize ?? DEFAULT_CHUNK_SIZE;
     putRows.push([
-      testCase.shape.label, serializerFor(testCase.shape), testCase.chunkSize === undefined ? `${DEFAULT_CHUNK_SIZE} (default)` : formatCount(chunkSize),
-      formatCount(batchItems(testCase.shape)), formatCount(total), formatCount(chunkFilesFor(total, chunkSize)), formatRateSeries(series),
+      testCase.shape.label,
+      serializerFor(testCase.shape),
+      testCase.chunkSize === undefined ? `${DEFAULT_CHUNK_SIZE} (default)` : formatCount(chunkSize),
+      formatCount(batchItems(testCase.shape)),
+      formatCount(total),
+      formatCount(chunkFilesFor(total, chunkSize)),
+      formatRateSeries(series),
       `${formatBytes(series.median * testCase.shape.bytes)}/s`,
     ]);
   }
   printTable({
     title: 'putMany: items/s',
-    columns: ['item', 'serializer', 'chunkSize', 'items per call', 'items per run', 'chunk files per run', 'items/s, median (min–max)', 'item bytes/s'],
+    columns: [
+      'item',
+      'serializer',
+      'chunkSize',
+      'items per call',
+      'items per run',
+      'chunk files per run',
+      'items/s, median (min–max)',
+      'item bytes/s',
+    ],
     rows: putRows,
     notes: [
       `Median of ${plan.repeats} runs after ${WARMUPS} warm-up, the rows taking turns, each run into a fresh directory; only the putMany calls are timed (fsync 'never', the default).`,
@@ -205,14 +229,21 @@ async function runDrain(context: BenchContext): Promise<void> {
   const drainRows: string[][] = [];
   const drainTotals = DRAIN_CASES.map((testCase) => drainItems(testCase, context.quick));
   progress(`drain: ${DRAIN_CASES.length} cases taking turns, ${plan.repeats} runs each`);
-  const drainSeries = await measureInterleaved(plan, DRAIN_CASES.map((testCase, index) => {
-    const batch = makeBatch(testCase.shape, batchItems(testCase.shape));
-    return (dir: string) => drainRate(dir, testCase, drainTotals[index], batch);
-  }));
+  const drainSeries = await measureInterleaved(
+    plan,
+    DRAIN_CASES.map((testCase, index) => {
+      const batch = makeBatch(testCase.shape, batchItems(testCase.shape));
+      return (dir: string) => drainRate(dir, testCase, drainTotals[index], batch);
+    }),
+  );
   for (const [index, testCase] of DRAIN_CASES.entries()) {
     const series = drainSeries[index];
     drainRows.push([
-      testCase.shape.label, serializerFor(testCase.shape), describeDrain(testCase.method), formatCount(drainTotals[index]), formatRateSeries(series),
+      testCase.shape.label,
+      serializerFor(testCase.shape),
+      describeDrain(testCase.method),
+      formatCount(drainTotals[index]),
+      formatRateSeries(series),
       `${formatBytes(series.median * testCase.shape.bytes)}/s`,
     ]);
   }

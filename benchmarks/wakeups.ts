@@ -189,15 +189,33 @@ async function run(context: BenchContext): Promise<void> {
     const p50 = percentile(latencies, P50);
     const p99 = percentile(latencies, P99);
     const met = p50 < TARGET_NOTIFY_P50_MS * US_PER_MS && p99 < TARGET_NOTIFY_P99_MS * US_PER_MS;
-    rows.push([`notify, ${label}`, formatCount(latencies.length), us(p50), us(p99), us(Math.max(...latencies)), `p50 < ${TARGET_NOTIFY_P50_MS} ms, p99 < ${TARGET_NOTIFY_P99_MS} ms`]);
-    verdicts.push(`Target: notify ${label} p50 < ${TARGET_NOTIFY_P50_MS} ms and p99 < ${TARGET_NOTIFY_P99_MS} ms: ${us(p50)} / ${us(p99)}, ${met ? 'met' : 'MISSED'}.`);
+    rows.push([
+      `notify, ${label}`,
+      formatCount(latencies.length),
+      us(p50),
+      us(p99),
+      us(Math.max(...latencies)),
+      `p50 < ${TARGET_NOTIFY_P50_MS} ms, p99 < ${TARGET_NOTIFY_P99_MS} ms`,
+    ]);
+    verdicts.push(
+      `Target: notify ${label} p50 < ${TARGET_NOTIFY_P50_MS} ms and p99 < ${TARGET_NOTIFY_P99_MS} ms: ${us(p50)} / ${us(p99)}, ${met ? 'met' : 'MISSED'}.`,
+    );
   };
   notifyRow('parent → child', notify.notifyToChild);
   notifyRow('child → parent', notify.notifyToParent);
   const pollBound = POLL_INTERVAL_MS + TARGET_POLL_SLACK_MS;
   const pollP99 = percentile(poll, P99);
-  rows.push([`poll every ${POLL_INTERVAL_MS} ms, parent → child`, formatCount(poll.length), us(percentile(poll, P50)), us(pollP99), us(Math.max(...poll)), `p99 ≤ ${pollBound} ms`]);
-  verdicts.push(`Target: polled p99 ≤ pollInterval + ${TARGET_POLL_SLACK_MS} ms (${pollBound} ms): ${us(pollP99)}, ${pollP99 <= pollBound * US_PER_MS ? 'met' : 'MISSED'}.`);
+  rows.push([
+    `poll every ${POLL_INTERVAL_MS} ms, parent → child`,
+    formatCount(poll.length),
+    us(percentile(poll, P50)),
+    us(pollP99),
+    us(Math.max(...poll)),
+    `p99 ≤ ${pollBound} ms`,
+  ]);
+  verdicts.push(
+    `Target: polled p99 ≤ pollInterval + ${TARGET_POLL_SLACK_MS} ms (${pollBound} ms): ${us(pollP99)}, ${pollP99 <= pollBound * US_PER_MS ? 'met' : 'MISSED'}.`,
+  );
 
   printTable({
     title: 'Wake-up latency between processes: put() in one, a waiting get() resolving in the other',

@@ -17,5 +17,8 @@ const WORK_MS = 400;
 export default async function countWords(work: CountWords, context: TaskContext): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, WORK_MS));
   const words = work.text.split(/\s+/).filter(Boolean).length;
-  fs.appendFileSync(work.out, `${new Date().toISOString()} worker ${process.pid} (attempt ${context.attempt}): ${words} words in "${work.text}"\n`);
+  fs.appendFileSync(
+    work.out,
+    `${new Date().toISOString()} worker ${process.pid} (attempt ${context.attempt}): ${words} words in "${work.text}"\n`,
+  );
 }

@@ -31,8 +31,12 @@ const started = performance.now();
 const pushed = await tasks.push(...sentences.map((text) => ({ text, out: results })));
 await tasks.close();
 
-console.log(`pushed ${pushed.queued} jobs (${pushed.skipped} left out as already waiting) in ${Math.round(performance.now() - started)} ms`);
-console.log(pushed.worker === 'started' ? `started worker process ${pushed.pid}` : 'a worker was already running; it takes the new jobs too');
+console.log(
+  `pushed ${pushed.queued} jobs (${pushed.skipped} left out as already waiting) in ${Math.round(performance.now() - started)} ms`,
+);
+console.log(
+  pushed.worker === 'started' ? `started worker process ${pushed.pid}` : 'a worker was already running; it takes the new jobs too',
+);
 console.log(`this process exits now; the worker writes a line per job (about ${(pushed.queued * 0.4).toFixed(1)} s) to`);
 console.log(`  ${results}`);
 console.log(`and logs what it does to`);

@@ -28,7 +28,8 @@ export function invalidArg(dir: string, message: string): QueueError {
 
 /** Per-call options must be an object: `get(null)` is ERR_INVALID_ARG, not a TypeError. */
 export function assertOptionsObject(dir: string, options: unknown, call: string): void {
-  if (typeof options !== 'object' || options === null) throw invalidArg(dir, `${call} options must be an object, got ${describeArgument(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw invalidArg(dir, `${call} options must be an object, got ${describeArgument(options)}`);
 }
 
 /** The `performance.now()` time a wait of `timeout` ms ends; undefined: no limit. */
@@ -51,7 +52,10 @@ export function putArgs(dir: string, options: PutOptions): { block: boolean; dea
   return { block: blockOption(dir, options.block), deadline: deadlineOf(dir, options.timeout) };
 }
 
-export function getArgs(dir: string, options: GetOptions): { block: boolean; deadline: number | undefined; signal: AbortSignal | undefined } {
+export function getArgs(
+  dir: string,
+  options: GetOptions,
+): { block: boolean; deadline: number | undefined; signal: AbortSignal | undefined } {
   assertOptionsObject(dir, options, 'get');
   const block = blockOption(dir, options.block);
   const { signal } = options;
@@ -71,5 +75,6 @@ export function itemList<T>(dir: string, items: Iterable<T>): readonly T[] {
 
 /** A count argument (getMany's max, taskDone's count): a whole number >= 1. */
 export function assertCount(dir: string, value: unknown, call: string): asserts value is number {
-  if (!Number.isSafeInteger(value) || (value as number) < 1) throw invalidArg(dir, `${call} takes a whole number >= 1, got ${describeArgument(value)}`);
+  if (!Number.isSafeInteger(value) || (value as number) < 1)
+    throw invalidArg(dir, `${call} takes a whole number >= 1, got ${describeArgument(value)}`);
 }

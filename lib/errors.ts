@@ -34,7 +34,8 @@ export class QueueError extends Error {
   readonly offset: number | undefined;
 
   constructor(code: QueueErrorCode, dir: string, message: string, details: QueueErrorDetails = {}) {
-    const where = details.file === undefined ? '' : ` (file ${details.file}${details.offset === undefined ? '' : ` at offset ${details.offset}`})`;
+    const where =
+      details.file === undefined ? '' : ` (file ${details.file}${details.offset === undefined ? '' : ` at offset ${details.offset}`})`;
     super(`perq queue ${dir}: ${message}${where}`, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'QueueError';
     this.code = code;

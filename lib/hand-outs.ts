@@ -27,7 +27,10 @@ export class HandOutCount {
     assertCount(this.#dir, count, 'taskDone(count)');
     const outstanding = this.handedOut - this.acknowledged;
     if (count > outstanding) {
-      const what = count === 1 ? 'taskDone() was called more times than items were handed out' : `taskDone(${count}) asks for more items than the ${outstanding} handed out and not acknowledged`;
+      const what =
+        count === 1
+          ? 'taskDone() was called more times than items were handed out'
+          : `taskDone(${count}) asks for more items than the ${outstanding} handed out and not acknowledged`;
       throw new QueueError('ERR_TASK_DONE', this.#dir, `${what}; nothing was acknowledged`);
     }
     this.acknowledged += count;

@@ -7,4 +7,14 @@ export type { QueueOptions, FsyncMode, LockingMode, OnCorrupt } from './options.
 export type { RepairReport } from './store/store.js';
 export type { QuarantinedStretch } from './store/repair.js';
 export type { Serializer, SerializerName, SerializerOption } from './serializers.js';
-export { taskQueue, type TaskQueue, type PushResult, type TaskQueueOptions, type TaskStorageOptions, type TaskHandler, type TaskContext, type TaskLogLevel, type DeadLetter } from './task/queue.js';
+export {
+  taskQueue,
+  type TaskQueue,
+  type PushResult,
+  type TaskQueueOptions,
+  type TaskStorageOptions,
+  type TaskHandler,
+  type TaskContext,
+  type TaskLogLevel,
+  type DeadLetter,
+} from './task/queue.js';

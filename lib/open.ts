@@ -80,7 +80,8 @@ export function repairQueueDirectory(dir: unknown, options?: QueueOptions): Repa
     throw ioError(absolute, 'finding the queue directory', error);
   }
   // Checked before the lock file is made: a directory that is no queue is left as it was.
-  if (!fs.existsSync(path.join(absolute, INFO_FILE))) throw new QueueError('ERR_FORMAT', absolute, 'there is no queue here to repair (no info file)');
+  if (!fs.existsSync(path.join(absolute, INFO_FILE)))
+    throw new QueueError('ERR_FORMAT', absolute, 'there is no queue here to repair (no info file)');
   const hold = lockSessionFor(absolute, realDir, resolved);
   try {
     hold.enterSync();

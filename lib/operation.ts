@@ -34,11 +34,14 @@ export class OperationRunner {
     this.#assertOpen();
     const { body, finishing } = operation;
     const result = operation.locked
-      ? await this.#hold.run(() => {
-          // The queue may have closed while this call waited for the lock.
-          this.#assertOpen();
-          return body();
-        }, { finishing })
+      ? await this.#hold.run(
+          () => {
+            // The queue may have closed while this call waited for the lock.
+            this.#assertOpen();
+            return body();
+          },
+          { finishing },
+        )
       : body();
     if (operation.settles) await this.#durability.settle();
     return result;

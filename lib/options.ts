@@ -123,7 +123,17 @@ export interface ResolvedOptions extends StoreOptions {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'chunkSize', 'maxSize', 'serializer', 'autosave', 'fsync', 'pollInterval', 'locking', 'maxItemBytes', 'staleAfter', 'watch', 'onCorrupt',
+  'chunkSize',
+  'maxSize',
+  'serializer',
+  'autosave',
+  'fsync',
+  'pollInterval',
+  'locking',
+  'maxItemBytes',
+  'staleAfter',
+  'watch',
+  'onCorrupt',
 ]);
 
 export function resolveOptions(dir: string, options: QueueOptions | undefined): ResolvedOptions {
@@ -161,7 +171,8 @@ export function resolveOptions(dir: string, options: QueueOptions | undefined): 
   const watch = o.watch ?? false;
   if (typeof watch !== 'boolean') throw invalidOption(dir, 'watch', watch, 'must be true or false');
   const onCorrupt = o.onCorrupt ?? 'error';
-  if (onCorrupt !== 'error' && onCorrupt !== 'quarantine') throw invalidOption(dir, 'onCorrupt', onCorrupt, "must be 'error' or 'quarantine'");
+  if (onCorrupt !== 'error' && onCorrupt !== 'quarantine')
+    throw invalidOption(dir, 'onCorrupt', onCorrupt, "must be 'error' or 'quarantine'");
   const serializer = resolveSerializer(o.serializer ?? 'cbor', (why) => invalidOption(dir, 'serializer', o.serializer, why));
   return {
     chunkSize,

@@ -8,7 +8,16 @@
 import { Empty, Full, QueueError } from './errors.js';
 import { LockSession, releaseHoldsOn } from './coordination/session.js';
 import { Notifier, type NotifyChannel } from './wakeup/notify.js';
-import { assertCount, assertOptionsObject, getArgs, itemList, putArgs, type GetManyOptions, type GetOptions, type PutOptions } from './arguments.js';
+import {
+  assertCount,
+  assertOptionsObject,
+  getArgs,
+  itemList,
+  putArgs,
+  type GetManyOptions,
+  type GetOptions,
+  type PutOptions,
+} from './arguments.js';
 import { OperationRunner, type Operation } from './operation.js';
 import { openQueueDirectory, repairQueueDirectory } from './open.js';
 import type { QueueOptions, ResolvedOptions } from './options.js';
@@ -68,7 +77,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       deadHolderSuspected: () => store.deadHolderSuspected(),
       deadHolderFound: () => this.#getters.wakeAll(),
     });
-    this.#watcher = options.watch ? new StateWatcher(realDir, STATE_FILE, () => this.#wake({ added: true, taken: true, acknowledged: true })) : null;
+    this.#watcher = options.watch
+      ? new StateWatcher(realDir, STATE_FILE, () => this.#wake({ added: true, taken: true, acknowledged: true }))
+      : null;
   }
 
   /** Opens the queue in `dir`, creating the directory (recursively) and the queue when absent. */
@@ -334,7 +345,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#assertOpen();
     const { block, deadline } = putArgs(this.dir, options);
     const maxSize = this.#options.maxSize;
-    for (let from = 0; from < items.length; ) {
+    for (let from = 0; from < items.length;) {
       let seen = 0;
       const appendWhatFits = (): boolean => {
         seen = this.#putters.wakes;
@@ -468,5 +479,4 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #closedError(): QueueError {
     return new QueueError('ERR_QUEUE_CLOSED', this.dir, 'the queue is closed');
   }
-
 }

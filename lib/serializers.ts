@@ -141,7 +141,9 @@ function msgpack(): Serializer {
       try {
         packr.unpack(bytes);
       } catch (error) {
-        throw new TypeError(`msgpack cannot read this item back (${(error as Error).message}); a Map with non-string keys needs the 'cbor' serializer`);
+        throw new TypeError(
+          `msgpack cannot read this item back (${(error as Error).message}); a Map with non-string keys needs the 'cbor' serializer`,
+        );
       }
       return bytes;
     },
@@ -160,7 +162,9 @@ function msgpack(): Serializer {
 function refuseLoneSurrogates(value: unknown, encoded: Uint8Array): void {
   if (encoded.indexOf(UTF8_SURROGATE_LEAD) === -1 && encoded.indexOf(UTF8_REPLACEMENT_LEAD) === -1) return;
   if (holdsLoneSurrogate(value)) {
-    throw new TypeError("a string in the item has a lone surrogate (half of a UTF-16 pair), which UTF-8 cannot carry; the 'json' serializer keeps it");
+    throw new TypeError(
+      "a string in the item has a lone surrogate (half of a UTF-16 pair), which UTF-8 cannot carry; the 'json' serializer keeps it",
+    );
   }
 }
 
@@ -238,7 +242,9 @@ export function resolveSerializer(option: unknown, invalid: (why: string) => Err
     throw invalid('needs a name: a string of 1 to 200 characters');
   }
   if ((BUILTIN_SERIALIZERS as readonly string[]).includes(custom.name)) {
-    throw invalid(`has the name '${custom.name}' of a built-in serializer; pass the string '${custom.name}' instead or choose another name`);
+    throw invalid(
+      `has the name '${custom.name}' of a built-in serializer; pass the string '${custom.name}' instead or choose another name`,
+    );
   }
   if (typeof custom.encode !== 'function' || typeof custom.decode !== 'function') {
     throw invalid('needs encode(value) and decode(bytes) functions');

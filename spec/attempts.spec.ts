@@ -49,9 +49,12 @@ test('only a UUID is an item id: anything else is refused before it becomes a pa
 test('a record that cannot be written is ERR_IO naming the folder', (t) => {
   const log = new AttemptLog(path.join(tempDir(t), 'attempts'));
   fs.rmSync(log.dir, { recursive: true });
-  assert.throws(() => log.write(randomUUID(), { started: 1, errors: [] }), (error: Error & { code?: string }) => {
-    assert.equal(error.code, 'ERR_IO');
-    assert.ok(error.message.includes(log.dir), error.message);
-    return true;
-  });
+  assert.throws(
+    () => log.write(randomUUID(), { started: 1, errors: [] }),
+    (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'ERR_IO');
+      assert.ok(error.message.includes(log.dir), error.message);
+      return true;
+    },
+  );
 });

@@ -63,12 +63,20 @@ const unencodable: Array<{ serializer: QueueOptions['serializer']; item: unknown
   { serializer: 'raw', item: 'text', what: 'a string under raw' },
   { serializer: 'raw', item: [1, 2], what: 'an array under raw' },
   {
-    serializer: { name: 'upper', encode: () => { throw new Error('nope'); }, decode: (b: Uint8Array) => b },
-    item: 'x', what: 'an item a custom serializer throws on',
+    serializer: {
+      name: 'upper',
+      encode: () => {
+        throw new Error('nope');
+      },
+      decode: (b: Uint8Array) => b,
+    },
+    item: 'x',
+    what: 'an item a custom serializer throws on',
   },
   {
     serializer: { name: 'bad-result', encode: () => 'not bytes' as unknown as Uint8Array, decode: (b: Uint8Array) => b },
-    item: 'x', what: 'a custom serializer returning a string',
+    item: 'x',
+    what: 'a custom serializer returning a string',
   },
 ];
 
@@ -189,12 +197,12 @@ describe('reopening with different settings', () => {
   }
 
   for (const [what, files] of [
-    ['someone else\'s file named state', { state: 'my own state, not perq\'s' }],
+    ["someone else's file named state", { state: "my own state, not perq's" }],
     ['an empty file named state', { state: '' }],
-    ['someone else\'s consumers/42', { 'consumers/42': 'a note of mine' }],
-    ['someone else\'s file named cursor', { cursor: 'my cursor' }],
-    ['someone else\'s file named cursor.log', { 'cursor.log': 'my log' }],
-    ['someone else\'s info', { info: '{"name":"my project"}' }],
+    ["someone else's consumers/42", { 'consumers/42': 'a note of mine' }],
+    ["someone else's file named cursor", { cursor: 'my cursor' }],
+    ["someone else's file named cursor.log", { 'cursor.log': 'my log' }],
+    ["someone else's info", { info: '{"name":"my project"}' }],
   ] as const) {
     test(`a directory holding only ${what} is refused and left exactly as it was (no lock file either)`, (t) => {
       const dir = tempDir(t);
@@ -203,12 +211,15 @@ describe('reopening with different settings', () => {
         fs.writeFileSync(path.join(dir, name), content);
       }
       const before = filesBelow(dir);
-      assert.throws(() => Queue.openSync(dir), (error: unknown) => {
-        assert.ok(error instanceof QueueError, String(error));
-        assert.equal(error.code, 'ERR_FORMAT', error.message);
-        assert.ok(error.message.includes(dir), error.message);
-        return true;
-      });
+      assert.throws(
+        () => Queue.openSync(dir),
+        (error: unknown) => {
+          assert.ok(error instanceof QueueError, String(error));
+          assert.equal(error.code, 'ERR_FORMAT', error.message);
+          assert.ok(error.message.includes(dir), error.message);
+          return true;
+        },
+      );
       assert.deepEqual(filesBelow(dir), before);
     });
   }
@@ -269,12 +280,15 @@ describe('invalid options and arguments', () => {
   for (const [name, options] of bad) {
     test(`${JSON.stringify(options, (_k, v: unknown) => (typeof v === 'function' ? 'fn' : v))} is ERR_INVALID_OPTION naming ${name}`, (t) => {
       const dir = tempQueueDir(t);
-      assert.throws(() => Queue.openSync(dir, options), (error: unknown) => {
-        assert.ok(error instanceof QueueError);
-        assert.equal(error.code, 'ERR_INVALID_OPTION');
-        assert.ok(error.message.includes(name), error.message);
-        return true;
-      });
+      assert.throws(
+        () => Queue.openSync(dir, options),
+        (error: unknown) => {
+          assert.ok(error instanceof QueueError);
+          assert.equal(error.code, 'ERR_INVALID_OPTION');
+          assert.ok(error.message.includes(name), error.message);
+          return true;
+        },
+      );
       assert.equal(fs.existsSync(dir), false, 'nothing is created for a bad option');
     });
   }
@@ -288,9 +302,17 @@ describe('invalid options and arguments', () => {
     await assert.rejects(q.get({ signal: {} as AbortSignal }), { code: 'ERR_INVALID_ARG' });
     for (const options of [null, 5, 'x', true]) {
       await assert.rejects(q.get(options as unknown as GetOptions), { code: 'ERR_INVALID_ARG' }, `get(${String(options)})`);
-      await assert.rejects(q.getMany(2, options as unknown as GetManyOptions), { code: 'ERR_INVALID_ARG' }, `getMany(2, ${String(options)})`);
+      await assert.rejects(
+        q.getMany(2, options as unknown as GetManyOptions),
+        { code: 'ERR_INVALID_ARG' },
+        `getMany(2, ${String(options)})`,
+      );
       await assert.rejects(q.put(1, options as unknown as PutOptions), { code: 'ERR_INVALID_ARG' }, `put(1, ${String(options)})`);
-      await assert.rejects(q.putMany([1], options as unknown as PutOptions), { code: 'ERR_INVALID_ARG' }, `putMany([1], ${String(options)})`);
+      await assert.rejects(
+        q.putMany([1], options as unknown as PutOptions),
+        { code: 'ERR_INVALID_ARG' },
+        `putMany([1], ${String(options)})`,
+      );
     }
     assert.equal(q.size, 0);
     await q.close();
@@ -318,7 +340,11 @@ describe('invalid options and arguments', () => {
   test('nothing a caller passes writes outside the queue directory', async (t) => {
     const parent = tempDir(t);
     const dir = path.join(parent, 'q');
-    const sneaky = { name: '../../escape', encode: (v: unknown) => Buffer.from(String(v)), decode: (b: Uint8Array) => Buffer.from(b).toString() };
+    const sneaky = {
+      name: '../../escape',
+      encode: (v: unknown) => Buffer.from(String(v)),
+      decode: (b: Uint8Array) => Buffer.from(b).toString(),
+    };
     const q = await Queue.open(dir, { serializer: sneaky, chunkSize: 1 });
     await q.putMany(['../x', '/etc/passwd', '..']);
     assert.deepEqual(await q.getMany(3), ['../x', '/etc/passwd', '..']);

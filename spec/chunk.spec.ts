@@ -8,8 +8,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import {
-  ChunkReader, ChunkWriter, READ_AHEAD_BYTES, chunkExists, chunkFileName, chunkPath, parseChunkFileName, resumeChunk, scanChunk,
-  type ChunkScan, type RecordRead,
+  ChunkReader,
+  ChunkWriter,
+  READ_AHEAD_BYTES,
+  chunkExists,
+  chunkFileName,
+  chunkPath,
+  parseChunkFileName,
+  resumeChunk,
+  scanChunk,
+  type ChunkScan,
+  type RecordRead,
 } from '../lib/store/chunk.js';
 import { QueueError } from '../lib/errors.js';
 import { HEADER_BYTES, frameSize, writeFrame } from '../lib/store/record.js';
@@ -119,14 +128,28 @@ describe('chunk file names', () => {
   test('names sort in chunk order', () => {
     const numbers = [3, 100, 20, 1, 1_000_000, 0];
     const sorted = numbers.map(chunkFileName).sort().map(parseChunkFileName);
-    assert.deepEqual(sorted, [...numbers].sort((a, b) => a - b));
+    assert.deepEqual(
+      sorted,
+      [...numbers].sort((a, b) => a - b),
+    );
   });
 
   test('other names are not chunks', () => {
     for (const name of [
-      'info', 'cursor', 'cursor.log', 'lock', 'chunk-', 'chunk-1', 'chunk-000000000000001', 'chunk-00000000000000001',
-      'chunk-000000000000000a', 'chunk-0000000000000001.tmp', 'xchunk-0000000000000001', 'CHUNK-0000000000000001',
-      'chunk-0000000000000001/', ' chunk-0000000000000001',
+      'info',
+      'cursor',
+      'cursor.log',
+      'lock',
+      'chunk-',
+      'chunk-1',
+      'chunk-000000000000001',
+      'chunk-00000000000000001',
+      'chunk-000000000000000a',
+      'chunk-0000000000000001.tmp',
+      'xchunk-0000000000000001',
+      'CHUNK-0000000000000001',
+      'chunk-0000000000000001/',
+      ' chunk-0000000000000001',
     ]) {
       assert.equal(parseChunkFileName(name), -1, name);
     }
@@ -179,12 +202,15 @@ describe('ChunkWriter', () => {
 
   test('create in a directory that does not exist is ERR_IO naming the directory and the code', (t) => {
     const dir = path.join(tempDir(t), 'absent');
-    assert.throws(() => ChunkWriter.create(dir, 0), (error: unknown) => {
-      assert.ok(error instanceof QueueError);
-      assert.equal(error.code, 'ERR_IO');
-      assert.ok(error.message.includes(dir) && error.message.includes('ENOENT'), error.message);
-      return true;
-    });
+    assert.throws(
+      () => ChunkWriter.create(dir, 0),
+      (error: unknown) => {
+        assert.ok(error instanceof QueueError);
+        assert.equal(error.code, 'ERR_IO');
+        assert.ok(error.message.includes(dir) && error.message.includes('ENOENT'), error.message);
+        return true;
+      },
+    );
   });
 
   test('truncate cuts the file back and the next append lands at the new end', (t) => {
@@ -317,15 +343,18 @@ describe('scanChunk', () => {
     const dir = tempDir(t);
     const file = writeChunk(dir, 2, frames(records, FIRST));
     // records[2] has 200 bytes; the others fit under 100.
-    assert.throws(() => scan(dir, file, FIRST, 100), (error: unknown) => {
-      isCorrupt(dir, file, at[2])(error);
-      assert.ok((error as Error).message.includes('maxItemBytes (100)'), (error as Error).message);
-      return true;
-    });
+    assert.throws(
+      () => scan(dir, file, FIRST, 100),
+      (error: unknown) => {
+        isCorrupt(dir, file, at[2])(error);
+        assert.ok((error as Error).message.includes('maxItemBytes (100)'), (error as Error).message);
+        return true;
+      },
+    );
     assert.deepEqual(scan(dir, file, FIRST, 200), { count: 4, end, torn: false });
   });
 
-  test('a damaged payload is not the scan\'s business: headers alone are checked', (t) => {
+  test("a damaged payload is not the scan's business: headers alone are checked", (t) => {
     const dir = tempDir(t);
     const file = writeChunk(dir, 2, frames(records, FIRST));
     flipByte(file, at[2] + HEADER_BYTES + 50);
@@ -345,19 +374,26 @@ describe('scanChunk', () => {
     }
   });
 
-  test('a sound record of a later item where an item\'s should be is damage (records cut out), not the end', (t) => {
+  test("a sound record of a later item where an item's should be is damage (records cut out), not the end", (t) => {
     const dir = tempDir(t);
     // No earlier life of a file holds higher numbers: chunk numbers only grow.
     for (const laterFirst of [FIRST + 3, FIRST + 2 + CHUNK_SIZE]) {
       const bytes = Buffer.concat([frames(records.slice(0, 2), FIRST), frames(records.slice(2), laterFirst)]);
       const file = writeChunk(dir, 2, bytes);
-      assert.throws(() => scan(dir, file, FIRST), (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.offset === at[2]
-        && error.message.includes(`the record of item ${laterFirst} is where item ${FIRST + 2}'s should be`), `later records from ${laterFirst}`);
+      assert.throws(
+        () => scan(dir, file, FIRST),
+        (error: unknown) =>
+          error instanceof QueueError &&
+          error.code === 'ERR_CORRUPT' &&
+          error.offset === at[2] &&
+          error.message.includes(`the record of item ${laterFirst} is where item ${FIRST + 2}'s should be`),
+        `later records from ${laterFirst}`,
+      );
       assert.deepEqual(scan(dir, file, FIRST, MAX_ITEM, 2), { count: 2, end: at[2], torn: false }, `later from ${laterFirst}, limit 2`);
     }
   });
 
-  test('a file holding only another chunk\'s records holds nothing of this one', (t) => {
+  test("a file holding only another chunk's records holds nothing of this one", (t) => {
     const dir = tempDir(t);
     const file = writeChunk(dir, 2, frames(records, firstSeqOf(1)));
     assert.deepEqual(scan(dir, file, FIRST), { count: 0, end: 0, torn: true });
@@ -444,12 +480,15 @@ describe('resumeChunk', () => {
 
   test('a missing chunk is ERR_IO naming the file', (t) => {
     const dir = tempDir(t);
-    assert.throws(() => resumeChunk(dir, 9, MAX_ITEM, firstSeqOf(9)), (error: unknown) => {
-      assert.ok(error instanceof QueueError);
-      assert.equal(error.code, 'ERR_IO');
-      assert.equal(error.file, chunkPath(dir, 9));
-      return true;
-    });
+    assert.throws(
+      () => resumeChunk(dir, 9, MAX_ITEM, firstSeqOf(9)),
+      (error: unknown) => {
+        assert.ok(error instanceof QueueError);
+        assert.equal(error.code, 'ERR_IO');
+        assert.equal(error.file, chunkPath(dir, 9));
+        return true;
+      },
+    );
   });
 });
 
@@ -462,7 +501,10 @@ describe('ChunkReader', () => {
     const reader = openReader(t, dir, 0);
     assertRecord(reader.readAt(0, 0), records[0], 0, at[1]);
     for (const wrong of [at[1] + 1, at[1] + 4, at[3] - 1, at[10] + HEADER_BYTES]) {
-      assert.throws(() => reader.readAt(wrong, 1), (error: unknown) => isCorrupt(dir, chunkPath(dir, 0), wrong)(error) && (error as Error).message.includes('damaged record header'));
+      assert.throws(
+        () => reader.readAt(wrong, 1),
+        (error: unknown) => isCorrupt(dir, chunkPath(dir, 0), wrong)(error) && (error as Error).message.includes('damaged record header'),
+      );
     }
     // And the records themselves still read, also out of order.
     assertRecord(reader.readAt(at[7], 7), records[7], 7, at[8]);
@@ -528,7 +570,13 @@ describe('ChunkReader', () => {
 
   test('a record larger than the read-ahead buffer, between small ones', (t) => {
     const dir = tempDir(t);
-    const records = [payload(50, 1), payload(3 * READ_AHEAD_BYTES + 17, 2), payload(60, 3), payload(READ_AHEAD_BYTES - HEADER_BYTES, 4), payload(1, 5)];
+    const records = [
+      payload(50, 1),
+      payload(3 * READ_AHEAD_BYTES + 17, 2),
+      payload(60, 3),
+      payload(READ_AHEAD_BYTES - HEADER_BYTES, 4),
+      payload(1, 5),
+    ];
     const at = offsets(records);
     writeChunk(dir, 0, frames(records));
     const reader = openReader(t, dir, 0);
@@ -561,7 +609,7 @@ describe('ChunkReader', () => {
     assert.equal(reader.offsetAfterRecords(at[500], first + 500, 1), -1);
   });
 
-  test('a record of a later item where an item\'s should be is ERR_CORRUPT, for readAt and for a skip', (t) => {
+  test("a record of a later item where an item's should be is ERR_CORRUPT, for readAt and for a skip", (t) => {
     const dir = tempDir(t);
     const records = [payload(10, 1), payload(20, 2), payload(30, 3)];
     const at = offsets(records);
@@ -570,7 +618,11 @@ describe('ChunkReader', () => {
     writeChunk(dir, 5, Buffer.concat([frames(records.slice(0, 1), first), frames(records.slice(2), first + 2)]));
     const reader = openReader(t, dir, 5);
     assertRecord(reader.readAt(0, first), records[0], first, at[1]);
-    const cutOut = (error: unknown): boolean => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.offset === at[1] && error.message.includes(`item ${first + 1} is missing`);
+    const cutOut = (error: unknown): boolean =>
+      error instanceof QueueError &&
+      error.code === 'ERR_CORRUPT' &&
+      error.offset === at[1] &&
+      error.message.includes(`item ${first + 1} is missing`);
     assert.throws(() => reader.readAt(at[1], first + 1), cutOut);
     assert.throws(() => reader.offsetAfterRecords(0, first, 2), cutOut);
     assert.equal(reader.offsetAfterRecords(0, first, 1), at[1]);
@@ -685,11 +737,14 @@ describe('ChunkReader', () => {
     const file = writeChunk(dir, 0, frames(records));
     flipByte(file, at[1] + HEADER_BYTES + 19);
     const reader = openReader(t, dir, 0);
-    assert.throws(() => reader.readAt(at[1], 1), (error: unknown) => {
-      isCorrupt(dir, file, at[1])(error);
-      assert.ok((error as Error).message.includes('payload'), (error as Error).message);
-      return true;
-    });
+    assert.throws(
+      () => reader.readAt(at[1], 1),
+      (error: unknown) => {
+        isCorrupt(dir, file, at[1])(error);
+        assert.ok((error as Error).message.includes('payload'), (error as Error).message);
+        return true;
+      },
+    );
     // Headers are intact, so skipping over the damaged record still works.
     assert.equal(reader.offsetAfterRecords(0, 0, 2), at[2]);
   });

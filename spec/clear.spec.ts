@@ -37,7 +37,10 @@ describe('clear and the newest chunk', () => {
       assert.deepEqual(await reader.getMany(3), [100, 101, 102]);
       await reader.close();
       await early.close();
-      assert.ok(chunkFiles(dir).every((name) => name !== 'chunk-0000000000000001'), `chunk 1 was not made again: ${chunkFiles(dir).join(', ')}`);
+      assert.ok(
+        chunkFiles(dir).every((name) => name !== 'chunk-0000000000000001'),
+        `chunk 1 was not made again: ${chunkFiles(dir).join(', ')}`,
+      );
     });
   }
 });

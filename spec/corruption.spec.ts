@@ -85,7 +85,10 @@ describe('torn tails are cut off on open', () => {
     fs.truncateSync(chunk(dir, 0), 2 * RECORD + 3);
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
     await q.put(item(9));
-    assert.deepEqual((await q.getMany(10)).map((b) => b[0]), [0, 1, 9]);
+    assert.deepEqual(
+      (await q.getMany(10)).map((b) => b[0]),
+      [0, 1, 9],
+    );
     await q.close();
   });
 });
@@ -96,7 +99,10 @@ describe('other damage is ERR_CORRUPT with file and offset', () => {
     await queueWith(dir, 10);
     flipByte(chunk(dir, 0), 2 * RECORD + HEADER_BYTES + 3);
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
-    assert.deepEqual((await q.getMany(2)).map((b) => b[0]), [0, 1]);
+    assert.deepEqual(
+      (await q.getMany(2)).map((b) => b[0]),
+      [0, 1],
+    );
     await assert.rejects(q.get(), corruptAt(chunk(dir, 0), 2 * RECORD));
     await assert.rejects(q.get(), corruptAt(chunk(dir, 0), 2 * RECORD), 'it keeps failing, it is not skipped');
     assert.throws(() => q.peekSync(), corruptAt(chunk(dir, 0), 2 * RECORD));
@@ -109,7 +115,10 @@ describe('other damage is ERR_CORRUPT with file and offset', () => {
     await queueWith(dir, 6);
     flipByte(chunk(dir, 1), RECORD + HEADER_BYTES);
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
-    assert.deepEqual((await q.getMany(5)).map((b) => b[0]), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      (await q.getMany(5)).map((b) => b[0]),
+      [0, 1, 2, 3, 4],
+    );
     await assert.rejects(q.get(), corruptAt(chunk(dir, 1), RECORD));
     await q.close();
   });
@@ -161,7 +170,10 @@ describe('other damage is ERR_CORRUPT with file and offset', () => {
     await queueWith(dir, 12);
     fs.unlinkSync(chunk(dir, 1));
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
-    assert.deepEqual((await q.getMany(4)).map((b) => b[0]), [0, 1, 2, 3]);
+    assert.deepEqual(
+      (await q.getMany(4)).map((b) => b[0]),
+      [0, 1, 2, 3],
+    );
     await assert.rejects(q.get(), (error: unknown) => {
       assert.ok(error instanceof QueueError);
       assert.equal(error.code, 'ERR_CORRUPT');
@@ -182,8 +194,14 @@ describe('other damage is ERR_CORRUPT with file and offset', () => {
     await q.put(item(12));
     assert.equal(fs.existsSync(chunk(dir, 1)), false, 'the put did not fill the gap');
     assert.ok(fs.existsSync(chunk(dir, 3)), 'the put went after the newest chunk');
-    assert.deepEqual((await q.getMany(4)).map((b) => b[0]), [0, 1, 2, 3]);
-    await assert.rejects(q.get(), (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === chunk(dir, 1));
+    assert.deepEqual(
+      (await q.getMany(4)).map((b) => b[0]),
+      [0, 1, 2, 3],
+    );
+    await assert.rejects(
+      q.get(),
+      (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === chunk(dir, 1),
+    );
     await q.close();
   });
 
@@ -193,8 +211,14 @@ describe('other damage is ERR_CORRUPT with file and offset', () => {
     fs.truncateSync(chunk(dir, 1), 2 * RECORD);
     const warnings = collectWarnings(t);
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
-    assert.deepEqual((await q.getMany(6)).map((b) => b[0]), [0, 1, 2, 3, 4, 5]);
-    assert.deepEqual((await q.getMany(6)).map((b) => b[0]), [8, 9, 10, 11]);
+    assert.deepEqual(
+      (await q.getMany(6)).map((b) => b[0]),
+      [0, 1, 2, 3, 4, 5],
+    );
+    assert.deepEqual(
+      (await q.getMany(6)).map((b) => b[0]),
+      [8, 9, 10, 11],
+    );
     await q.close();
     await new Promise((resolve) => setImmediate(resolve));
     const lost = warnings.filter((w) => w.code === 'PERQ_RECORDS_LOST');
@@ -213,7 +237,10 @@ describe('other damage is ERR_CORRUPT with file and offset', () => {
     fs.writeFileSync(chunk(dir, 1), bytes);
     collectWarnings(t);
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
-    assert.deepEqual((await q.getMany(12)).map((b) => b[0]), [0, 1, 2, 3, 4, 5, 8, 9, 10, 11]);
+    assert.deepEqual(
+      (await q.getMany(12)).map((b) => b[0]),
+      [0, 1, 2, 3, 4, 5, 8, 9, 10, 11],
+    );
     await q.close();
   });
 
@@ -221,10 +248,12 @@ describe('other damage is ERR_CORRUPT with file and offset', () => {
     const dir = tempQueueDir(t);
     await queueWith(dir, 12);
     fs.unlinkSync(chunk(dir, 2));
-    assert.throws(() => Queue.openSync(dir), (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === chunk(dir, 2));
+    assert.throws(
+      () => Queue.openSync(dir),
+      (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === chunk(dir, 2),
+    );
   });
 });
-
 
 describe('damaged info and cursor files', () => {
   test('a truncated info file is ERR_CORRUPT and nothing is reset', async (t) => {
@@ -233,7 +262,10 @@ describe('damaged info and cursor files', () => {
     const info = path.join(dir, 'info');
     fs.truncateSync(info, 10);
     const files = fs.readdirSync(dir).sort();
-    assert.throws(() => Queue.openSync(dir), (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === info);
+    assert.throws(
+      () => Queue.openSync(dir),
+      (error: unknown) => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === info,
+    );
     assert.deepEqual(fs.readdirSync(dir).sort(), files);
     assert.equal(fs.statSync(info).size, 10);
   });
@@ -246,7 +278,13 @@ describe('damaged info and cursor files', () => {
     assert.equal(fs.existsSync(path.join(dir, 'info')), false);
   });
 
-  for (const [damage, stateLost] of [['truncated', false], ['missing', false], ['garbage', false], ['truncated', true], ['missing', true]] as const) {
+  for (const [damage, stateLost] of [
+    ['truncated', false],
+    ['missing', false],
+    ['garbage', false],
+    ['truncated', true],
+    ['missing', true],
+  ] as const) {
     test(`a ${damage} cursor file${stateLost ? ' with the state file lost too' : ''} is rebuilt: nothing unacknowledged is lost`, async (t) => {
       const dir = tempQueueDir(t);
       const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw', chunkSize: 4 });
@@ -352,7 +390,11 @@ describe('a damaged or deleted state file', () => {
     try {
       await first.putMany(['a', 'b']);
       assert.equal(await first.get(), 'a');
-      const leases = () => fs.readdirSync(path.join(dir, 'consumers')).filter((name) => name !== 'reserve').sort();
+      const leases = () =>
+        fs
+          .readdirSync(path.join(dir, 'consumers'))
+          .filter((name) => name !== 'reserve')
+          .sort();
       assert.deepEqual(leases(), ['1']);
       await new Promise((resolve) => setImmediate(resolve)); // the hold ends
       // Both slots unreadable (the same file: every process sees it).

@@ -165,7 +165,11 @@ describe('the three ways a sum is made agree with the definition', () => {
       const bytes = pseudoRandomBytes(length + 7, length);
       assert.equal(crc32c(bytes, 7), bitwiseCrc32c(bytes.subarray(7)), `length ${length}`);
       const split = length >> 1;
-      assert.equal(crc32c(bytes, 7 + split, bytes.length, crc32c(bytes, 7, 7 + split)), bitwiseCrc32c(bytes.subarray(7)), `length ${length} in two parts`);
+      assert.equal(
+        crc32c(bytes, 7 + split, bytes.length, crc32c(bytes, 7, 7 + split)),
+        bitwiseCrc32c(bytes.subarray(7)),
+        `length ${length} in two parts`,
+      );
     }
   });
 
@@ -180,11 +184,21 @@ describe('the three ways a sum is made agree with the definition', () => {
       releaseStaging(staging);
       console.log(JSON.stringify({ engine: CRC32C_ENGINE, sums }));
     `;
-    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, PERQ_NO_WASM: '1' }, encoding: 'utf8' })) as { engine: string; sums: number[] };
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, PERQ_NO_WASM: '1' },
+        encoding: 'utf8',
+      }),
+    ) as { engine: string; sums: number[] };
     const bytes = Buffer.alloc(70_000);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
     assert.equal(out.engine, 'script');
-    assert.deepEqual(out.sums, [0xe3069283, bitwiseCrc32c(bytes), bitwiseCrc32c(bytes.subarray(5, 300)), bitwiseCrc32c(bytes.subarray(0, 100))]);
+    assert.deepEqual(out.sums, [
+      0xe3069283,
+      bitwiseCrc32c(bytes),
+      bitwiseCrc32c(bytes.subarray(5, 300)),
+      bitwiseCrc32c(bytes.subarray(0, 100)),
+    ]);
   });
 
   test('a queue works under node --jitless, where WebAssembly is missing', (t) => {
@@ -198,7 +212,11 @@ describe('the three ways a sum is made agree with the definition', () => {
       await q.close();
       console.log(JSON.stringify({ engine: CRC32C_ENGINE, got: got.map((s) => s.length) }));
     `;
-    const out = JSON.parse(execFileSync(process.execPath, ['--jitless', '--no-warnings', '--input-type=module', '-e', script, tempQueueDir(t)], { encoding: 'utf8' })) as { engine: string; got: number[] };
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['--jitless', '--no-warnings', '--input-type=module', '-e', script, tempQueueDir(t)], {
+        encoding: 'utf8',
+      }),
+    ) as { engine: string; got: number[] };
     assert.deepEqual(out, { engine: 'script', got: [1, 1, 1000] });
   });
 });
@@ -212,7 +230,10 @@ describe('the staging area', () => {
       nested.fill(2, 0, 100);
       releaseStaging(nested);
       assert.notEqual(nested.buffer, first.buffer);
-      assert.ok(first.subarray(0, 100).every((byte) => byte === 1), 'the nested take wrote into the first one');
+      assert.ok(
+        first.subarray(0, 100).every((byte) => byte === 1),
+        'the nested take wrote into the first one',
+      );
     } finally {
       releaseStaging(first);
     }
@@ -254,7 +275,10 @@ describe('the staging area', () => {
     const values = Array.from({ length: 50 }, (_, i) => `item ${i} `.repeat(20));
     await outer.putMany(values);
     assert.deepEqual(await outer.getMany(100), values);
-    assert.deepEqual(await inner.getMany(100), values.map((v) => `side effect of ${v}`));
+    assert.deepEqual(
+      await inner.getMany(100),
+      values.map((v) => `side effect of ${v}`),
+    );
     await outer.close();
     await inner.close();
   });

@@ -9,7 +9,14 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { crc32c } from '../lib/store/crc32c.js';
 import {
-  CURSOR_FILE, CURSOR_LOG_FILE, CursorWriter, FOLD_EVERY, acknowledgedIn, loadCursor, writeCursorFile, type CursorState,
+  CURSOR_FILE,
+  CURSOR_LOG_FILE,
+  CursorWriter,
+  FOLD_EVERY,
+  acknowledgedIn,
+  loadCursor,
+  writeCursorFile,
+  type CursorState,
 } from '../lib/store/cursor.js';
 import { Queue } from '../lib/index.js';
 import type { Range } from '../lib/store/ranges.js';
@@ -109,9 +116,20 @@ describe('CursorWriter.advance', () => {
   test('an entry with ranges holds the prefix and every range, 12 bytes each', (t) => {
     const dir = tempDir(t);
     const writer = openWriter(t, dir, state(0));
-    writer.advance(3, [{ start: 5, count: 2 }, { start: 9, count: 1 }, { start: 2 ** 40, count: 7 }]);
+    writer.advance(3, [
+      { start: 5, count: 2 },
+      { start: 9, count: 1 },
+      { start: 2 ** 40, count: 7 },
+    ]);
     assert.equal(logSize(dir), ENTRY_BYTES + 3 * RANGE_BYTES);
-    assert.deepEqual(fs.readFileSync(logPath(dir)), entry(3, [{ start: 5, count: 2 }, { start: 9, count: 1 }, { start: 2 ** 40, count: 7 }]));
+    assert.deepEqual(
+      fs.readFileSync(logPath(dir)),
+      entry(3, [
+        { start: 5, count: 2 },
+        { start: 9, count: 1 },
+        { start: 2 ** 40, count: 7 },
+      ]),
+    );
     assert.equal(writer.ackSeq, 3);
   });
 
@@ -121,18 +139,27 @@ describe('CursorWriter.advance', () => {
     writer.advance(10);
     writer.advance(3);
     // Ranges wholly below the prefix are nothing new either.
-    writer.advance(3, [{ start: 2, count: 5 }, { start: 9, count: 1 }]);
+    writer.advance(3, [
+      { start: 2, count: 5 },
+      { start: 9, count: 1 },
+    ]);
     assert.equal(logSize(dir), 0);
     assert.equal(loadCursor(dir).logAckSeq, null);
     // The same prefix with a range above it is new.
     writer.advance(10, [{ start: 12, count: 3 }]);
     assert.equal(writer.ackSeq, 10);
     // A smaller prefix never lowers it; its range is clipped to the prefix, and the one below dropped.
-    writer.advance(5, [{ start: 1, count: 2 }, { start: 8, count: 4 }]);
+    writer.advance(5, [
+      { start: 1, count: 2 },
+      { start: 8, count: 4 },
+    ]);
     assert.equal(writer.ackSeq, 10);
     writer.advance(11);
     writer.advance(5);
-    assert.deepEqual(fs.readFileSync(logPath(dir)), Buffer.concat([entry(10, [{ start: 12, count: 3 }]), entry(10, [{ start: 10, count: 2 }]), entry(11)]));
+    assert.deepEqual(
+      fs.readFileSync(logPath(dir)),
+      Buffer.concat([entry(10, [{ start: 12, count: 3 }]), entry(10, [{ start: 10, count: 2 }]), entry(11)]),
+    );
     const loaded = loadCursor(dir);
     assert.equal(loaded.logAckSeq, 11);
     assert.deepEqual(loaded.logAcked, [{ start: 10, count: 5 }]);
@@ -146,8 +173,14 @@ describe('CursorWriter.advance', () => {
     writer.advance(Number.MAX_SAFE_INTEGER - 10, [{ start: Number.MAX_SAFE_INTEGER - 5, count: 5 }]);
     const loaded = loadCursor(dir);
     assert.equal(loaded.logAckSeq, Number.MAX_SAFE_INTEGER - 10);
-    assert.deepEqual(loaded.logAcked, [{ start: 2 ** 40 + 10, count: 2 }, { start: Number.MAX_SAFE_INTEGER - 5, count: 5 }]);
-    assert.deepEqual(acknowledgedIn(loaded), { ackSeq: Number.MAX_SAFE_INTEGER - 10, acked: [{ start: Number.MAX_SAFE_INTEGER - 5, count: 5 }] });
+    assert.deepEqual(loaded.logAcked, [
+      { start: 2 ** 40 + 10, count: 2 },
+      { start: Number.MAX_SAFE_INTEGER - 5, count: 5 },
+    ]);
+    assert.deepEqual(acknowledgedIn(loaded), {
+      ackSeq: Number.MAX_SAFE_INTEGER - 10,
+      acked: [{ start: Number.MAX_SAFE_INTEGER - 5, count: 5 }],
+    });
   });
 
   test('a new writer appends after the entries already in the log', (t) => {
@@ -169,46 +202,131 @@ describe('loadCursor and acknowledgedIn with ranges', () => {
     const writer = openWriter(t, dir, state(0));
     writer.advance(2, [{ start: 5, count: 1 }]);
     writer.advance(2, [{ start: 7, count: 2 }]);
-    writer.advance(3, [{ start: 6, count: 1 }, { start: 20, count: 4 }]);
+    writer.advance(3, [
+      { start: 6, count: 1 },
+      { start: 20, count: 4 },
+    ]);
     writer.closeLog();
     const loaded = loadCursor(dir);
-    assert.deepEqual(loaded, { file: null, fileStatus: 'missing', logAckSeq: 3, logAcked: [{ start: 5, count: 4 }, { start: 20, count: 4 }] });
-    assert.deepEqual(acknowledgedIn(loaded), { ackSeq: 3, acked: [{ start: 5, count: 4 }, { start: 20, count: 4 }] });
+    assert.deepEqual(loaded, {
+      file: null,
+      fileStatus: 'missing',
+      logAckSeq: 3,
+      logAcked: [
+        { start: 5, count: 4 },
+        { start: 20, count: 4 },
+      ],
+    });
+    assert.deepEqual(acknowledgedIn(loaded), {
+      ackSeq: 3,
+      acked: [
+        { start: 5, count: 4 },
+        { start: 20, count: 4 },
+      ],
+    });
   });
 
-  test('the prefix is the largest in any entry, not the last one\'s', (t) => {
+  test("the prefix is the largest in any entry, not the last one's", (t) => {
     const dir = tempDir(t);
     // An older entry after a newer one (say, of another process that shares the log).
-    fs.writeFileSync(logPath(dir), Buffer.concat([entry(2), entry(9, [{ start: 11, count: 1 }]), entry(4, [{ start: 6, count: 1 }, { start: 13, count: 1 }])]));
+    fs.writeFileSync(
+      logPath(dir),
+      Buffer.concat([
+        entry(2),
+        entry(9, [{ start: 11, count: 1 }]),
+        entry(4, [
+          { start: 6, count: 1 },
+          { start: 13, count: 1 },
+        ]),
+      ]),
+    );
     const loaded = loadCursor(dir);
     assert.equal(loaded.logAckSeq, 9);
-    assert.deepEqual(acknowledgedIn(loaded), { ackSeq: 9, acked: [{ start: 11, count: 1 }, { start: 13, count: 1 }] });
+    assert.deepEqual(acknowledgedIn(loaded), {
+      ackSeq: 9,
+      acked: [
+        { start: 11, count: 1 },
+        { start: 13, count: 1 },
+      ],
+    });
   });
 
   test('ranges below the prefix are dropped and a range across it is clipped', (t) => {
     const dir = tempDir(t);
     // Entries written by older states: the later prefix 7 covers part of them.
-    fs.writeFileSync(logPath(dir), Buffer.concat([entry(2, [{ start: 3, count: 2 }, { start: 6, count: 3 }]), entry(7, [{ start: 12, count: 1 }])]));
+    fs.writeFileSync(
+      logPath(dir),
+      Buffer.concat([
+        entry(2, [
+          { start: 3, count: 2 },
+          { start: 6, count: 3 },
+        ]),
+        entry(7, [{ start: 12, count: 1 }]),
+      ]),
+    );
     const loaded = loadCursor(dir);
     assert.equal(loaded.logAckSeq, 7);
-    assert.deepEqual(loaded.logAcked, [{ start: 3, count: 2 }, { start: 6, count: 3 }, { start: 12, count: 1 }]);
-    assert.deepEqual(acknowledgedIn(loaded), { ackSeq: 7, acked: [{ start: 7, count: 2 }, { start: 12, count: 1 }] });
+    assert.deepEqual(loaded.logAcked, [
+      { start: 3, count: 2 },
+      { start: 6, count: 3 },
+      { start: 12, count: 1 },
+    ]);
+    assert.deepEqual(acknowledgedIn(loaded), {
+      ackSeq: 7,
+      acked: [
+        { start: 7, count: 2 },
+        { start: 12, count: 1 },
+      ],
+    });
   });
 
-  test('the cursor file\'s ranges and the log\'s are united, above the larger prefix', (t) => {
+  test("the cursor file's ranges and the log's are united, above the larger prefix", (t) => {
     const dir = tempDir(t);
-    writeCursorFile(dir, state(4, 1, [{ start: 6, count: 2 }, { start: 30, count: 5 }]), false);
+    writeCursorFile(
+      dir,
+      state(4, 1, [
+        { start: 6, count: 2 },
+        { start: 30, count: 5 },
+      ]),
+      false,
+    );
     fs.writeFileSync(logPath(dir), Buffer.concat([entry(5, [{ start: 8, count: 1 }]), entry(7, [{ start: 33, count: 4 }])]));
     const loaded = loadCursor(dir);
-    assert.deepEqual(loaded.file, state(4, 1, [{ start: 6, count: 2 }, { start: 30, count: 5 }]));
-    assert.deepEqual(acknowledgedIn(loaded), { ackSeq: 7, acked: [{ start: 7, count: 2 }, { start: 30, count: 7 }] });
+    assert.deepEqual(
+      loaded.file,
+      state(4, 1, [
+        { start: 6, count: 2 },
+        { start: 30, count: 5 },
+      ]),
+    );
+    assert.deepEqual(acknowledgedIn(loaded), {
+      ackSeq: 7,
+      acked: [
+        { start: 7, count: 2 },
+        { start: 30, count: 7 },
+      ],
+    });
   });
 
-  test('a prefix in the file larger than the log\'s wins, and drops the log\'s ranges below it', (t) => {
+  test("a prefix in the file larger than the log's wins, and drops the log's ranges below it", (t) => {
     const dir = tempDir(t);
     writeCursorFile(dir, state(50, 2, [{ start: 60, count: 1 }]), false);
-    fs.writeFileSync(logPath(dir), entry(10, [{ start: 20, count: 5 }, { start: 49, count: 3 }, { start: 70, count: 2 }]));
-    assert.deepEqual(acknowledgedIn(loadCursor(dir)), { ackSeq: 50, acked: [{ start: 50, count: 2 }, { start: 60, count: 1 }, { start: 70, count: 2 }] });
+    fs.writeFileSync(
+      logPath(dir),
+      entry(10, [
+        { start: 20, count: 5 },
+        { start: 49, count: 3 },
+        { start: 70, count: 2 },
+      ]),
+    );
+    assert.deepEqual(acknowledgedIn(loadCursor(dir)), {
+      ackSeq: 50,
+      acked: [
+        { start: 50, count: 2 },
+        { start: 60, count: 1 },
+        { start: 70, count: 2 },
+      ],
+    });
   });
 
   test('with no files at all, nothing is acknowledged', (t) => {
@@ -228,37 +346,92 @@ describe('folding', () => {
     writer.advance(6, [{ start: 12, count: 1 }]);
     writer.setHeadHint(3);
     assert.equal(writer.foldedHeadHint, 0);
-    writer.fold([{ start: 8, count: 2 }, { start: 12, count: 1 }]);
+    writer.fold([
+      { start: 8, count: 2 },
+      { start: 12, count: 1 },
+    ]);
     assert.equal(logSize(dir), 0);
     assert.equal(writer.foldedHeadHint, 3);
-    assert.deepEqual(fs.readFileSync(cursorPath(dir)), cursorBytes(state(6, 3, [{ start: 8, count: 2 }, { start: 12, count: 1 }])));
+    assert.deepEqual(
+      fs.readFileSync(cursorPath(dir)),
+      cursorBytes(
+        state(6, 3, [
+          { start: 8, count: 2 },
+          { start: 12, count: 1 },
+        ]),
+      ),
+    );
     const loaded = loadCursor(dir);
-    assert.deepEqual(loaded, { file: state(6, 3, [{ start: 8, count: 2 }, { start: 12, count: 1 }]), fileStatus: 'ok', logAckSeq: null, logAcked: [] });
+    assert.deepEqual(loaded, {
+      file: state(6, 3, [
+        { start: 8, count: 2 },
+        { start: 12, count: 1 },
+      ]),
+      fileStatus: 'ok',
+      logAckSeq: null,
+      logAcked: [],
+    });
     // Entries after a fold start the log again from its beginning.
     writer.advance(9);
     assert.equal(logSize(dir), ENTRY_BYTES);
     assert.equal(loadCursor(dir).logAckSeq, 9);
-    assert.deepEqual(acknowledgedIn(loadCursor(dir)), { ackSeq: 9, acked: [{ start: 9, count: 1 }, { start: 12, count: 1 }] });
+    assert.deepEqual(acknowledgedIn(loadCursor(dir)), {
+      ackSeq: 9,
+      acked: [
+        { start: 9, count: 1 },
+        { start: 12, count: 1 },
+      ],
+    });
   });
 
   test('fold clips the ranges to the prefix: below it they are dropped, across it cut', (t) => {
     const dir = tempDir(t);
     const writer = openWriter(t, dir, state(0));
     writer.advance(6);
-    writer.fold([{ start: 2, count: 3 }, { start: 5, count: 2 }, { start: 9, count: 1 }]);
-    assert.deepEqual(loadCursor(dir).file, state(6, 0, [{ start: 6, count: 1 }, { start: 9, count: 1 }]));
-    assert.deepEqual(fs.readFileSync(cursorPath(dir)), cursorBytes(state(6, 0, [{ start: 6, count: 1 }, { start: 9, count: 1 }])));
+    writer.fold([
+      { start: 2, count: 3 },
+      { start: 5, count: 2 },
+      { start: 9, count: 1 },
+    ]);
+    assert.deepEqual(
+      loadCursor(dir).file,
+      state(6, 0, [
+        { start: 6, count: 1 },
+        { start: 9, count: 1 },
+      ]),
+    );
+    assert.deepEqual(
+      fs.readFileSync(cursorPath(dir)),
+      cursorBytes(
+        state(6, 0, [
+          { start: 6, count: 1 },
+          { start: 9, count: 1 },
+        ]),
+      ),
+    );
   });
 
   test('the folded ranges survive a reopen, and later entries add to them', (t) => {
     const dir = tempDir(t);
     const first = openWriter(t, dir, state(0));
-    first.advance(3, [{ start: 5, count: 1 }, { start: 10, count: 3 }]);
+    first.advance(3, [
+      { start: 5, count: 1 },
+      { start: 10, count: 3 },
+    ]);
     first.setHeadHint(1);
-    first.fold([{ start: 5, count: 1 }, { start: 10, count: 3 }]);
+    first.fold([
+      { start: 5, count: 1 },
+      { start: 10, count: 3 },
+    ]);
     first.closeLog();
     const loaded = loadCursor(dir);
-    assert.deepEqual(acknowledgedIn(loaded), { ackSeq: 3, acked: [{ start: 5, count: 1 }, { start: 10, count: 3 }] });
+    assert.deepEqual(acknowledgedIn(loaded), {
+      ackSeq: 3,
+      acked: [
+        { start: 5, count: 1 },
+        { start: 10, count: 3 },
+      ],
+    });
     assert.ok(loaded.file !== null);
     const second = openWriter(t, dir, loaded.file);
     assert.equal(second.ackSeq, 3);
@@ -267,7 +440,13 @@ describe('folding', () => {
     assert.equal(second.wantsFold, false);
     second.advance(4, [{ start: 6, count: 1 }]);
     second.closeLog();
-    assert.deepEqual(acknowledgedIn(loadCursor(dir)), { ackSeq: 4, acked: [{ start: 5, count: 2 }, { start: 10, count: 3 }] });
+    assert.deepEqual(acknowledgedIn(loadCursor(dir)), {
+      ackSeq: 4,
+      acked: [
+        { start: 5, count: 2 },
+        { start: 10, count: 3 },
+      ],
+    });
   });
 
   test('a durable fold writes the same file', (t) => {
@@ -327,21 +506,43 @@ describe('folding', () => {
     writer.advance(4, [{ start: 9, count: 1 }]);
     writer.closeLog();
     // (The crash: neither the file was replaced nor the log emptied.)
-    assert.deepEqual(acknowledgedIn(loadCursor(dir)), { ackSeq: 4, acked: [{ start: 5, count: 2 }, { start: 9, count: 1 }] });
+    assert.deepEqual(acknowledgedIn(loadCursor(dir)), {
+      ackSeq: 4,
+      acked: [
+        { start: 5, count: 2 },
+        { start: 9, count: 1 },
+      ],
+    });
   });
 
   test('a crash between writing the cursor file and emptying the log: the stale log adds nothing wrong', (t) => {
     const dir = tempDir(t);
     const writer = openWriter(t, dir, state(0));
     writer.advance(3, [{ start: 5, count: 2 }]);
-    writer.advance(4, [{ start: 9, count: 1 }, { start: 30, count: 2 }]);
+    writer.advance(4, [
+      { start: 9, count: 1 },
+      { start: 30, count: 2 },
+    ]);
     writer.closeLog();
     // What the fold wrote before the crash; the log was not emptied.
-    writeCursorFile(dir, state(7, 0, [{ start: 9, count: 1 }, { start: 30, count: 2 }]), false);
+    writeCursorFile(
+      dir,
+      state(7, 0, [
+        { start: 9, count: 1 },
+        { start: 30, count: 2 },
+      ]),
+      false,
+    );
     const loaded = loadCursor(dir);
     assert.equal(loaded.file?.ackSeq, 7);
     assert.equal(loaded.logAckSeq, 4);
-    assert.deepEqual(acknowledgedIn(loaded), { ackSeq: 7, acked: [{ start: 9, count: 1 }, { start: 30, count: 2 }] });
+    assert.deepEqual(acknowledgedIn(loaded), {
+      ackSeq: 7,
+      acked: [
+        { start: 9, count: 1 },
+        { start: 30, count: 2 },
+      ],
+    });
   });
 });
 
@@ -369,7 +570,10 @@ describe('loadCursor', () => {
   });
 
   test('a queue reopens at the larger of the file and the log, whichever is newer', async (t) => {
-    for (const [fileSeq, logSeq, expected] of [[10, 15, 15], [20, 15, 20]] as const) {
+    for (const [fileSeq, logSeq, expected] of [
+      [10, 15, 15],
+      [20, 15, 20],
+    ] as const) {
       const dir = tempQueueDir(t, `q-${fileSeq}-${logSeq}`);
       const q = await Queue.open<number>(dir, { chunkSize: 100 });
       await q.putMany(Array.from({ length: 30 }, (_, i) => i));
@@ -393,7 +597,10 @@ describe('loadCursor', () => {
   test('a torn last entry falls back to the previous entries, at every cut', (t) => {
     const dir = tempDir(t);
     const older = entry(5, [{ start: 8, count: 1 }]);
-    const newest = entry(6, [{ start: 9, count: 2 }, { start: 20, count: 1 }]);
+    const newest = entry(6, [
+      { start: 9, count: 2 },
+      { start: 20, count: 1 },
+    ]);
     for (let keep = 0; keep < newest.length; keep++) {
       fs.writeFileSync(logPath(dir), Buffer.concat([older, newest.subarray(0, keep)]));
       const loaded = loadCursor(dir);
@@ -408,7 +615,10 @@ describe('loadCursor', () => {
     const dir = tempDir(t);
     const writer = openWriter(t, dir, state(0));
     writer.advance(5, [{ start: 8, count: 1 }]);
-    writer.advance(6, [{ start: 9, count: 2 }, { start: 20, count: 1 }]);
+    writer.advance(6, [
+      { start: 9, count: 2 },
+      { start: 20, count: 1 },
+    ]);
     writer.closeLog();
     const good = fs.readFileSync(logPath(dir));
     const first = ENTRY_BYTES + RANGE_BYTES;
@@ -436,7 +646,15 @@ describe('loadCursor', () => {
       fs.writeFileSync(logPath(dir), damaged);
       const loaded = loadCursor(dir);
       assert.equal(loaded.logAckSeq, 8, `flipped bit ${bit}`);
-      assert.deepEqual(loaded.logAcked, [{ start: 5, count: 1 }, { start: 9, count: 1 }, { start: 12, count: 2 }], `flipped bit ${bit}`);
+      assert.deepEqual(
+        loaded.logAcked,
+        [
+          { start: 5, count: 1 },
+          { start: 9, count: 1 },
+          { start: 12, count: 2 },
+        ],
+        `flipped bit ${bit}`,
+      );
     }
   });
 
@@ -469,16 +687,23 @@ describe('loadCursor', () => {
 
   test('a log entry with a valid checksum but not a sequence number, or not a valid range, is ignored', (t) => {
     const dir = tempDir(t);
-    fs.writeFileSync(logPath(dir), Buffer.concat([
-      entry(3, [{ start: 4, count: 1 }]),
-      entry(-1), entry(1.5), entry(Number.NaN), entry(2 ** 60), entry(Number.POSITIVE_INFINITY),
-      entry(50, [{ start: -1, count: 1 }]),
-      entry(51, [{ start: 1.5, count: 1 }]),
-      entry(52, [{ start: 60, count: 0 }]),
-      entry(53, [{ start: Number.MAX_SAFE_INTEGER, count: 1 }]),
-      entry(54, [{ start: 61, count: 1 }], 2),
-      entry(55, [{ start: 62, count: 1 }], 0),
-    ]));
+    fs.writeFileSync(
+      logPath(dir),
+      Buffer.concat([
+        entry(3, [{ start: 4, count: 1 }]),
+        entry(-1),
+        entry(1.5),
+        entry(Number.NaN),
+        entry(2 ** 60),
+        entry(Number.POSITIVE_INFINITY),
+        entry(50, [{ start: -1, count: 1 }]),
+        entry(51, [{ start: 1.5, count: 1 }]),
+        entry(52, [{ start: 60, count: 0 }]),
+        entry(53, [{ start: Number.MAX_SAFE_INTEGER, count: 1 }]),
+        entry(54, [{ start: 61, count: 1 }], 2),
+        entry(55, [{ start: 62, count: 1 }], 0),
+      ]),
+    );
     const loaded = loadCursor(dir);
     assert.equal(loaded.logAckSeq, 3);
     assert.deepEqual(loaded.logAcked, [{ start: 4, count: 1 }]);
@@ -496,7 +721,10 @@ describe('loadCursor', () => {
 
   test('a damaged cursor file is reported as damaged: any flipped bit, truncation, extra bytes, garbage', (t) => {
     const dir = tempDir(t);
-    const value = state(12, 3, [{ start: 14, count: 2 }, { start: 40, count: 9 }]);
+    const value = state(12, 3, [
+      { start: 14, count: 2 },
+      { start: 40, count: 9 },
+    ]);
     writeCursorFile(dir, value, false);
     const good = fs.readFileSync(cursorPath(dir));
     assert.equal(good.length, CURSOR_BYTES + 2 * RANGE_BYTES);
@@ -524,8 +752,14 @@ describe('loadCursor', () => {
   test('a cursor file with a valid checksum but an impossible value is damaged', (t) => {
     const dir = tempDir(t);
     for (const value of [
-      state(-1), state(1.5), state(0, Number.NaN), state(2 ** 60), state(0, -2),
-      state(0, 0, [{ start: 1.5, count: 1 }]), state(0, 0, [{ start: 5, count: 0 }]), state(0, 0, [{ start: Number.MAX_SAFE_INTEGER, count: 2 }]),
+      state(-1),
+      state(1.5),
+      state(0, Number.NaN),
+      state(2 ** 60),
+      state(0, -2),
+      state(0, 0, [{ start: 1.5, count: 1 }]),
+      state(0, 0, [{ start: 5, count: 0 }]),
+      state(0, 0, [{ start: Number.MAX_SAFE_INTEGER, count: 2 }]),
     ]) {
       writeCursorFile(dir, value, false);
       assert.equal(loadCursor(dir).fileStatus, 'damaged', JSON.stringify(value));
@@ -534,10 +768,38 @@ describe('loadCursor', () => {
 
   test('writeCursorFile clips the ranges to the prefix', (t) => {
     const dir = tempDir(t);
-    writeCursorFile(dir, state(10, 4, [{ start: 1, count: 3 }, { start: 8, count: 5 }, { start: 20, count: 2 }]), false);
-    assert.deepEqual(fs.readFileSync(cursorPath(dir)), cursorBytes(state(10, 4, [{ start: 10, count: 3 }, { start: 20, count: 2 }])));
-    assert.deepEqual(loadCursor(dir).file, state(10, 4, [{ start: 10, count: 3 }, { start: 20, count: 2 }]));
-    assert.deepEqual(acknowledgedIn(loadCursor(dir)), { ackSeq: 10, acked: [{ start: 10, count: 3 }, { start: 20, count: 2 }] });
+    writeCursorFile(
+      dir,
+      state(10, 4, [
+        { start: 1, count: 3 },
+        { start: 8, count: 5 },
+        { start: 20, count: 2 },
+      ]),
+      false,
+    );
+    assert.deepEqual(
+      fs.readFileSync(cursorPath(dir)),
+      cursorBytes(
+        state(10, 4, [
+          { start: 10, count: 3 },
+          { start: 20, count: 2 },
+        ]),
+      ),
+    );
+    assert.deepEqual(
+      loadCursor(dir).file,
+      state(10, 4, [
+        { start: 10, count: 3 },
+        { start: 20, count: 2 },
+      ]),
+    );
+    assert.deepEqual(acknowledgedIn(loadCursor(dir)), {
+      ackSeq: 10,
+      acked: [
+        { start: 10, count: 3 },
+        { start: 20, count: 2 },
+      ],
+    });
   });
 
   test('writeCursorFile replaces the file atomically and leaves no temporary file behind', (t) => {
@@ -578,7 +840,10 @@ describe('a torn or damaged log left by a crash, then more acknowledgements', ()
     // A crash now (before any fold) must not lose acknowledgements 8, 9 and 11.
     const loaded = loadCursor(dir);
     assert.equal(loaded.logAckSeq, 9);
-    assert.deepEqual(loaded.logAcked, [{ start: 7, count: 1 }, { start: 11, count: 1 }]);
+    assert.deepEqual(loaded.logAcked, [
+      { start: 7, count: 1 },
+      { start: 11, count: 1 },
+    ]);
     assert.deepEqual(acknowledgedIn(loaded), { ackSeq: 9, acked: [{ start: 11, count: 1 }] });
   });
 

@@ -40,8 +40,24 @@ const CHUNK_SIZE = 3;
 const RUN_TIMEOUT_MS = 60_000;
 /** Unknown names (`?`) are skipped: open, creat, rename, link, unlink, mkdir and truncate do not exist on every architecture. */
 const TRACED = [
-  'openat', '?open', '?creat', 'mkdirat', '?mkdir', 'linkat', '?link', 'renameat', '?renameat2', '?rename',
-  'unlinkat', '?unlink', '?truncate', 'ftruncate', 'fsync', 'fdatasync', 'write', 'pwrite64',
+  'openat',
+  '?open',
+  '?creat',
+  'mkdirat',
+  '?mkdir',
+  'linkat',
+  '?link',
+  'renameat',
+  '?renameat2',
+  '?rename',
+  'unlinkat',
+  '?unlink',
+  '?truncate',
+  'ftruncate',
+  'fsync',
+  'fdatasync',
+  'write',
+  'pwrite64',
 ].join(',');
 
 const LOG_MAGIC = 0x32415150; // cursor.log entry, 'PQA2': magic, u32 length, f64 ackSeq, ranges, crc
@@ -253,7 +269,15 @@ function describeCall(call: Call): string {
  * exist when the trace began; `chunkSize` is the queue's.
  */
 function checkTrace(calls: Call[], queueDir: string, chunkSize: number): TraceReport {
-  const report: TraceReport = { names: [], violations: [], removals: [], earlyRemovals: [], acknowledging: new Set(), undurableAcks: [], markers: [] };
+  const report: TraceReport = {
+    names: [],
+    violations: [],
+    removals: [],
+    earlyRemovals: [],
+    acknowledging: new Set(),
+    undurableAcks: [],
+    markers: [],
+  };
   const exists = new Set<string>();
   let pending: NewName[] = [];
   let during = '(before the first marker)';
@@ -294,7 +318,14 @@ function checkTrace(calls: Call[], queueDir: string, chunkSize: number): TraceRe
     if (file === null) return;
     const chunk = chunkNumber(queueDir, file);
     if (chunk < 0) return;
-    const removal = { chunk, how: describeCall(call), line: call.start, during, durableAckSeq: durableBefore(call.start), needed: (chunk + 1) * chunkSize };
+    const removal = {
+      chunk,
+      how: describeCall(call),
+      line: call.start,
+      during,
+      durableAckSeq: durableBefore(call.start),
+      needed: (chunk + 1) * chunkSize,
+    };
     report.removals.push(removal);
     if (removal.durableAckSeq < removal.needed) report.earlyRemovals.push(removal);
   };
@@ -316,20 +347,28 @@ function checkTrace(calls: Call[], queueDir: string, chunkSize: number): TraceRe
             if (word !== 'RESOLVED') continue;
             const due = pending.filter((name) => name.kind !== 'spare' || label.startsWith('close'));
             for (const name of due) {
-              report.violations.push({ ...name, problem: `'${label}' resolved (line ${call.end}) before any fsync of ${path.dirname(name.file)} that began after line ${name.line}` });
+              report.violations.push({
+                ...name,
+                problem: `'${label}' resolved (line ${call.end}) before any fsync of ${path.dirname(name.file)} that began after line ${name.line}`,
+              });
             }
             pending = pending.filter((name) => !due.includes(name));
             if (logWrites.length > 0) report.undurableAcks.push({ label, entries: logWrites.length, line: call.end });
           }
         } else if (file === cursorLog) {
-          for (let at = 0; at + 24 <= data.length; ) {
+          for (let at = 0; at + 24 <= data.length;) {
             const length = data.readUInt32LE(at + 4);
             if (data.readUInt32LE(at) !== LOG_MAGIC || length < 24) break;
             logWrites.push({ ackSeq: data.readDoubleLE(at + 8), line: call.end });
             report.acknowledging.add(during);
             at += length;
           }
-        } else if (path.dirname(file) === queueDir && /^cursor\.\d+$/.test(path.basename(file)) && data.length >= 32 && data.readUInt32LE(0) === CURSOR_MAGIC) {
+        } else if (
+          path.dirname(file) === queueDir &&
+          /^cursor\.\d+$/.test(path.basename(file)) &&
+          data.length >= 32 &&
+          data.readUInt32LE(0) === CURSOR_MAGIC
+        ) {
           temps.set(file, { ackSeq: data.readDoubleLE(8), line: call.end, synced: false });
         }
         break;
@@ -358,15 +397,22 @@ function checkTrace(calls: Call[], queueDir: string, chunkSize: number): TraceRe
       case 'open':
       case 'creat': {
         if (!ok) break;
-        const file = call.name === 'openat' ? resolveAt(call.args[0], stringArg(call.args[1]) ?? '') : path.normalize(stringArg(call.args[0]) ?? '');
-        const flags = call.name === 'creat' ? 'O_CREAT' : (call.name === 'openat' ? call.args[2] : call.args[1]) ?? '';
+        const file =
+          call.name === 'openat' ? resolveAt(call.args[0], stringArg(call.args[1]) ?? '') : path.normalize(stringArg(call.args[0]) ?? '');
+        const flags = call.name === 'creat' ? 'O_CREAT' : ((call.name === 'openat' ? call.args[2] : call.args[1]) ?? '');
         if (flags.includes('O_CREAT')) made(file, call);
         if (flags.includes('O_TRUNC')) removesChunk(file, call);
         break;
       }
       case 'mkdir':
       case 'mkdirat':
-        if (ok) made(call.name === 'mkdirat' ? resolveAt(call.args[0], stringArg(call.args[1]) ?? '') : path.normalize(stringArg(call.args[0]) ?? ''), call);
+        if (ok)
+          made(
+            call.name === 'mkdirat'
+              ? resolveAt(call.args[0], stringArg(call.args[1]) ?? '')
+              : path.normalize(stringArg(call.args[0]) ?? ''),
+            call,
+          );
         break;
       case 'link':
       case 'linkat':
@@ -390,7 +436,8 @@ function checkTrace(calls: Call[], queueDir: string, chunkSize: number): TraceRe
       case 'unlink':
       case 'unlinkat': {
         if (!ok) break;
-        const file = call.name === 'unlinkat' ? resolveAt(call.args[0], stringArg(call.args[1]) ?? '') : path.normalize(stringArg(call.args[0]) ?? '');
+        const file =
+          call.name === 'unlinkat' ? resolveAt(call.args[0], stringArg(call.args[1]) ?? '') : path.normalize(stringArg(call.args[0]) ?? '');
         removesChunk(file, call);
         removed(file);
         break;
@@ -433,8 +480,23 @@ async function traceRun(base: string): Promise<{ log: string; queueDir: string }
   const queueDir = path.join(base, 'q');
   const logFile = path.join(base, 'strace.log');
   const args = [
-    '-f', '-qq', '-y', '-x', '-s', '256', '-e', `trace=${TRACED}`, '-e', 'signal=none', '-o', logFile,
-    process.execPath, path.join(here, 'fixtures', 'strace-run.js'), queueDir, path.join(base, 'marker'), String(CHUNK_SIZE),
+    '-f',
+    '-qq',
+    '-y',
+    '-x',
+    '-s',
+    '256',
+    '-e',
+    `trace=${TRACED}`,
+    '-e',
+    'signal=none',
+    '-o',
+    logFile,
+    process.execPath,
+    path.join(here, 'fixtures', 'strace-run.js'),
+    queueDir,
+    path.join(base, 'marker'),
+    String(CHUNK_SIZE),
   ];
   const child = spawn(STRACE, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -444,7 +506,9 @@ async function traceRun(base: string): Promise<{ log: string; queueDir: string }
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   clearTimeout(timer);
   if (code !== 0) {
-    const hint = /ptrace|Operation not permitted/i.test(output) ? ' (strace needs ptrace: in a container, run with --cap-add=SYS_PTRACE)' : '';
+    const hint = /ptrace|Operation not permitted/i.test(output)
+      ? ' (strace needs ptrace: in a container, run with --cap-add=SYS_PTRACE)'
+      : '';
     throw new Error(`strace run exited with ${code}${hint}:\n${output}`);
   }
   // PERQ_STRACE_LOG=<file> keeps the trace for a look by hand.
@@ -481,41 +545,68 @@ describe('directories are durable under fsync: always (strace)', () => {
     for (const kind of ['queue directory', 'info', 'cursor', 'cursor.log', 'chunk', 'spare', 'consumers/', 'lease'] as const) {
       assert.ok(kinds.has(kind), `the trace shows no ${kind} being made: is strace tracing the right calls?`);
     }
-    assert.ok(report().names.some((name) => name.kind === 'chunk' && /^link/.test(name.how)), 'no chunk was made from a spare');
-    assert.ok(report().names.some((name) => name.kind === 'cursor' && /^rename/.test(name.how)), 'no cursor was renamed into place');
-    assert.ok(report().removals.some((r) => /^unlink/.test(r.how)), 'no chunk was deleted');
-    assert.ok(report().removals.some((r) => /^link/.test(r.how)), 'no chunk was kept as a spare');
+    assert.ok(
+      report().names.some((name) => name.kind === 'chunk' && /^link/.test(name.how)),
+      'no chunk was made from a spare',
+    );
+    assert.ok(
+      report().names.some((name) => name.kind === 'cursor' && /^rename/.test(name.how)),
+      'no cursor was renamed into place',
+    );
+    assert.ok(
+      report().removals.some((r) => /^unlink/.test(r.how)),
+      'no chunk was deleted',
+    );
+    assert.ok(
+      report().removals.some((r) => /^link/.test(r.how)),
+      'no chunk was kept as a spare',
+    );
     assert.equal(report().markers.at(-1), 'RESOLVED close (reopened)');
   });
 
   const kinds: Array<[Kind, string]> = [
-    ['queue directory', 'the queue directory, made by open: its parent is fsync\'d before open returns'],
-    ['info', 'info: the queue directory is fsync\'d after its rename, before open returns'],
-    ['cursor', 'cursor: the queue directory is fsync\'d after each rename, before the call resolves'],
-    ['cursor.log', 'cursor.log: the queue directory is fsync\'d after it is made, before open returns'],
-    ['chunk', 'a new chunk (created, or linked from a spare): the queue directory is fsync\'d before the put resolves'],
-    ['spare', 'a spare: the queue directory is fsync\'d after it is linked, by the time the queue is closed'],
-    ['consumers/', 'consumers/: the queue directory is fsync\'d after it is made, before the get resolves'],
-    ['lease', 'a lease: consumers/ is fsync\'d after it is made, before the get resolves'],
+    ['queue directory', "the queue directory, made by open: its parent is fsync'd before open returns"],
+    ['info', "info: the queue directory is fsync'd after its rename, before open returns"],
+    ['cursor', "cursor: the queue directory is fsync'd after each rename, before the call resolves"],
+    ['cursor.log', "cursor.log: the queue directory is fsync'd after it is made, before open returns"],
+    ['chunk', "a new chunk (created, or linked from a spare): the queue directory is fsync'd before the put resolves"],
+    ['spare', "a spare: the queue directory is fsync'd after it is linked, by the time the queue is closed"],
+    ['consumers/', "consumers/: the queue directory is fsync'd after it is made, before the get resolves"],
+    ['lease', "a lease: consumers/ is fsync'd after it is made, before the get resolves"],
   ];
   for (const [kind, title] of kinds) {
     test(title, () => {
       const violations = report().violations.filter((v) => v.kind === kind);
-      assert.equal(violations.length, 0, `${violations.length} ${kind} name(s) not made durable in time:\n  ${violations.map(formatViolation).join('\n  ')}`);
+      assert.equal(
+        violations.length,
+        0,
+        `${violations.length} ${kind} name(s) not made durable in time:\n  ${violations.map(formatViolation).join('\n  ')}`,
+      );
     });
   }
 
-  test('an acknowledgement or a clear written to cursor.log is fdatasync\'d before the call resolves', () => {
+  test("an acknowledgement or a clear written to cursor.log is fdatasync'd before the call resolves", () => {
     for (const label of ['taskDone', 'taskDoneSync', 'clear']) {
-      assert.ok(report().acknowledging.has(label), `no cursor.log entry was written during '${label}': is the run still acknowledging there?`);
+      assert.ok(
+        report().acknowledging.has(label),
+        `no cursor.log entry was written during '${label}': is the run still acknowledging there?`,
+      );
     }
     const undurable = report().undurableAcks;
-    assert.equal(undurable.length, 0, `${undurable.length} call(s) resolved before their cursor.log entries were durable:\n  ${undurable.map((u) => `'${u.label}' (line ${u.line}): ${u.entries} entr(ies) not fdatasync'd`).join('\n  ')}`);
+    assert.equal(
+      undurable.length,
+      0,
+      `${undurable.length} call(s) resolved before their cursor.log entries were durable:\n  ${undurable.map((u) => `'${u.label}' (line ${u.line}): ${u.entries} entr(ies) not fdatasync'd`).join('\n  ')}`,
+    );
   });
 
   test('a chunk is emptied, linked away or unlinked only once the cursor entry that frees it is durable', () => {
     const early = report().earlyRemovals;
-    assert.equal(early.length, 0, `${early.length} chunk removal(s) before the cursor freeing them was durable:\n  ${early.map(formatRemoval).join('\n  ')}`);
+    assert.equal(
+      early.length,
+      0,
+      `${early.length} chunk removal(s) before the cursor freeing them was durable:\n  ${early.map(formatRemoval).join('\n  ')}`,
+    );
   });
 });
 
@@ -569,7 +660,7 @@ describe('the strace checker', () => {
     assert.equal(report.violations.length, 1);
   });
 
-  test('a chunk unlinked after its log entry is fdatasync\'d passes; before, fails', () => {
+  test("a chunk unlinked after its log entry is fdatasync'd passes; before, fails", () => {
     const ok = check([
       `1  write(21<${q}/cursor.log>, "${entry(3)}", 24) = 24`,
       `2  fdatasync(21<${q}/cursor.log>) = 0`,
@@ -584,10 +675,13 @@ describe('the strace checker', () => {
       `2  fdatasync(21<${q}/cursor.log>) = 0`,
       `1  unlink("${chunk(0)}") = 0`,
     ]);
-    assert.deepEqual(early.earlyRemovals.map((r) => r.how), [`ftruncate(22<${chunk(0)}>, 0) = 0`]);
+    assert.deepEqual(
+      early.earlyRemovals.map((r) => r.how),
+      [`ftruncate(22<${chunk(0)}>, 0) = 0`],
+    );
   });
 
-  test('decodeString reads strace\'s escapes', () => {
+  test("decodeString reads strace's escapes", () => {
     assert.deepEqual([...decodeString('a\\n\\"\\\\\\x00\\xff\\0\\177')], [97, 10, 34, 92, 0, 255, 0, 127]);
   });
 });

@@ -57,7 +57,10 @@ function isOpen(fd: number): boolean {
 /** Whether `promise` has settled by the time pending I/O callbacks and microtasks have run. */
 async function settledSoon(promise: Promise<unknown>): Promise<boolean> {
   let settled = false;
-  promise.then(() => (settled = true), () => (settled = true));
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
   await nextMacrotask();
   return settled;
 }
@@ -158,7 +161,10 @@ describe("fsync: 'always'", () => {
     await first;
     assert.deepEqual(ran, ['first']);
     // Their writes came after the first round began, so it must not release them.
-    assert.ok(released.every((r) => !r), 'a caller was released by a round that began before its write');
+    assert.ok(
+      released.every((r) => !r),
+      'a caller was released by a round that began before its write',
+    );
     await Promise.race(later);
     // Microtasks only from here: no further fsync can complete, so whoever is
     // not released yet would need a round of their own.

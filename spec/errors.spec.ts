@@ -165,6 +165,9 @@ describe('errors from a real queue', () => {
     const dir = tempQueueDir(t);
     const q = await perq.Queue.open<number>(dir);
     await q.close();
-    await assert.rejects(q.put(1), (error: unknown) => error instanceof QueueError && error.code === 'ERR_QUEUE_CLOSED' && error.message.includes(dir));
+    await assert.rejects(
+      q.put(1),
+      (error: unknown) => error instanceof QueueError && error.code === 'ERR_QUEUE_CLOSED' && error.message.includes(dir),
+    );
   });
 });

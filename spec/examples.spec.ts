@@ -27,19 +27,35 @@ describe('examples', () => {
     const dir = path.join(tempDir(t), 'q');
     const receiver = start(t, 'poll-receiver', [dir]);
     const sender = start(t, 'poll-sender', [dir]);
-    await waitFor(() => /received: message 2 /.test(receiver.output()), () => `receiver said:\n${receiver.output()}\nsender said:\n${sender.output()}`, { timeoutMs: 15_000, pollMs: 50 });
+    await waitFor(
+      () => /received: message 2 /.test(receiver.output()),
+      () => `receiver said:\n${receiver.output()}\nsender said:\n${sender.output()}`,
+      { timeoutMs: 15_000, pollMs: 50 },
+    );
     assert.match(receiver.output(), /received: message 1 \(sent /);
   });
 
   test('notify-parent and its forked notify-child: jobs go out and answers come back, also after the child is killed', async (t) => {
     const root = tempDir(t);
     const parent = start(t, 'notify-parent', [root]);
-    await waitFor(() => /\] 3² = 9 /.test(parent.output()), () => parent.output(), { timeoutMs: 15_000, pollMs: 50 });
+    await waitFor(
+      () => /\] 3² = 9 /.test(parent.output()),
+      () => parent.output(),
+      { timeoutMs: 15_000, pollMs: 50 },
+    );
     const pid = Number(/forked worker (\d+)/.exec(parent.output())?.[1]);
     process.kill(pid, 'SIGKILL');
-    await waitFor(() => /forking a new one/.test(parent.output()), () => parent.output(), { timeoutMs: 5000, pollMs: 50 });
+    await waitFor(
+      () => /forking a new one/.test(parent.output()),
+      () => parent.output(),
+      { timeoutMs: 5000, pollMs: 50 },
+    );
     const answered = (parent.output().match(/² = /g) ?? []).length;
-    await waitFor(() => (parent.output().match(/² = /g) ?? []).length >= answered + 3, () => parent.output(), { timeoutMs: 15_000, pollMs: 50 });
+    await waitFor(
+      () => (parent.output().match(/² = /g) ?? []).length >= answered + 3,
+      () => parent.output(),
+      { timeoutMs: 15_000, pollMs: 50 },
+    );
     const squares = [...parent.output().matchAll(/\] (\d+)² = (\d+) /g)].map((m) => [Number(m[1]), Number(m[2])]);
     for (const [n, square] of squares) assert.equal(square, n * n);
   });

@@ -28,7 +28,15 @@ import type { LockingMode } from '../lib/options.js';
 import { exited, forkFixture, sleep, tempDirAfter } from './helpers.js';
 import { randomFrom, runSeed } from './support/schedule.js';
 import { isNetworkFileSystem } from '../lib/store/coherence.js';
-import { FUSE_SUPER_MAGIC, checkPrerequisites, isMounted, processRunning, startGlusterVolume, statfsType, type GlusterVolume } from './support/glusterfs.js';
+import {
+  FUSE_SUPER_MAGIC,
+  checkPrerequisites,
+  isMounted,
+  processRunning,
+  startGlusterVolume,
+  statfsType,
+  type GlusterVolume,
+} from './support/glusterfs.js';
 
 const PRODUCERS = 3;
 const CONSUMERS = 3;
@@ -48,11 +56,12 @@ const CHAOS_MAX_MS = 15_000;
 const KILL_EVERY_MS = 300;
 const SETTLE_TIMEOUT_MS = 60_000;
 
-
-
 function readLines(file: string): string[] {
   if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.length > 0);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.length > 0);
 }
 
 interface Member {
@@ -102,7 +111,15 @@ class Run {
   startProducer(slot: number, count = ITEMS_PER_PRODUCER): void {
     const id = `p${slot}.${this.#generation++}`;
     const log = path.join(this.logs, `producer-${id}.log`);
-    const child = forkFixture('gluster-producer', [this.producerDir, id, String(count), this.locking, String(STALE_AFTER_MS), log, String(PRODUCER_PAUSE_MS)]);
+    const child = forkFixture('gluster-producer', [
+      this.producerDir,
+      id,
+      String(count),
+      this.locking,
+      String(STALE_AFTER_MS),
+      log,
+      String(PRODUCER_PAUSE_MS),
+    ]);
     const member = { child, log, killed: false, done: false, count };
     this.producers.set(id, member);
     this.#watch(member, `producer ${id}`);
@@ -119,7 +136,9 @@ class Run {
     if (!waitReady) return;
     await new Promise((resolve, reject) => {
       child.once('message', resolve);
-      child.once('exit', (code, signal) => reject(new Error(`${name} exited (${code ?? signal}) before it was ready: ${this.stderr(member)}`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`${name} exited (${code ?? signal}) before it was ready: ${this.stderr(member)}`)),
+      );
     });
   }
 
@@ -204,11 +223,15 @@ function check(run: Run, drained: string[], seed: number): Outcome {
   for (const key of seen) {
     if (!resolved.has(key) && !maybe.has(key)) problems.push(`phantom: ${key} came out but was never put`);
     const done = (acks.get(key) ?? 0) + (drainedCount.get(key) ?? 0);
-    if (done > 1) problems.push(`duplicate: ${key} acknowledged ${acks.get(key) ?? 0} times and drained ${drainedCount.get(key) ?? 0} times`);
+    if (done > 1)
+      problems.push(`duplicate: ${key} acknowledged ${acks.get(key) ?? 0} times and drained ${drainedCount.get(key) ?? 0} times`);
   }
   for (const key of resolved) {
     const done = (acks.get(key) ?? 0) + (drainedCount.get(key) ?? 0);
-    if (done === 0 && !inDoubt.has(key)) problems.push(`lost: ${key} (put resolved) was never acknowledged nor drained${gets.has(key) ? ` (got ${gets.get(key)} times)` : ''}`);
+    if (done === 0 && !inDoubt.has(key))
+      problems.push(
+        `lost: ${key} (put resolved) was never acknowledged nor drained${gets.has(key) ? ` (got ${gets.get(key)} times)` : ''}`,
+      );
   }
   if (problems.length > 0) assert.fail(`${problems.length} problems (seed ${seed}):\n${problems.slice(0, 15).join('\n')}`);
   return {
@@ -496,6 +519,9 @@ describe('startGlusterVolume', () => {
   });
 
   test('names what to install when GlusterFS is missing', () => {
-    assert.throws(() => checkPrerequisites('/nonexistent'), /^Error: GlusterFS not installed .*apt-get install -y glusterfs-server glusterfs-client/);
+    assert.throws(
+      () => checkPrerequisites('/nonexistent'),
+      /^Error: GlusterFS not installed .*apt-get install -y glusterfs-server glusterfs-client/,
+    );
   });
 });

@@ -58,7 +58,10 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 
 /** Names of the chunk files in `dir`, sorted. */
 export function chunkFiles(dir: string): string[] {
-  return fs.readdirSync(dir).filter((name) => name.startsWith('chunk-')).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name.startsWith('chunk-'))
+    .sort();
 }
 
 /** The process warnings emitted while the test runs (with their codes). */
@@ -74,10 +77,15 @@ export function collectWarnings(t: TestContext): Array<Error & { code?: string }
  * Polls `check` every `pollMs` until it holds; fails after `timeoutMs` with
  * `what` (a string, or a function giving the state to report then).
  */
-export async function waitFor(check: () => boolean, what: string | (() => string), { timeoutMs = 10_000, pollMs = 20 } = {}): Promise<void> {
+export async function waitFor(
+  check: () => boolean,
+  what: string | (() => string),
+  { timeoutMs = 10_000, pollMs = 20 } = {},
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    if (performance.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await sleep(pollMs);
   }
 }

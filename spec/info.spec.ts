@@ -47,7 +47,9 @@ describe('writeInfo and readInfo', () => {
     const dir = tempDir(t);
     writeInfo(dir, 100, 'cbor');
     const parsed: unknown = JSON.parse(fs.readFileSync(infoPath(dir), 'utf8'));
-    const check = crc32c(Buffer.from(JSON.stringify({ format: 'perq', version: FORMAT_VERSION, chunkSize: 100, serializer: 'cbor' }))).toString(16).padStart(8, '0');
+    const check = crc32c(Buffer.from(JSON.stringify({ format: 'perq', version: FORMAT_VERSION, chunkSize: 100, serializer: 'cbor' })))
+      .toString(16)
+      .padStart(8, '0');
     assert.deepEqual(parsed, { format: 'perq', version: FORMAT_VERSION, chunkSize: 100, serializer: 'cbor', check });
   });
 
@@ -55,7 +57,11 @@ describe('writeInfo and readInfo', () => {
     const dir = tempDir(t);
     writeInfo(dir, 100, 'cbor');
     const text = fs.readFileSync(infoPath(dir), 'utf8');
-    for (const [from, to] of [['"chunkSize":100,', '"chunkSize":10 ,'], ['"chunkSize":100', '"chunkSize":900'], ['"cbor"', '"json"']] as const) {
+    for (const [from, to] of [
+      ['"chunkSize":100,', '"chunkSize":10 ,'],
+      ['"chunkSize":100', '"chunkSize":900'],
+      ['"cbor"', '"json"'],
+    ] as const) {
       fs.writeFileSync(infoPath(dir), text.replace(from, to));
       JSON.parse(fs.readFileSync(infoPath(dir), 'utf8'));
       assert.throws(() => readInfo(dir), rejects(dir, 'ERR_CORRUPT', 'check'), `${from} -> ${to}`);
@@ -83,12 +89,15 @@ describe('writeInfo and readInfo', () => {
 
   test('writing into a directory that does not exist is ERR_IO naming the file', (t) => {
     const dir = path.join(tempDir(t), 'absent');
-    assert.throws(() => writeInfo(dir, 100, 'cbor'), (error: unknown) => {
-      assert.ok(error instanceof QueueError);
-      assert.equal(error.code, 'ERR_IO');
-      assert.equal(error.file, infoPath(dir));
-      return true;
-    });
+    assert.throws(
+      () => writeInfo(dir, 100, 'cbor'),
+      (error: unknown) => {
+        assert.ok(error instanceof QueueError);
+        assert.equal(error.code, 'ERR_IO');
+        assert.equal(error.file, infoPath(dir));
+        return true;
+      },
+    );
   });
 });
 
@@ -112,7 +121,7 @@ describe('damaged info files are ERR_CORRUPT', () => {
     }
   });
 
-  test('perq\'s format with an impossible chunk size or serializer', (t) => {
+  test("perq's format with an impossible chunk size or serializer", (t) => {
     const dir = tempDir(t);
     for (const fields of [
       { chunkSize: 0, serializer: 'cbor' },
@@ -129,16 +138,23 @@ describe('damaged info files are ERR_CORRUPT', () => {
   });
 });
 
-describe('info files that are not a perq queue\'s are ERR_FORMAT', () => {
-  test('foreign JSON: another program\'s object, an array, a string, null, a number', (t) => {
+describe("info files that are not a perq queue's are ERR_FORMAT", () => {
+  test("foreign JSON: another program's object, an array, a string, null, a number", (t) => {
     const dir = tempDir(t);
-    for (const text of ['{"name":"my-app","version":"1.0.0"}', '{"format":"perqx","version":1,"chunkSize":100,"serializer":"cbor"}', '[]', '"perq"', 'null', '42']) {
+    for (const text of [
+      '{"name":"my-app","version":"1.0.0"}',
+      '{"format":"perqx","version":1,"chunkSize":100,"serializer":"cbor"}',
+      '[]',
+      '"perq"',
+      'null',
+      '42',
+    ]) {
       fs.writeFileSync(infoPath(dir), text);
       assert.throws(() => readInfo(dir), rejects(dir, 'ERR_FORMAT'), text);
     }
   });
 
-  test('an info file that is not JSON, with no perq file beside it (persist-queue\'s pickled info)', (t) => {
+  test("an info file that is not JSON, with no perq file beside it (persist-queue's pickled info)", (t) => {
     const dir = tempDir(t);
     fs.writeFileSync(infoPath(dir), Buffer.from([0x80, 0x04, 0x95, 0x2a, 0x00, 0x7d, 0x94, 0x28, 0x8c, 0x04, 0x73, 0x69, 0x7a, 0x65]));
     fs.writeFileSync(path.join(dir, 'q00000'), 'x');

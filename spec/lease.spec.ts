@@ -8,7 +8,16 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CONSUMERS_DIR, Lease, RESERVE_LEASE, isLeaseFile, leaseAlive, leasePath, prepareLeases, removeLease } from '../lib/coordination/lease.js';
+import {
+  CONSUMERS_DIR,
+  Lease,
+  RESERVE_LEASE,
+  isLeaseFile,
+  leaseAlive,
+  leasePath,
+  prepareLeases,
+  removeLease,
+} from '../lib/coordination/lease.js';
 import type { LockingMode } from '../lib/coordination/lock.js';
 import { exited, forkFixture, sleep, tempDir, waitFor } from './helpers.js';
 
@@ -84,12 +93,15 @@ test('without consumers/ or a reserve, take() creates both, and a second take of
   t.after(() => lease.end());
   assert.equal(fs.existsSync(path.join(dir, CONSUMERS_DIR, RESERVE_LEASE)), true);
   fs.rmSync(path.join(dir, CONSUMERS_DIR, RESERVE_LEASE));
-  assert.throws(() => Lease.take(dir, 5, 'flock', STALE_MS, false), (error: Error & { code?: string }) => {
-    assert.equal(error.code, 'ERR_IO');
-    assert.match(error.message, /taking a consumer lease/);
-    assert.ok(error.message.includes(dir), error.message);
-    return true;
-  });
+  assert.throws(
+    () => Lease.take(dir, 5, 'flock', STALE_MS, false),
+    (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'ERR_IO');
+      assert.match(error.message, /taking a consumer lease/);
+      assert.ok(error.message.includes(dir), error.message);
+      return true;
+    },
+  );
   assert.equal(leaseAlive(dir, 5, 'flock', STALE_MS), true, 'the failed take left the live lease alone');
 });
 

@@ -51,7 +51,6 @@ async function kill(child: ChildProcess): Promise<void> {
   assert.equal(signal, 'SIGKILL');
 }
 
-
 for (const mode of ['flock', 'lockfile'] as const) {
   describe(`locking: '${mode}'`, () => {
     test('while one holds the lock, another cannot take it; after release it can, again and again', (t) => {
@@ -121,20 +120,20 @@ for (const mode of ['flock', 'lockfile'] as const) {
       const dir = tempQueueDir(t);
       const q = await Queue.open<number>(dir, { locking: mode, staleAfter: STALE_MS });
       try {
-      await q.put(1);
-      await sleep(5); // let this process release the lock
-      const child = await holderProcess(t, dir, mode);
-      let done = false;
-      const putting = q.put(2).then(() => (done = true));
-      await sleep(50);
-      assert.equal(done, false, 'put went ahead while another process held the lock');
-      await kill(child);
-      if (mode === 'lockfile') {
-        const longAgo = new Date(Date.now() - LONG_AGO_MS);
-        fs.utimesSync(path.join(dir, LOCKFILE_DIR), longAgo, longAgo);
-      }
-      await putting;
-      assert.deepEqual(await q.getMany(2), [1, 2]);
+        await q.put(1);
+        await sleep(5); // let this process release the lock
+        const child = await holderProcess(t, dir, mode);
+        let done = false;
+        const putting = q.put(2).then(() => (done = true));
+        await sleep(50);
+        assert.equal(done, false, 'put went ahead while another process held the lock');
+        await kill(child);
+        if (mode === 'lockfile') {
+          const longAgo = new Date(Date.now() - LONG_AGO_MS);
+          fs.utimesSync(path.join(dir, LOCKFILE_DIR), longAgo, longAgo);
+        }
+        await putting;
+        assert.deepEqual(await q.getMany(2), [1, 2]);
       } finally {
         await q.close();
       }
@@ -187,7 +186,10 @@ describe('queues of one process on one directory', () => {
     for (let i = 0; i < 200; i++) puts.push((i % 2 === 0 ? first : second).put(i));
     await Promise.all(puts);
     const got = [...(await first.getMany(100)), ...(await second.getMany(100))];
-    assert.deepEqual(got.sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i));
+    assert.deepEqual(
+      got.sort((a, b) => a - b),
+      Array.from({ length: 200 }, (_, i) => i),
+    );
     for (let i = 0; i < 100; i++) await Promise.all([first.taskDone(), second.taskDone()]);
     await Promise.all([first.close(), second.close()]);
     const again = await Queue.open<number>(dir);
@@ -273,7 +275,10 @@ describe('holding the lock across calls', () => {
     try {
       await Promise.all(Array.from({ length: 1000 }, (_, i) => q.put(i)));
       const got = await Promise.all(Array.from({ length: 10 }, () => q.getMany(100)));
-      assert.deepEqual(got.flat(), Array.from({ length: 1000 }, (_, i) => i));
+      assert.deepEqual(
+        got.flat(),
+        Array.from({ length: 1000 }, (_, i) => i),
+      );
     } finally {
       await q.close();
     }

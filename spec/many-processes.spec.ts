@@ -47,7 +47,6 @@ interface Member {
   killed: boolean;
 }
 
-
 /**
  * A fresh root with a `logs` directory; when the test ends its processes are
  * killed, then `cleanUp` (an unmount) runs, then the root is removed, in that order.
@@ -75,7 +74,6 @@ function readStderr(log: string): string {
   }
 }
 
-
 interface Delivery {
   member: Member;
   at: number;
@@ -90,7 +88,10 @@ function parseLine(line: string): { kind: string; key: string; time: number } {
 
 function readLines(file: string): string[] {
   if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.length > 0);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.length > 0);
 }
 
 class Run {
@@ -117,7 +118,15 @@ class Run {
     const id = `p${slot}.${this.#generation++}`;
     const log = path.join(this.#sc.logs, `producer-${id}.log`);
     const { locking, staleAfter, producerDir } = this.#sc;
-    const child = forkFixture('mp-producer', [producerDir, id, String(this.#sc.items ?? ITEMS_PER_PRODUCER), locking, String(staleAfter), log, String(this.#sc.pause ?? 0)]);
+    const child = forkFixture('mp-producer', [
+      producerDir,
+      id,
+      String(this.#sc.items ?? ITEMS_PER_PRODUCER),
+      locking,
+      String(staleAfter),
+      log,
+      String(this.#sc.pause ?? 0),
+    ]);
     child.on('message', (message) => {
       if ((message as { done?: boolean }).done) this.done.add(id);
     });
@@ -135,7 +144,9 @@ class Run {
     if (!waitReady) return;
     await new Promise((resolve, reject) => {
       child.once('message', resolve);
-      child.once('exit', (code, signal) => reject(new Error(`consumer exited (${code ?? signal}) before it was ready: ${readStderr(log)}`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`consumer exited (${code ?? signal}) before it was ready: ${readStderr(log)}`)),
+      );
     });
   }
 
@@ -211,7 +222,10 @@ async function runScenario(t: TestContext, run: Run, sc: Scenario, seed: number)
   for (;;) {
     const missing = [...run.resolvedPuts()].filter((key) => !run.deliveredKeys().has(key));
     if (missing.length === 0) break;
-    assert.ok(performance.now() < deadline, `never delivered (seed ${seed}): ${missing.slice(0, 10).join(', ')} (${missing.length} in all)`);
+    assert.ok(
+      performance.now() < deadline,
+      `never delivered (seed ${seed}): ${missing.slice(0, 10).join(', ')} (${missing.length} in all)`,
+    );
     await sleep(100);
   }
   // Items a killed producer put without logging, and items a killed consumer held, settle too.
@@ -240,18 +254,26 @@ async function runScenario(t: TestContext, run: Run, sc: Scenario, seed: number)
   for (const [key, list] of deliveries) {
     const [id, n] = key.split(' ');
     list.sort((a, b) => a.at - b.at);
-    const story = list.map((d) => `${path.basename(d.member.log)}${d.member.killed ? ' (killed)' : ''}${d.ackedAt !== undefined ? ' acked' : ''}`).join(', ');
-    assert.ok(producerIds.has(id) && Number(n) >= 0 && Number(n) < (sc.items ?? ITEMS_PER_PRODUCER), `delivered an item never put (seed ${seed}): ${key}`);
+    const story = list
+      .map((d) => `${path.basename(d.member.log)}${d.member.killed ? ' (killed)' : ''}${d.ackedAt !== undefined ? ' acked' : ''}`)
+      .join(', ');
+    assert.ok(
+      producerIds.has(id) && Number(n) >= 0 && Number(n) < (sc.items ?? ITEMS_PER_PRODUCER),
+      `delivered an item never put (seed ${seed}): ${key}`,
+    );
     list.forEach((delivery, i) => {
       // Only a consumer killed before it acknowledged leaves an item unacknowledged...
-      if (delivery.ackedAt === undefined) assert.ok(delivery.member.killed, `a live consumer got ${key} and never acknowledged it (seed ${seed}): ${story}`);
+      if (delivery.ackedAt === undefined)
+        assert.ok(delivery.member.killed, `a live consumer got ${key} and never acknowledged it (seed ${seed}): ${story}`);
       // ...and only then is it handed out again: never after an acknowledgement.
       if (i > 0) assert.ok(list[i - 1].ackedAt === undefined, `${key} delivered again after it was acknowledged (seed ${seed}): ${story}`);
     });
     if (list.length > 1) duplicates++;
   }
   for (const key of run.resolvedPuts()) assert.ok(deliveries.has(key), `lost (seed ${seed}): ${key}`);
-  t.diagnostic(`seed ${seed}: ${deliveries.size} items delivered, ${duplicates} redelivered after a kill, ${run.allConsumers().filter((m) => m.killed).length} consumers and ${[...run.producers.values()].filter((m) => m.killed).length} producers killed`);
+  t.diagnostic(
+    `seed ${seed}: ${deliveries.size} items delivered, ${duplicates} redelivered after a kill, ${run.allConsumers().filter((m) => m.killed).length} consumers and ${[...run.producers.values()].filter((m) => m.killed).length} producers killed`,
+  );
 
   // Nothing left: every item was delivered and acknowledged, or handed back and taken again.
   const after = await Queue.open(sc.producerDir, { locking: sc.locking, staleAfter: sc.staleAfter });
@@ -282,7 +304,14 @@ describe('many producer and consumer processes on one directory', () => {
     const mount = await mountOverSsh(shared);
     cleanUp.push(() => mount.unmount());
     const sc: Scenario = {
-      locking: 'lockfile', staleAfter: 2000, pollInterval: 100, producerDir: path.join(shared, 'q'), consumerDir: path.join(mount.mountPoint, 'q'), logs, pause: 20, items: 100,
+      locking: 'lockfile',
+      staleAfter: 2000,
+      pollInterval: 100,
+      producerDir: path.join(shared, 'q'),
+      consumerDir: path.join(mount.mountPoint, 'q'),
+      logs,
+      pause: 20,
+      items: 100,
     };
     runs.push(new Run(sc));
     await runScenario(t, runs[0], sc, runSeed());
@@ -323,7 +352,11 @@ describe('many producer and consumer processes on one directory', () => {
 
 describe('a consumer that stops holding an item it has not acknowledged', () => {
   /** Runs `body` with a queue in a fresh root (removed when the test ends), closing the queue after it. */
-  async function withQueue(t: TestContext, options: QueueOptions, body: (q: Queue<string>, dir: string, root: string) => Promise<void>): Promise<void> {
+  async function withQueue(
+    t: TestContext,
+    options: QueueOptions,
+    body: (q: Queue<string>, dir: string, root: string) => Promise<void>,
+  ): Promise<void> {
     const { root } = testRoot(t, [], []);
     const dir = path.join(root, 'q');
     const q = await Queue.open<string>(dir, options);
@@ -334,7 +367,12 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
     }
   }
 
-  async function holder(t: TestContext, dir: string, locking: LockingMode, staleAfter: number): Promise<{ child: ChildProcess; got: unknown }> {
+  async function holder(
+    t: TestContext,
+    dir: string,
+    locking: LockingMode,
+    staleAfter: number,
+  ): Promise<{ child: ChildProcess; got: unknown }> {
     const child = forkFixture('mp-holder', [dir, locking, String(staleAfter)]);
     t.after(async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -347,7 +385,10 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
     return { child, got: message.got };
   }
 
-  for (const [locking, staleAfter] of [['flock', 10_000], ['lockfile', 2000]] as const) {
+  for (const [locking, staleAfter] of [
+    ['flock', 10_000],
+    ['lockfile', 2000],
+  ] as const) {
     test(`locking '${locking}': its item stays its own while it lives, and comes back ${locking === 'flock' ? 'at once' : 'once its lease is stale'} when it is SIGKILLed`, async (t) => {
       // No polling to speak of: what brings the item back is seeing the holder's death.
       await withQueue(t, { locking, staleAfter, pollInterval: 60_000 }, async (q, dir) => {
@@ -355,7 +396,7 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
         const { child, got } = await holder(t, dir, locking, staleAfter);
         assert.equal(got, 'a');
         assert.equal(await q.get(), 'b');
-        await assert.rejects(q.get({ timeout: 300 }), { code: 'ERR_EMPTY' }, 'a live consumer\'s item was handed out again');
+        await assert.rejects(q.get({ timeout: 300 }), { code: 'ERR_EMPTY' }, "a live consumer's item was handed out again");
         const waiting = q.get();
         const killedAt = performance.now();
         child.kill('SIGKILL');

@@ -50,7 +50,12 @@ type ReplyOf<K extends ReplyKey> = Extract<PeerReply, Record<K, unknown>>;
 const REPLY_KEYS: readonly string[] = ['ready', 'waiting', 'got', 'put', 'sentForeign', 'report', 'failed'] satisfies ReplyKey[];
 
 function isReply(message: unknown): message is PeerReply {
-  return typeof message === 'object' && message !== null && !Array.isArray(message) && Object.keys(message).some((key) => REPLY_KEYS.includes(key));
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    !Array.isArray(message) &&
+    Object.keys(message).some((key) => REPLY_KEYS.includes(key))
+  );
 }
 
 /** The other side of a test: a forked child (notify-peer) or a worker thread (notify-worker), and its replies. */
@@ -99,7 +104,7 @@ class Peer {
     const deadline = performance.now() + within;
     for (;;) {
       const failed = this.#inbox.find((reply) => 'failed' in reply);
-      if (failed !== undefined) throw new Error(`${this.name}: ${(failed).failed}\n${this.stderr}`);
+      if (failed !== undefined) throw new Error(`${this.name}: ${failed.failed}\n${this.stderr}`);
       const index = this.#inbox.findIndex((reply) => key in reply);
       if (index >= 0) return this.#inbox.splice(index, 1)[0] as ReplyOf<K>;
       if (this.#gone !== undefined) throw new Error(`${this.name} ${this.#gone} before it sent '${key}'\n${this.stderr}`);
@@ -192,7 +197,6 @@ async function within<T>(promise: Promise<T>, ms: number, message: string): Prom
   }
 }
 
-
 /**
  * Before a worker thread touches the queue, lets this thread's queue publish
  * and release the directory lock (it keeps it until the loop turns), so the
@@ -215,7 +219,12 @@ interface WakeOptions {
 }
 
 /** The peer's get sleeps on an empty queue; a put here must reach it within `within` ms. */
-async function putHereGetThere(q: Queue<string>, peer: Peer, item: string, { within: ms = WAKE_WITHIN_MS, queue }: WakeOptions = {}): Promise<void> {
+async function putHereGetThere(
+  q: Queue<string>,
+  peer: Peer,
+  item: string,
+  { within: ms = WAKE_WITHIN_MS, queue }: WakeOptions = {},
+): Promise<void> {
   await lockFreeForWorker(peer);
   peer.send({ cmd: 'get', ack: true, queue });
   await peer.next('waiting');
@@ -228,7 +237,12 @@ async function putHereGetThere(q: Queue<string>, peer: Peer, item: string, { wit
 }
 
 /** A get here sleeps on an empty queue; a put by the peer must reach it within `within` ms. */
-async function putThereGetHere(q: Queue<string>, peer: Peer, item: string, { within: ms = WAKE_WITHIN_MS, queue }: WakeOptions = {}): Promise<void> {
+async function putThereGetHere(
+  q: Queue<string>,
+  peer: Peer,
+  item: string,
+  { within: ms = WAKE_WITHIN_MS, queue }: WakeOptions = {},
+): Promise<void> {
   const getting = q.get();
   await sleep(WAIT_SETTLE_MS);
   const start = performance.now();
@@ -247,7 +261,8 @@ function processErrors(t: TestContext): string[] {
   const onError = (error: unknown): void => void errors.push(`uncaught: ${String(error)}`);
   const onRejection = (reason: unknown): void => void errors.push(`unhandled rejection: ${String(reason)}`);
   const onWarning = (warning: Error & { code?: string }): void => {
-    if (warning.code?.startsWith('PERQ') === true || warning.name === 'MaxListenersExceededWarning') errors.push(`warning: ${warning.message}`);
+    if (warning.code?.startsWith('PERQ') === true || warning.name === 'MaxListenersExceededWarning')
+      errors.push(`warning: ${warning.message}`);
   };
   process.on('uncaughtException', onError);
   process.on('unhandledRejection', onRejection);
@@ -456,7 +471,13 @@ describe('useNotify between threads', () => {
     });
     const PORT = 0;
     const BROADCAST = 1;
-    const peer = await s.worker([{ dir: byPort.dir, channel: { port: port2 } }, { dir: byBroadcast.dir, channel: { broadcast: name } }], [port2]);
+    const peer = await s.worker(
+      [
+        { dir: byPort.dir, channel: { port: port2 } },
+        { dir: byBroadcast.dir, channel: { broadcast: name } },
+      ],
+      [port2],
+    );
     assert.equal(byPort.useNotify(port1), byPort);
     assert.equal(byBroadcast.useNotify(broadcast), byBroadcast);
 
@@ -587,20 +608,27 @@ describe('useNotify arguments', () => {
     assert.deepEqual(attached, { message: untouched.message + 1, exit: untouched.exit + 1, disconnect: untouched.disconnect + 1 });
     await q.close();
     assert.deepEqual(childListeners(peer.child), untouched, 'close removed what useNotify added');
-    assert.throws(() => q.useNotify(peer.child), (error: unknown) => error instanceof QueueError && error.code === 'ERR_QUEUE_CLOSED');
+    assert.throws(
+      () => q.useNotify(peer.child),
+      (error: unknown) => error instanceof QueueError && error.code === 'ERR_QUEUE_CLOSED',
+    );
   });
 
-  test('anything but a ChildProcess, process, MessagePort or BroadcastChannel is ERR_INVALID_ARG naming the directory', TEST_OPTIONS, async (t) => {
-    const s = scope(t);
-    const q = await s.open();
-    const channel = new MessageChannel();
-    t.after(() => channel.port1.close());
-    for (const bad of [undefined, null, 42, 'process', {}, new EventEmitter(), channel, { send() {}, on() {} }]) {
-      assert.throws(() => q.useNotify(bad as never), isInvalidArg(fs.realpathSync(s.dir)), `useNotify(${inspect(bad)})`);
-    }
-    await q.put('still works');
-    assert.equal(await q.get(), 'still works');
-  });
+  test(
+    'anything but a ChildProcess, process, MessagePort or BroadcastChannel is ERR_INVALID_ARG naming the directory',
+    TEST_OPTIONS,
+    async (t) => {
+      const s = scope(t);
+      const q = await s.open();
+      const channel = new MessageChannel();
+      t.after(() => channel.port1.close());
+      for (const bad of [undefined, null, 42, 'process', {}, new EventEmitter(), channel, { send() {}, on() {} }]) {
+        assert.throws(() => q.useNotify(bad as never), isInvalidArg(fs.realpathSync(s.dir)), `useNotify(${inspect(bad)})`);
+      }
+      await q.put('still works');
+      assert.equal(await q.get(), 'still works');
+    },
+  );
 
   test('a ChildProcess started without an IPC channel is ERR_INVALID_ARG saying to fork', TEST_OPTIONS, async (t) => {
     const s = scope(t);
@@ -611,7 +639,10 @@ describe('useNotify arguments', () => {
       await exited(child);
     });
     const untouched = childListeners(child);
-    assert.throws(() => q.useNotify(child), (error: unknown) => isInvalidArg(fs.realpathSync(s.dir))(error) && /fork/.test((error as Error).message));
+    assert.throws(
+      () => q.useNotify(child),
+      (error: unknown) => isInvalidArg(fs.realpathSync(s.dir))(error) && /fork/.test((error as Error).message),
+    );
     assert.deepEqual(childListeners(child), untouched, 'nothing attached');
   });
 

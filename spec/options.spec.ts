@@ -8,7 +8,12 @@ import { describe, test } from 'node:test';
 import { QueueError } from '../lib/errors.js';
 import { Queue } from '../lib/index.js';
 import {
-  DEFAULT_CHUNK_SIZE, DEFAULT_MAX_ITEM_BYTES, DEFAULT_POLL_INTERVAL, MAX_ITEM_BYTES_LIMIT, resolveOptions, type QueueOptions,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_MAX_ITEM_BYTES,
+  DEFAULT_POLL_INTERVAL,
+  MAX_ITEM_BYTES_LIMIT,
+  resolveOptions,
+  type QueueOptions,
 } from '../lib/options.js';
 import { tempQueueDir } from './helpers.js';
 
@@ -65,7 +70,14 @@ describe('valid options are kept', () => {
   test('every option set to a valid value', () => {
     const custom = { name: 'mine', encode: (v: unknown) => Buffer.from(String(v)), decode: (b: Uint8Array) => Buffer.from(b).toString() };
     const resolved = resolveOptions(DIR, {
-      chunkSize: 7, maxSize: 50, serializer: custom, autosave: true, fsync: 'always', pollInterval: 25, locking: 'lockfile', maxItemBytes: 1024,
+      chunkSize: 7,
+      maxSize: 50,
+      serializer: custom,
+      autosave: true,
+      fsync: 'always',
+      pollInterval: 25,
+      locking: 'lockfile',
+      maxItemBytes: 1024,
     });
     assert.equal(resolved.chunkSize, 7);
     assert.equal(resolved.chunkSizeExplicit, true);
@@ -151,7 +163,12 @@ describe('invalid options are ERR_INVALID_OPTION naming the option and the value
   });
 
   test('options that are not an object are refused', () => {
-    for (const [options, shown] of [['fast', '"fast"'], [42, '42'], [null, 'null'], [true, 'true']] as Array<[unknown, string]>) {
+    for (const [options, shown] of [
+      ['fast', '"fast"'],
+      [42, '42'],
+      [null, 'null'],
+      [true, 'true'],
+    ] as Array<[unknown, string]>) {
       assert.throws(() => resolveOptions(DIR, options as QueueOptions), invalidOption('options', shown));
     }
   });
@@ -190,7 +207,10 @@ describe('through Queue.open', () => {
       return true;
     });
     assert.equal(fs.existsSync(dir), false);
-    assert.throws(() => Queue.openSync(dir, withOption('lockng', 'flock')), (error: unknown) => error instanceof QueueError && error.code === 'ERR_INVALID_OPTION');
+    assert.throws(
+      () => Queue.openSync(dir, withOption('lockng', 'flock')),
+      (error: unknown) => error instanceof QueueError && error.code === 'ERR_INVALID_OPTION',
+    );
     assert.equal(fs.existsSync(dir), false);
   });
 
@@ -199,9 +219,16 @@ describe('through Queue.open', () => {
     const q = await Queue.open<number>(dir);
     await q.put(1);
     await q.close();
-    const contents = (): string[][] => (fs.readdirSync(dir, { recursive: true }) as string[]).sort().filter((name) => fs.statSync(`${dir}/${name}`).isFile()).map((name) => [name, fs.readFileSync(`${dir}/${name}`).toString('hex')]);
+    const contents = (): string[][] =>
+      (fs.readdirSync(dir, { recursive: true }) as string[])
+        .sort()
+        .filter((name) => fs.statSync(`${dir}/${name}`).isFile())
+        .map((name) => [name, fs.readFileSync(`${dir}/${name}`).toString('hex')]);
     const before = contents();
-    await assert.rejects(Queue.open(dir, { fsync: 'sometimes' as unknown as 'always' }), (error: unknown) => error instanceof QueueError && error.code === 'ERR_INVALID_OPTION');
+    await assert.rejects(
+      Queue.open(dir, { fsync: 'sometimes' as unknown as 'always' }),
+      (error: unknown) => error instanceof QueueError && error.code === 'ERR_INVALID_OPTION',
+    );
     const after = contents();
     assert.deepEqual(after, before);
   });

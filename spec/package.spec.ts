@@ -22,7 +22,11 @@ test("import from 'perq' resolves through the exports map", async (t) => {
 
 test('package.json declares what SPEC asks for', () => {
   const pkg = JSON.parse(fs.readFileSync(require.resolve('perq/package.json'), 'utf8')) as {
-    name: string; type: string; engines: { node: string }; exports: Record<string, { types?: string; import?: string }>; dependencies: Record<string, string>;
+    name: string;
+    type: string;
+    engines: { node: string };
+    exports: Record<string, { types?: string; import?: string }>;
+    dependencies: Record<string, string>;
   };
   assert.equal(pkg.name, 'perq');
   assert.equal(pkg.type, 'module');

@@ -15,7 +15,9 @@ function run(fsync: Fsync, reports: WorkerReport[], intents: Partial<Intents> = 
   const puts = new Map<string, number>(intents.puts ?? []);
   for (const r of reports) if (r.kind === 'put') for (const key of r.keys) if (!puts.has(key)) puts.set(key, r.t0);
   return {
-    fsync, tCut, earlyExits: [],
+    fsync,
+    tCut,
+    earlyExits: [],
     reports: reports.map((r) => ({ ...r, worker: 'w' })),
     intents: { puts, acks: intents.acks ?? new Set(), clears: intents.clears ?? [] },
   };
@@ -26,7 +28,13 @@ function drained(...keys: string[]): DrainReport {
 }
 
 const put = (key: string, t1: number): WorkerReport => ({ kind: 'put', keys: [key], t0: t1 - 1, t1 });
-const got = (key: string, t1: number, worker?: string): WorkerReport & { worker?: string } => ({ kind: 'got', keys: [key], t0: t1 - 1, t1, ...(worker ? { worker } : {}) });
+const got = (key: string, t1: number, worker?: string): WorkerReport & { worker?: string } => ({
+  kind: 'got',
+  keys: [key],
+  t0: t1 - 1,
+  t1,
+  ...(worker ? { worker } : {}),
+});
 const acked = (key: string, t1: number): WorkerReport => ({ kind: 'acked', keys: [key], t0: t1 - 1, t1 });
 
 function failures(findings: Finding[]): string[] {
@@ -96,7 +104,12 @@ describe('power-loss verdicts', () => {
     const again = [put('a/0', T), got('a/0', T + 1), acked('a/0', T + 2), got('a/0', T + 5)];
     assert.deepEqual(failures(checkCut(newModel(), run('never', again), drained()).findings), ['again live a/0']);
     // Handed back by close: another consumer may take it.
-    const handedBack: WorkerReport[] = [put('a/0', T), got('a/0', T + 1), { kind: 'closed', keys: ['a/0'], t0: T + 3, t1: T + 6 }, got('a/0', T + 5)];
+    const handedBack: WorkerReport[] = [
+      put('a/0', T),
+      got('a/0', T + 1),
+      { kind: 'closed', keys: ['a/0'], t0: T + 3, t1: T + 6 },
+      got('a/0', T + 5),
+    ];
     assert.deepEqual(checkCut(newModel(), run('always', handedBack), drained('a/0')).findings, []);
   });
 
@@ -126,7 +139,10 @@ describe('power-loss items and journals', () => {
     assert.ok('wrong' in checkItem({ ...item, k: 43 }));
     assert.ok('wrong' in checkItem({ ...item, extra: 1 }));
     assert.ok('wrong' in checkItem(null));
-    assert.ok(Array.from({ length: 200 }, (_, k) => powerItem('p', k).pad.length).some((n) => n > 4096), 'some items span a cache page');
+    assert.ok(
+      Array.from({ length: 200 }, (_, k) => powerItem('p', k).pad.length).some((n) => n > 4096),
+      'some items span a cache page',
+    );
   });
 
   test('a journal line the kill cut short is not read', () => {

@@ -366,8 +366,16 @@ describe('close', () => {
     await q.close();
     await Promise.all(rejections);
     const calls: Array<() => Promise<unknown>> = [
-      () => q.put(1), () => q.putMany([1]), () => q.get(), () => q.getMany(1), () => q.getNowait(),
-      () => q.putNowait(1), () => q.peek(), () => q.taskDone(), () => q.join(), () => q.clear(),
+      () => q.put(1),
+      () => q.putMany([1]),
+      () => q.get(),
+      () => q.getMany(1),
+      () => q.getNowait(),
+      () => q.putNowait(1),
+      () => q.peek(),
+      () => q.taskDone(),
+      () => q.join(),
+      () => q.clear(),
     ];
     for (const call of calls) await assert.rejects(call(), { code: 'ERR_QUEUE_CLOSED' });
     assert.throws(() => q.putSync(1), { code: 'ERR_QUEUE_CLOSED' });
@@ -534,11 +542,11 @@ function recordSyncs(t: TestContext): Array<{ file: string; at: number }> {
   };
   const wrapSync = (name: 'fdatasyncSync' | 'fsyncSync'): void => {
     const real = fs[name];
-    fs[name] = ((fd: number) => {
+    fs[name] = (fd: number) => {
       const file = fileOf(fd);
       real(fd);
       synced.push({ file, at: performance.now() });
-    });
+    };
     t.after(() => {
       fs[name] = real;
     });
@@ -552,12 +560,18 @@ function recordSyncs(t: TestContext): Array<{ file: string; at: number }> {
 
 describe('fsync modes', () => {
   for (const fsync of ['always', 25, 'never'] as const) {
-    const promise = fsync === 'always' ? 'resolves only after its chunk was synced' : fsync === 25 ? 'is synced within the period after it resolved' : 'syncs nothing';
+    const promise =
+      fsync === 'always'
+        ? 'resolves only after its chunk was synced'
+        : fsync === 25
+          ? 'is synced within the period after it resolved'
+          : 'syncs nothing';
     test(`fsync ${fsync}: an awaited put ${promise}`, async (t) => {
       const dir = tempQueueDir(t);
       const q = await Queue.open<number>(dir, { fsync, chunkSize: 1000 });
       const synced = recordSyncs(t);
-      const chunkSynced = (from: number, to: number): boolean => synced.some((s) => s.file.includes('/chunk-') && s.at >= from && s.at <= to);
+      const chunkSynced = (from: number, to: number): boolean =>
+        synced.some((s) => s.file.includes('/chunk-') && s.at >= from && s.at <= to);
       for (let i = 0; i < 5; i++) {
         const issued = performance.now();
         await q.put(i);
@@ -588,7 +602,10 @@ describe('fsync modes', () => {
       const reopened = await Queue.open<number>(dir);
       assert.equal(reopened.size, 35);
       const rest = await reopened.getMany(100);
-      assert.deepEqual([...rest].sort((a, b) => a - b), Array.from({ length: 35 }, (_, i) => i + 30));
+      assert.deepEqual(
+        [...rest].sort((a, b) => a - b),
+        Array.from({ length: 35 }, (_, i) => i + 30),
+      );
       await reopened.close();
     });
   }

@@ -36,7 +36,10 @@ describe('insertRange', () => {
           assert.deepEqual([added.start, added.count], given, 'the range passed in is not changed');
           for (let i = 0; i < added.count; i++) model.add(added.start + i);
           assertCanonical(ranges);
-          assert.deepEqual(members(ranges), [...model].sort((a, b) => a - b));
+          assert.deepEqual(
+            members(ranges),
+            [...model].sort((a, b) => a - b),
+          );
         }
       }),
       { seed: SEED, numRuns: 300 },
@@ -44,11 +47,21 @@ describe('insertRange', () => {
   });
 
   test('merges with the neighbour it touches on either side, bridges a gap, and inserts between without merging', () => {
-    const ranges: Range[] = [{ start: 10, count: 5 }, { start: 20, count: 5 }];
+    const ranges: Range[] = [
+      { start: 10, count: 5 },
+      { start: 20, count: 5 },
+    ];
     insertRange(ranges, { start: 15, count: 1 });
-    assert.deepEqual(ranges, [{ start: 10, count: 6 }, { start: 20, count: 5 }]);
+    assert.deepEqual(ranges, [
+      { start: 10, count: 6 },
+      { start: 20, count: 5 },
+    ]);
     insertRange(ranges, { start: 17, count: 1 });
-    assert.deepEqual(ranges, [{ start: 10, count: 6 }, { start: 17, count: 1 }, { start: 20, count: 5 }]);
+    assert.deepEqual(ranges, [
+      { start: 10, count: 6 },
+      { start: 17, count: 1 },
+      { start: 20, count: 5 },
+    ]);
     insertRange(ranges, { start: 16, count: 4 });
     assert.deepEqual(ranges, [{ start: 10, count: 15 }]);
     insertRange(ranges, { start: 0, count: 0 });

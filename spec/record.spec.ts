@@ -4,7 +4,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { crc32c } from '../lib/store/crc32c.js';
-import { HEADER_BYTES, frameSize, headerSeq, headerTimestamp, intactFramesLength, payloadIntact, readHeaderLength, sealQuarantined, writeFrame } from '../lib/store/record.js';
+import {
+  HEADER_BYTES,
+  frameSize,
+  headerSeq,
+  headerTimestamp,
+  intactFramesLength,
+  payloadIntact,
+  readHeaderLength,
+  sealQuarantined,
+  writeFrame,
+} from '../lib/store/record.js';
 
 const SEQ = 4242;
 const TIME = 1_767_225_600_123;

@@ -51,10 +51,13 @@ async function drain(dir: string, options: { onCorrupt?: 'quarantine' } = {}): P
   }
 }
 
-const corruptIn = (file: string) => (error: unknown): boolean => error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === file;
+const corruptIn =
+  (file: string) =>
+  (error: unknown): boolean =>
+    error instanceof QueueError && error.code === 'ERR_CORRUPT' && error.file === file;
 
-
-const range = (from: number, to: number, but: number[] = []): number[] => Array.from({ length: to - from }, (_, i) => from + i).filter((n) => !but.includes(n));
+const range = (from: number, to: number, but: number[] = []): number[] =>
+  Array.from({ length: to - from }, (_, i) => from + i).filter((n) => !but.includes(n));
 
 describe('Queue.repair', () => {
   test('a flipped payload byte in an older chunk: that record moves to quarantine/ byte for byte, every other item is handed out in order', async (t) => {
@@ -63,7 +66,10 @@ describe('Queue.repair', () => {
     const original = damage(chunk(dir, 1), RECORD + HEADER_BYTES + 2, [0x40]);
     const damaged = fs.readFileSync(chunk(dir, 1));
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
-    assert.deepEqual((await q.getMany(5)).map((b) => b[0]), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      (await q.getMany(5)).map((b) => b[0]),
+      [0, 1, 2, 3, 4],
+    );
     await assert.rejects(q.get(), corruptIn(chunk(dir, 1)));
     await q.close();
 
@@ -86,7 +92,10 @@ describe('Queue.repair', () => {
     // Record 1 of chunk 0: its length field is damaged, so nothing says where record 2 starts.
     damage(chunk(dir, 0), RECORD + 1, [0x55, 0x21]);
     const report = await Queue.repair(dir);
-    assert.deepEqual(report.moved.map((m) => [m.offset, m.bytes, m.firstSeq, m.lastSeq]), [[RECORD, RECORD, 1, 1]]);
+    assert.deepEqual(
+      report.moved.map((m) => [m.offset, m.bytes, m.firstSeq, m.lastSeq]),
+      [[RECORD, RECORD, 1, 1]],
+    );
     assert.deepEqual(await drain(dir), range(0, 12, [1]));
   });
 
@@ -96,23 +105,32 @@ describe('Queue.repair', () => {
     damage(chunk(dir, 2), 3, [0x11]); // header of item 8
     assert.throws(() => Queue.openSync(dir), corruptIn(chunk(dir, 2)));
     const report = await Queue.repair(dir);
-    assert.deepEqual(report.moved.map((m) => [m.file, m.offset, m.firstSeq, m.lastSeq]), [[chunk(dir, 2), 0, 8, 8]]);
+    assert.deepEqual(
+      report.moved.map((m) => [m.file, m.offset, m.firstSeq, m.lastSeq]),
+      [[chunk(dir, 2), 0, 8, 8]],
+    );
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
     await q.putMany([item(10), item(11)]);
     await q.close();
     assert.deepEqual(await drain(dir), range(0, 12, [8]));
   });
 
-  test('a whole record cut out of an older chunk: the next item\'s record where it should be is damage, not the end; repair makes a stand-in and keeps the rest', async (t) => {
+  test("a whole record cut out of an older chunk: the next item's record where it should be is damage, not the end; repair makes a stand-in and keeps the rest", async (t) => {
     const dir = tempQueueDir(t);
     await queueWith(dir, 12);
     cutOut(chunk(dir, 1), RECORD, RECORD); // item 5: item 6's record now starts where 5's did
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
-    assert.deepEqual((await q.getMany(5)).map((b) => b[0]), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      (await q.getMany(5)).map((b) => b[0]),
+      [0, 1, 2, 3, 4],
+    );
     await assert.rejects(q.get(), corruptIn(chunk(dir, 1)));
     await q.close();
     const report = await Queue.repair(dir);
-    assert.deepEqual(report.moved.map((m) => [m.file, m.offset, m.bytes, m.firstSeq, m.lastSeq]), [[chunk(dir, 1), RECORD, 0, 5, 5]]);
+    assert.deepEqual(
+      report.moved.map((m) => [m.file, m.offset, m.bytes, m.firstSeq, m.lastSeq]),
+      [[chunk(dir, 1), RECORD, 0, 5, 5]],
+    );
     assert.deepEqual(await drain(dir), range(0, 12, [5]));
   });
 
@@ -122,7 +140,10 @@ describe('Queue.repair', () => {
     cutOut(chunk(dir, 2), 0, RECORD); // item 8: items 9 and 10 move up
     assert.throws(() => Queue.openSync(dir), corruptIn(chunk(dir, 2)));
     const report = await Queue.repair(dir);
-    assert.deepEqual(report.moved.map((m) => [m.file, m.offset, m.bytes, m.firstSeq, m.lastSeq]), [[chunk(dir, 2), 0, 0, 8, 8]]);
+    assert.deepEqual(
+      report.moved.map((m) => [m.file, m.offset, m.bytes, m.firstSeq, m.lastSeq]),
+      [[chunk(dir, 2), 0, 0, 8, 8]],
+    );
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
     await q.put(item(11));
     await q.close();
@@ -134,7 +155,10 @@ describe('Queue.repair', () => {
     await queueWith(dir, 12);
     fs.unlinkSync(chunk(dir, 1));
     const report = await Queue.repair(dir);
-    assert.deepEqual(report.moved.map((m) => [m.file, m.bytes, m.firstSeq, m.lastSeq, m.movedTo]), [[chunk(dir, 1), 0, 4, 7, null]]);
+    assert.deepEqual(
+      report.moved.map((m) => [m.file, m.bytes, m.firstSeq, m.lastSeq, m.movedTo]),
+      [[chunk(dir, 1), 0, 4, 7, null]],
+    );
     assert.deepEqual(await drain(dir), range(0, 12, [4, 5, 6, 7]));
   });
 
@@ -146,7 +170,10 @@ describe('Queue.repair', () => {
     collectWarnings(t);
     assert.throws(() => Queue.openSync(dir), corruptIn(chunk(dir, 1)));
     const report = await Queue.repair(dir);
-    assert.deepEqual(report.moved.map((m) => [m.file, m.firstSeq, m.lastSeq]), [[chunk(dir, 1), 4, 7]]);
+    assert.deepEqual(
+      report.moved.map((m) => [m.file, m.firstSeq, m.lastSeq]),
+      [[chunk(dir, 1), 4, 7]],
+    );
     assert.deepEqual(await drain(dir), range(0, 12, [4, 5, 6, 7]));
   });
 
@@ -179,13 +206,20 @@ describe('Queue.repair', () => {
     const warnings = collectWarnings(t);
     assert.deepEqual(await drain(dir), range(0, 12, [6, 7]));
     await new Promise((resolve) => setImmediate(resolve));
-    assert.ok(warnings.some((w) => w.code === 'PERQ_RECORDS_LOST' && w.message.includes('2 item(s) between 6 and 7')), 'the lost items are reported');
+    assert.ok(
+      warnings.some((w) => w.code === 'PERQ_RECORDS_LOST' && w.message.includes('2 item(s) between 6 and 7')),
+      'the lost items are reported',
+    );
   });
 
   test('a sound queue: nothing moves and no file changes', async (t) => {
     const dir = tempQueueDir(t);
     await queueWith(dir, 9);
-    const contents = (): string[][] => (fs.readdirSync(dir, { recursive: true }) as string[]).sort().filter((name) => fs.statSync(path.join(dir, name)).isFile()).map((name) => [name, fs.readFileSync(path.join(dir, name)).toString('hex')]);
+    const contents = (): string[][] =>
+      (fs.readdirSync(dir, { recursive: true }) as string[])
+        .sort()
+        .filter((name) => fs.statSync(path.join(dir, name)).isFile())
+        .map((name) => [name, fs.readFileSync(path.join(dir, name)).toString('hex')]);
     const before = contents();
     const report = await Queue.repair(dir);
     assert.deepEqual(report.moved, []);
@@ -196,12 +230,21 @@ describe('Queue.repair', () => {
     const dir = tempQueueDir(t);
     await queueWith(dir, 12);
     const q = await Queue.open<Uint8Array>(dir, { serializer: 'raw' });
-    assert.deepEqual((await q.getMany(2)).map((b) => b[0]), [0, 1]);
+    assert.deepEqual(
+      (await q.getMany(2)).map((b) => b[0]),
+      [0, 1],
+    );
     damage(chunk(dir, 1), 2 * RECORD + HEADER_BYTES, [0x01]);
-    assert.deepEqual((await q.getMany(4)).map((b) => b[0]), [2, 3, 4, 5]);
+    assert.deepEqual(
+      (await q.getMany(4)).map((b) => b[0]),
+      [2, 3, 4, 5],
+    );
     await assert.rejects(q.get(), corruptIn(chunk(dir, 1)));
     await Queue.repair(dir, { serializer: 'raw' });
-    assert.deepEqual((await q.getMany(20)).map((b) => b[0]), range(7, 12));
+    assert.deepEqual(
+      (await q.getMany(20)).map((b) => b[0]),
+      range(7, 12),
+    );
     await q.taskDone(11);
     await q.put(item(99));
     assert.equal((await q.get())[0], 99);

@@ -100,7 +100,11 @@ describe('restart after each operation', () => {
     assert.deepEqual(chunkFiles(dir), ['chunk-0000000000000003']);
     fs.writeFileSync(path.join(dir, 'chunk-0000000000000001'), kept);
     q = await reopen(q);
-    assert.deepEqual(chunkFiles(dir), ['chunk-0000000000000003'], 'the chunk below the prefix is gone; chunk 2 between them was deleted before');
+    assert.deepEqual(
+      chunkFiles(dir),
+      ['chunk-0000000000000003'],
+      'the chunk below the prefix is gone; chunk 2 between them was deleted before',
+    );
     assert.deepEqual(await q.getMany(2), [6, 7]);
     await q.close();
   });
@@ -116,7 +120,10 @@ describe('restart after each operation', () => {
     for (const [chunk, bytes] of copies) fs.writeFileSync(path.join(dir, chunkName(chunk)), bytes);
     // The head hint (folded at chunk HINT_EVERY_CHUNKS) is more than SWEEP_BY_LISTING_CHUNKS past the prefix (700).
     q = await Queue.open<number>(dir);
-    assert.ok(!fs.existsSync(path.join(dir, chunkName(698))) && !fs.existsSync(path.join(dir, chunkName(699))), 'the run right below the prefix is deleted');
+    assert.ok(
+      !fs.existsSync(path.join(dir, chunkName(698))) && !fs.existsSync(path.join(dir, chunkName(699))),
+      'the run right below the prefix is deleted',
+    );
     assert.ok(fs.existsSync(path.join(dir, chunkName(5))), 'a chunk further down waits (no listing of a large queue)');
     assert.deepEqual(await q.getMany(2), [700, 701]);
     await q.taskDone(2);

@@ -53,7 +53,12 @@ describe('cbor (the default)', () => {
 
   test('a Map comes back a Map, with non-string keys and order kept', () => {
     const key = { id: 1 };
-    const map = new Map<unknown, unknown>([[2, 'two'], ['b', { nested: true }], [key, [1, 2]], [true, null]]);
+    const map = new Map<unknown, unknown>([
+      [2, 'two'],
+      ['b', { nested: true }],
+      [key, [1, 2]],
+      [true, null],
+    ]);
     const back = roundTrip(cbor, map);
     assert.ok(back instanceof Map);
     assert.deepEqual([...back.entries()], [...map.entries()]);
@@ -70,7 +75,7 @@ describe('cbor (the default)', () => {
     const back = roundTrip(cbor, value);
     assert.deepEqual(back, value);
     assert.equal(Object.getPrototypeOf(back), Object.prototype);
-    assert.equal(Object.getPrototypeOf((back).c), Object.prototype);
+    assert.equal(Object.getPrototypeOf(back.c), Object.prototype);
   });
 
   test('a Set comes back a Set', () => {
@@ -121,7 +126,10 @@ describe('cbor (the default)', () => {
     const value = {
       when: new Date(0),
       tags: new Set(['a', 'b']),
-      index: new Map<unknown, unknown>([[1, { big: 2n ** 65n }], ['k', new Map([['inner', new Uint16Array([1, 2])]])]]),
+      index: new Map<unknown, unknown>([
+        [1, { big: 2n ** 65n }],
+        ['k', new Map([['inner', new Uint16Array([1, 2])]])],
+      ]),
       list: [undefined, null, [new Float64Array([0.5])], { deep: { deeper: { deepest: 'yes' } } }],
     };
     assert.deepEqual(roundTrip(cbor, value), value);
@@ -147,10 +155,32 @@ describe('cbor (the default)', () => {
     // counted in UTF-16 units (by which the field is first sized) and in
     // UTF-8 bytes (by which it may have to grow), in 1- to 4-byte characters.
     const strings = [
-      '', 'a', 'x'.repeat(7), 'x'.repeat(8), 'x'.repeat(23), 'x'.repeat(24), 'x'.repeat(85), 'x'.repeat(86), 'x'.repeat(255),
-      'x'.repeat(256), 'x'.repeat(21_845), 'x'.repeat(21_846), 'x'.repeat(65_535), 'x'.repeat(65_536), 'x'.repeat(70_000), 'é'.repeat(40), '€'.repeat(85), '€'.repeat(86),
-      '😀'.repeat(30), 'é'.repeat(12), '€'.repeat(8), 'x'.repeat(200) + '€'.repeat(20), '€'.repeat(21_845), '€'.repeat(21_846),
-      'mixed é € 😀 text', '\u0000nul inside',
+      '',
+      'a',
+      'x'.repeat(7),
+      'x'.repeat(8),
+      'x'.repeat(23),
+      'x'.repeat(24),
+      'x'.repeat(85),
+      'x'.repeat(86),
+      'x'.repeat(255),
+      'x'.repeat(256),
+      'x'.repeat(21_845),
+      'x'.repeat(21_846),
+      'x'.repeat(65_535),
+      'x'.repeat(65_536),
+      'x'.repeat(70_000),
+      'é'.repeat(40),
+      '€'.repeat(85),
+      '€'.repeat(86),
+      '😀'.repeat(30),
+      'é'.repeat(12),
+      '€'.repeat(8),
+      'x'.repeat(200) + '€'.repeat(20),
+      '€'.repeat(21_845),
+      '€'.repeat(21_846),
+      'mixed é € 😀 text',
+      '\u0000nul inside',
     ];
 
     test('writes the bytes encode gives, at any offset', () => {
@@ -169,7 +199,10 @@ describe('cbor (the default)', () => {
       for (const value of [1, null, undefined, { a: 'b' }, ['x'], Buffer.from('x'), 'lone \ud800 surrogate', '\udc00', 'x'.repeat(30)]) {
         assert.equal(inPlace.encodeInto(value, target, 0), undefined, inspect(value));
       }
-      assert.ok(target.every((byte) => byte === 0xee), 'nothing written');
+      assert.ok(
+        target.every((byte) => byte === 0xee),
+        'nothing written',
+      );
     });
 
     test('only the built-in cbor writes in place; a custom serializer is used as given', () => {
@@ -194,7 +227,7 @@ describe('json', () => {
     assert.equal(Buffer.from(json.encode({ a: '\u00e9' })).toString('utf8'), '{"a":"\u00e9"}');
   });
 
-  test('a Date becomes its ISO string (JSON\'s own rule)', () => {
+  test("a Date becomes its ISO string (JSON's own rule)", () => {
     assert.equal(roundTrip(json, new Date(Date.UTC(2020, 0, 2))), '2020-01-02T00:00:00.000Z');
   });
 
@@ -234,12 +267,18 @@ describe('msgpack', () => {
   test('whatever msgpack encodes, it can decode: a Map with object keys', () => {
     // A value that encodes but cannot be decoded would sit in the queue as an
     // ERR_CORRUPT record forever; it must be refused at encode time or round trip.
-    const map = new Map<unknown, unknown>([[{ id: 1 }, 'one'], [[2], 'two']]);
+    const map = new Map<unknown, unknown>([
+      [{ id: 1 }, 'one'],
+      [[2], 'two'],
+    ]);
     assert.throws(() => msgpack.encode(map), /cannot read this item back/);
   });
 
   test('a Map with string or number keys comes back as a plain object (msgpack has no Map type)', () => {
-    const map = new Map<unknown, unknown>([[1, 'one'], ['k', 'v']]);
+    const map = new Map<unknown, unknown>([
+      [1, 'one'],
+      ['k', 'v'],
+    ]);
     assert.deepEqual(roundTrip(msgpack, map), { 1: 'one', k: 'v' });
   });
 });
@@ -280,14 +319,25 @@ describe('raw', () => {
 
   test('anything that is not a Uint8Array throws, naming what it got', () => {
     for (const [value, named] of [
-      ['text', 'string'], [42, 'number'], [null, 'null'], [undefined, 'undefined'], [[1, 2], 'Array'],
-      [{ length: 2 }, 'Object'], [new ArrayBuffer(4), 'ArrayBuffer'], [new Uint16Array(2), 'Uint16Array'], [new DataView(new ArrayBuffer(2)), 'DataView'],
+      ['text', 'string'],
+      [42, 'number'],
+      [null, 'null'],
+      [undefined, 'undefined'],
+      [[1, 2], 'Array'],
+      [{ length: 2 }, 'Object'],
+      [new ArrayBuffer(4), 'ArrayBuffer'],
+      [new Uint16Array(2), 'Uint16Array'],
+      [new DataView(new ArrayBuffer(2)), 'DataView'],
     ] as Array<[unknown, string]>) {
-      assert.throws(() => raw.encode(value), (error: unknown) => {
-        assert.ok(error instanceof Error);
-        assert.ok(error.message.includes(named), error.message);
-        return true;
-      }, named);
+      assert.throws(
+        () => raw.encode(value),
+        (error: unknown) => {
+          assert.ok(error instanceof Error);
+          assert.ok(error.message.includes(named), error.message);
+          return true;
+        },
+        named,
+      );
     }
   });
 });
@@ -328,13 +378,26 @@ describe('values a serializer cannot encode throw', () => {
       const s = serializer(name);
       const lone = ['a\ud800b', '\udfff', 'x'.repeat(100) + '\ud800'];
       for (const text of lone) {
-        for (const item of [text, { k: text }, { [text]: 1 }, [1, [2, text]], new Map([[text, 1]]), new Map([[1, text]]), new Set([text])]) {
+        for (const item of [
+          text,
+          { k: text },
+          { [text]: 1 },
+          [1, [2, text]],
+          new Map([[text, 1]]),
+          new Map([[1, text]]),
+          new Set([text]),
+        ]) {
           assert.throws(() => s.encode(item), /lone surrogate/, `${name}: ${JSON.stringify(item)}`);
         }
       }
       // A whole pair is one character and fine; so are U+FFFD itself and
       // bytes that look like a surrogate's UTF-8 outside a string.
-      const fine = { text: 'a\ud83d\ude00b', list: ['😀'], replacement: '\ufffd'.repeat(40), bytes: Uint8Array.from([0xed, 0xa0, 0x80, 0xef, 0xbf, 0xbd]) };
+      const fine = {
+        text: 'a\ud83d\ude00b',
+        list: ['😀'],
+        replacement: '\ufffd'.repeat(40),
+        bytes: Uint8Array.from([0xed, 0xa0, 0x80, 0xef, 0xbf, 0xbd]),
+      };
       assert.deepEqual(s.decode(s.encode(fine)), fine);
     });
   }
@@ -388,7 +451,13 @@ describe('custom serializers', () => {
   });
 
   test('a thrown error from a custom encode reaches the caller', () => {
-    const s = serializer({ name: 'picky', encode: () => { throw new RangeError('no thanks'); }, decode: () => null });
+    const s = serializer({
+      name: 'picky',
+      encode: () => {
+        throw new RangeError('no thanks');
+      },
+      decode: () => null,
+    });
     assert.throws(() => s.encode(1), /no thanks/);
   });
 
@@ -410,11 +479,15 @@ describe('custom serializers', () => {
       ['encode not a function', { name: 'x', encode: 'yes', decode: noop.decode }, /encode/],
     ];
     for (const [what, option, reason] of cases) {
-      assert.throws(() => resolveSerializer(option, (why) => new Invalid(why)), (error: unknown) => {
-        assert.ok(error instanceof Invalid, `${what}: ${String(error)}`);
-        assert.match(error.message, reason, what);
-        return true;
-      }, what);
+      assert.throws(
+        () => resolveSerializer(option, (why) => new Invalid(why)),
+        (error: unknown) => {
+          assert.ok(error instanceof Invalid, `${what}: ${String(error)}`);
+          assert.match(error.message, reason, what);
+          return true;
+        },
+        what,
+      );
     }
   });
 

@@ -22,7 +22,7 @@ async function putAckAndKill(dir: string, puts: number, acks: number): Promise<v
 
 /** The ids a queue (a fresh open of `dir`, or one already open) hands out until it is empty; closes it. */
 async function drainIds(dir: string, open?: Queue<{ id: number }>): Promise<number[]> {
-  const q = open ?? await Queue.open<{ id: number }>(dir);
+  const q = open ?? (await Queue.open<{ id: number }>(dir));
   try {
     const ids: number[] = [];
     while (q.size > 0) ids.push(...(await q.getMany(1000)).map((item) => item.id));
@@ -65,12 +65,22 @@ describe('items acknowledged above the prefix (a lower item still out) stay ackn
       const survivor = await Queue.open<{ id: number }>(dir, { fsync: fsync as 'never' | 'always' });
       await ackAboveAndDie(dir, 20, 5, fsync, 'each');
       const ids = await drainIds(dir, survivor);
-      assert.deepEqual([...ids].sort((a, b) => a - b), [0, ...range(6, 20)], `handed out: ${ids.join(',')}`);
+      assert.deepEqual(
+        [...ids].sort((a, b) => a - b),
+        [0, ...range(6, 20)],
+        `handed out: ${ids.join(',')}`,
+      );
       assert.equal(new Set(ids).size, ids.length, 'no item twice');
     });
   }
   for (const fsync of ['never', 'always']) {
-    for (const after of ['nothing', 'state deleted', 'state zeroed', 'cursor folded, state deleted', 'one taskDone() each, state deleted'] as const) {
+    for (const after of [
+      'nothing',
+      'state deleted',
+      'state zeroed',
+      'cursor folded, state deleted',
+      'one taskDone() each, state deleted',
+    ] as const) {
       const calls = after.startsWith('one taskDone') ? '5 × taskDone()' : 'taskDone(5)';
       const mode = after.startsWith('cursor folded') ? 'fold' : after.startsWith('one taskDone') ? 'each' : '';
       test(`${calls} above a held item, SIGKILL in the same turn, ${after} (fsync ${fsync}): only the held item and the rest come back`, async (t) => {
@@ -80,7 +90,11 @@ describe('items acknowledged above the prefix (a lower item still out) stay ackn
         if (after.endsWith('state deleted')) fs.unlinkSync(file);
         if (after === 'state zeroed') fs.writeFileSync(file, Buffer.alloc(fs.statSync(file).size));
         const ids = await drainIds(dir);
-        assert.deepEqual([...ids].sort((a, b) => a - b), [0, ...range(6, 20)], `handed out: ${ids.join(',')}`);
+        assert.deepEqual(
+          [...ids].sort((a, b) => a - b),
+          [0, ...range(6, 20)],
+          `handed out: ${ids.join(',')}`,
+        );
         assert.equal(new Set(ids).size, ids.length, 'no item twice');
       });
     }

@@ -70,7 +70,10 @@ describe('QueueStore', () => {
     const before = fs.readFileSync(path.join(dir, 'chunk-0000000000000000'));
     const items: unknown[] = Array.from({ length: 35 }, (_, i) => i);
     items.push(() => 'no');
-    assert.throws(() => store.append(items), (error: unknown) => error instanceof QueueError && error.code === 'ERR_SERIALIZE');
+    assert.throws(
+      () => store.append(items),
+      (error: unknown) => error instanceof QueueError && error.code === 'ERR_SERIALIZE',
+    );
     assert.deepEqual(chunkFiles(dir), ['chunk-0000000000000000']);
     assert.deepEqual(fs.readFileSync(path.join(dir, 'chunk-0000000000000000')), before);
     assert.equal(store.headSeq, 3);

@@ -60,7 +60,10 @@ function fixture(t: TestContext): Fixture {
 }
 
 /** Opens a task queue that is closed when the test ends; workers its pushes start are recorded. */
-function open(f: Fixture, options: TaskQueueOptions<TestWork> = {}): TaskQueue<TestWork> & { pushed(...work: TestWork[]): Promise<PushResult> } {
+function open(
+  f: Fixture,
+  options: TaskQueueOptions<TestWork> = {},
+): TaskQueue<TestWork> & { pushed(...work: TestWork[]): Promise<PushResult> } {
   const tasks = taskQueue<TestWork>(f.dir, HANDLER, options);
   f.cleanups.push(() => tasks.close());
   return Object.assign(tasks, {
@@ -99,12 +102,18 @@ function runs(dir: string): Run[] {
   } catch {
     return [];
   }
-  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Run);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Run);
 }
 
 /** Ids done, sorted. */
 function doneIds(dir: string): string[] {
-  return runs(dir).filter((run) => run.event === 'done').map((run) => run.id).sort();
+  return runs(dir)
+    .filter((run) => run.event === 'done')
+    .map((run) => run.id)
+    .sort();
 }
 
 async function waitDone(dir: string, ids: string[]): Promise<void> {
@@ -147,7 +156,13 @@ interface PusherReport {
 }
 
 /** Forks the pusher fixture (pushing one item at a time, 0..gap ms apart, if gap is given); resolves once its task queue is open. */
-async function pusher(f: Fixture, options: object, work: TestWork[], wait = false, gap?: number): Promise<{ child: ChildProcess; report: Promise<PusherReport> }> {
+async function pusher(
+  f: Fixture,
+  options: object,
+  work: TestWork[],
+  wait = false,
+  gap?: number,
+): Promise<{ child: ChildProcess; report: Promise<PusherReport> }> {
   const args = [f.dir, HANDLER, JSON.stringify(options), JSON.stringify(work), wait ? 'wait' : 'now'];
   const child = forkFixture('task-pusher', gap === undefined ? args : [...args, String(gap)]);
   child.on('message', (m: { started?: number[] }) => m.started?.forEach((pid) => f.pids.add(pid)));
@@ -156,20 +171,23 @@ async function pusher(f: Fixture, options: object, work: TestWork[], wait = fals
   });
   let stderr = '';
   child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));
-  const failed = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`pusher exited (${code}) before reporting: ${stderr}`))));
+  const failed = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`pusher exited (${code}) before reporting: ${stderr}`))),
+  );
   failed.catch(() => undefined);
-  const message = (kind: string) => Promise.race([
-    new Promise<Record<string, unknown>>((resolve) => {
-      const listen = (m: Record<string, unknown>) => {
-        if (kind in m) {
-          child.off('message', listen);
-          resolve(m);
-        }
-      };
-      child.on('message', listen);
-    }),
-    failed,
-  ]);
+  const message = (kind: string) =>
+    Promise.race([
+      new Promise<Record<string, unknown>>((resolve) => {
+        const listen = (m: Record<string, unknown>) => {
+          if (kind in m) {
+            child.off('message', listen);
+            resolve(m);
+          }
+        };
+        child.on('message', listen);
+      }),
+      failed,
+    ]);
   const report = message('result').then((m) => {
     const reported = m as unknown as PusherReport;
     if (reported.result.pid !== undefined) f.pids.add(reported.result.pid);
@@ -194,7 +212,11 @@ describe('taskQueue: the worker', () => {
     assert.deepEqual(second, { queued: 1, skipped: 0, worker: 'running' });
     await waitDone(f.dir, ['a', 'b', 'c', 'd']);
     const done = runs(f.dir).filter((run) => run.event === 'done');
-    assert.deepEqual(done.map((run) => run.id), ['a', 'b', 'c', 'd'], 'FIFO');
+    assert.deepEqual(
+      done.map((run) => run.id),
+      ['a', 'b', 'c', 'd'],
+      'FIFO',
+    );
     assert.ok(done.every((run) => run.pid === pid && run.attempt === 1));
     assert.notEqual(pid, process.pid);
     await waitFor(() => !alive(pid), 'the worker to exit');
@@ -271,7 +293,12 @@ describe('taskQueue: a push as the worker leaves', () => {
     const pushers = await Queue.open<TaskEnvelope>(paths.queue);
     const keys = WaitingKeys.open(paths.keys, {});
     const lock = WorkerLock.open(paths);
-    f.cleanups.push(() => queue.close(), () => pushers.close(), () => keys.close(), () => lock.close());
+    f.cleanups.push(
+      () => queue.close(),
+      () => pushers.close(),
+      () => keys.close(),
+      () => lock.close(),
+    );
     assert.equal(lock.tryAcquire(), true);
     await pushers.put(envelope('first'));
     let pushFoundLockFree: boolean | undefined;
@@ -307,7 +334,10 @@ describe('taskQueue: a push as the worker leaves', () => {
     two.child.send({ go: true });
     await Promise.all([one.report, two.report, exited(one.child), exited(two.child)]);
     // Both pushers are gone: whatever is still to do rests on the workers they left.
-    await waitDone(f.dir, [...items('p1'), ...items('p2')].map((item) => item.id));
+    await waitDone(
+      f.dir,
+      [...items('p1'), ...items('p2')].map((item) => item.id),
+    );
     assert.equal(runs(f.dir).filter((run) => run.event === 'start').length, 40);
     await waitFor(() => [...f.pids].every((pid) => !alive(pid)), 'the workers to exit');
     const workers = new Set(runs(f.dir).map((run) => run.pid));
@@ -324,13 +354,24 @@ describe('taskQueue: failures', () => {
     await waitFor(() => runs(f.dir).some((run) => run.id === 'a'), 'the handler to start on a');
     process.kill(pid, 'SIGKILL');
     await waitFor(() => !alive(pid), 'the killed worker to be gone');
-    await waitFor(() => workerLockFree(f.dir), 'the kernel to drop the dead worker\'s lock');
+    await waitFor(() => workerLockFree(f.dir), "the kernel to drop the dead worker's lock");
     const next = await tasks.pushed({ id: 'd' });
     assert.equal(next.worker, 'started');
     await waitDone(f.dir, ['a', 'b', 'c', 'd']);
     const a = runs(f.dir).filter((run) => run.id === 'a');
-    assert.deepEqual(a.map((run) => [run.event, run.attempt]), [['start', 1], ['start', 2], ['done', 2]]);
-    assert.ok(runs(f.dir).filter((run) => run.event === 'done').every((run) => run.pid === next.pid));
+    assert.deepEqual(
+      a.map((run) => [run.event, run.attempt]),
+      [
+        ['start', 1],
+        ['start', 2],
+        ['done', 2],
+      ],
+    );
+    assert.ok(
+      runs(f.dir)
+        .filter((run) => run.event === 'done')
+        .every((run) => run.pid === next.pid),
+    );
     await waitFor(() => !alive(next.pid as number), 'the second worker to exit');
     assert.deepEqual(await deadLetters(tasks), []);
   });
@@ -360,7 +401,10 @@ describe('taskQueue: failures', () => {
     const tasks = open(f, { retries: 2 });
     const { pid } = await tasks.pushed({ id: 'bad', fail: 'always' }, { id: 'flaky', fail: 1 }, { id: 'ok' });
     await waitFor(() => !alive(pid as number), 'the worker to exit');
-    const starts = (id: string) => runs(f.dir).filter((run) => run.id === id && run.event === 'start').map((run) => run.attempt);
+    const starts = (id: string) =>
+      runs(f.dir)
+        .filter((run) => run.id === id && run.event === 'start')
+        .map((run) => run.attempt);
     assert.deepEqual(starts('bad'), [1, 2, 3]);
     assert.deepEqual(starts('flaky'), [1, 2]);
     assert.deepEqual(starts('ok'), [1]);
@@ -370,7 +414,10 @@ describe('taskQueue: failures', () => {
     const [letter] = letters;
     assert.deepEqual(letter.work, { id: 'bad', fail: 'always' });
     assert.equal(letter.attempts, 3);
-    assert.deepEqual(letter.errors, [1, 2, 3].map((n) => `bad failed on attempt ${n}`));
+    assert.deepEqual(
+      letter.errors,
+      [1, 2, 3].map((n) => `bad failed on attempt ${n}`),
+    );
     assert.equal(letter.error, 'bad failed on attempt 3');
     assert.match(letter.id, /^[0-9a-f-]{36}$/);
     assert.ok(!Number.isNaN(Date.parse(letter.failedAt)));
@@ -426,14 +473,16 @@ describe('taskQueue: unique', () => {
 describe('taskQueue: logging', () => {
   test('logLevel decides which lines reach worker.log; silent writes none', async (t) => {
     const levels = ['info', 'warn', 'error', 'silent'] as const;
-    const logs = await Promise.all(levels.map(async (logLevel) => {
-      const f = fixture(t);
-      const tasks = open(f, { logLevel, retries: 1 });
-      const { pid } = await tasks.pushed({ id: 'ok' }, { id: 'bad', fail: 'always' });
-      await waitFor(() => !alive(pid as number), `the ${logLevel} worker to exit`);
-      assert.deepEqual(doneIds(f.dir), ['ok']);
-      return { logLevel, exists: fs.existsSync(tasks.logFile), lines: logLines(f.dir) };
-    }));
+    const logs = await Promise.all(
+      levels.map(async (logLevel) => {
+        const f = fixture(t);
+        const tasks = open(f, { logLevel, retries: 1 });
+        const { pid } = await tasks.pushed({ id: 'ok' }, { id: 'bad', fail: 'always' });
+        await waitFor(() => !alive(pid as number), `the ${logLevel} worker to exit`);
+        assert.deepEqual(doneIds(f.dir), ['ok']);
+        return { logLevel, exists: fs.existsSync(tasks.logFile), lines: logLines(f.dir) };
+      }),
+    );
     const count = (lines: string[], level: string) => lines.filter((line) => line.includes(` ${level} `)).length;
     const [info, warn, error, silent] = logs;
     assert.ok(count(info.lines, 'INFO ') >= 4, info.lines.join('\n')); // started process, worker started, ok done, leaves
@@ -466,19 +515,28 @@ describe('taskQueue: handlers and options', () => {
     const f = fixture(t);
     assert.throws(
       () => taskQueue(f.dir, () => undefined),
-      (error: unknown) => error instanceof QueueError && error.code === 'ERR_INVALID_ARG' && /cannot cross into a worker process/.test(error.message),
+      (error: unknown) =>
+        error instanceof QueueError && error.code === 'ERR_INVALID_ARG' && /cannot cross into a worker process/.test(error.message),
     );
     const seen: Array<[string, number]> = [];
-    const tasks = taskQueue<TestWork>(f.dir, async (work, context) => {
-      await sleep(20);
-      seen.push([work.id, context.attempt]);
-    }, { inProcess: true });
+    const tasks = taskQueue<TestWork>(
+      f.dir,
+      async (work, context) => {
+        await sleep(20);
+        seen.push([work.id, context.attempt]);
+      },
+      { inProcess: true },
+    );
     f.cleanups.push(() => tasks.close());
     assert.equal((await tasks.push({ id: 'a' }, { id: 'b' })).worker, 'in-process');
     assert.equal((await tasks.push({ id: 'c' })).worker, 'running');
     assert.equal(tasks.workerPid, process.pid);
     await waitFor(() => seen.length === 3, 'the in-process loop to do the work');
-    assert.deepEqual(seen, [['a', 1], ['b', 1], ['c', 1]]);
+    assert.deepEqual(seen, [
+      ['a', 1],
+      ['b', 1],
+      ['c', 1],
+    ]);
     await waitFor(() => workerLockFree(f.dir), 'the loop to leave');
     await tasks.push({ id: 'd' }, { id: 'e' });
     await tasks.close();
@@ -490,14 +548,18 @@ describe('taskQueue: handlers and options', () => {
 
   test('bad handlers and options are refused before anything is queued', (t) => {
     const f = fixture(t);
-    const refused = (code: string, pattern: RegExp) => (error: unknown) => error instanceof QueueError && error.code === code && pattern.test(error.message);
+    const refused = (code: string, pattern: RegExp) => (error: unknown) =>
+      error instanceof QueueError && error.code === code && pattern.test(error.message);
     assert.throws(() => taskQueue(f.dir, path.join(f.dir, 'nope.js')), refused('ERR_INVALID_ARG', /does not exist/));
     assert.throws(() => taskQueue(f.dir, 42 as unknown as string), refused('ERR_INVALID_ARG', /path or file: URL/));
     assert.throws(() => taskQueue(f.dir, HANDLER, { retries: -1 }), refused('ERR_INVALID_OPTION', /retries/));
     assert.throws(() => taskQueue(f.dir, HANDLER, { logLevel: 'debug' as 'info' }), refused('ERR_INVALID_OPTION', /logLevel/));
     assert.throws(() => taskQueue(f.dir, HANDLER, { queue: { maxSize: 5 } as object }), refused('ERR_INVALID_OPTION', /queue\.maxSize/));
     assert.throws(
-      () => taskQueue(f.dir, HANDLER, { queue: { serializer: { name: 'x', encode: () => new Uint8Array(), decode: () => 0 } as unknown as 'json' } }),
+      () =>
+        taskQueue(f.dir, HANDLER, {
+          queue: { serializer: { name: 'x', encode: () => new Uint8Array(), decode: () => 0 } as unknown as 'json' },
+        }),
       refused('ERR_INVALID_OPTION', /queue\.serializer/),
     );
     assert.equal(fs.existsSync(f.dir), false, 'nothing was created');

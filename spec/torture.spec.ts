@@ -25,7 +25,11 @@ const seeds = random(SEED);
 
 function assertPassed(results: readonly CaseResult[]): void {
   const failed = results.filter((r) => !r.passed);
-  assert.equal(failed.length, 0, `${summary(results).text}\n${failed.map(describeResult).join('\n')}\n(PERQ_SEED=${SEED} replays this run)`);
+  assert.equal(
+    failed.length,
+    0,
+    `${summary(results).text}\n${failed.map(describeResult).join('\n')}\n(PERQ_SEED=${SEED} replays this run)`,
+  );
 }
 
 /** A journal from lines like 'P 3' (times are given by position). */
@@ -53,7 +57,28 @@ describe('torture: the journal check itself', () => {
 
   test('it finds a lost put, a phantom, an acknowledged item handed out again, a duplicate and a wrong item', () => {
     const { counts } = checkJournals([
-      proc('w0', 0, journal(0, 'O 1', 'p 0', 'P 0', 'p 1', 'P 1', 'p 2', 'P 2', 'g 1', 'G 0', 't 0', 'T 1', 'g 1', 'G 1', 'W item 7 with wrong content'), 100),
+      proc(
+        'w0',
+        0,
+        journal(
+          0,
+          'O 1',
+          'p 0',
+          'P 0',
+          'p 1',
+          'P 1',
+          'p 2',
+          'P 2',
+          'g 1',
+          'G 0',
+          't 0',
+          'T 1',
+          'g 1',
+          'G 1',
+          'W item 7 with wrong content',
+        ),
+        100,
+      ),
       proc('w1', 0, journal(200, 'V 0,2,9'), 300),
     ]);
     assert.equal(counts.lost, 1, 'item 1 (handed out, never acknowledged) is missing');

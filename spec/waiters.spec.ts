@@ -116,21 +116,31 @@ describe('deadlines', () => {
     const list = new WaitList();
     const made = new TimedOut('no item within 20 ms');
     const started = performance.now();
-    await assert.rejects(list.wait(performance.now() + 20, undefined, () => made), (error: unknown) => error === made);
+    await assert.rejects(
+      list.wait(performance.now() + 20, undefined, () => made),
+      (error: unknown) => error === made,
+    );
     assert.ok(performance.now() - started >= 15, 'rejected well before its deadline');
     assert.equal(list.length, 0);
   });
 
   test('a deadline already past rejects without waiting to be woken', async () => {
     const list = new WaitList();
-    await assert.rejects(list.wait(performance.now() - 1000, undefined, () => new TimedOut('late')), TimedOut);
+    await assert.rejects(
+      list.wait(performance.now() - 1000, undefined, () => new TimedOut('late')),
+      TimedOut,
+    );
     assert.equal(list.length, 0);
   });
 
   test('a timed-out waiter does not take a later wake from the others', async () => {
     const list = new WaitList();
     const order: string[] = [];
-    const a = track(order, 'a', list.wait(performance.now() + 5, undefined, () => new TimedOut('timeout')));
+    const a = track(
+      order,
+      'a',
+      list.wait(performance.now() + 5, undefined, () => new TimedOut('timeout')),
+    );
     const b = track(order, 'b', list.wait(undefined, undefined, never));
     await a;
     list.wake();
@@ -169,7 +179,7 @@ describe('deadlines', () => {
 });
 
 describe('abort signals', () => {
-  test('an abort rejects with the signal\'s reason', async () => {
+  test("an abort rejects with the signal's reason", async () => {
     const list = new WaitList();
     const controller = new AbortController();
     const reason = new Error('user cancelled');
@@ -200,13 +210,16 @@ describe('abort signals', () => {
     // AbortSignal.timeout's timer does not keep the process alive; this one does, for the test.
     const keepAlive = setTimeout(() => undefined, 5_000);
     try {
-      await assert.rejects(list.wait(undefined, AbortSignal.timeout(10), never), (error: unknown) => (error as Error).name === 'TimeoutError');
+      await assert.rejects(
+        list.wait(undefined, AbortSignal.timeout(10), never),
+        (error: unknown) => (error as Error).name === 'TimeoutError',
+      );
     } finally {
       clearTimeout(keepAlive);
     }
   });
 
-  test('an abort beats a later deadline, and clears the deadline\'s timer', async () => {
+  test("an abort beats a later deadline, and clears the deadline's timer", async () => {
     const list = new WaitList();
     const before = activeTimers();
     const controller = new AbortController();
@@ -227,7 +240,10 @@ describe('abort signals', () => {
     await woken;
     assert.equal(getEventListeners(signal, 'abort').length, 0);
 
-    await assert.rejects(list.wait(performance.now() + 1, signal, () => new TimedOut('t')), TimedOut);
+    await assert.rejects(
+      list.wait(performance.now() + 1, signal, () => new TimedOut('t')),
+      TimedOut,
+    );
     assert.equal(getEventListeners(signal, 'abort').length, 0);
 
     const failed = list.wait(undefined, signal, never);
@@ -251,7 +267,10 @@ describe('abort signals', () => {
     const waiting = [1, 2, 3].map(() => list.wait(undefined, controller.signal, never));
     controller.abort(new Error('all of you'));
     const results = await Promise.allSettled(waiting);
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected', 'rejected'],
+    );
     assert.equal(list.length, 0);
   });
 });
@@ -285,7 +304,7 @@ describe('failAll', () => {
     const results = await Promise.allSettled(waiting);
     for (const result of results) {
       assert.equal(result.status, 'rejected');
-      assert.equal((result).reason, closed);
+      assert.equal(result.reason, closed);
     }
   });
 

@@ -24,7 +24,10 @@ async function killed(child: ChildProcess): Promise<void> {
 /** Puts one item { p: 'w', n: 0 } from another process (no channel to us); resolves once its put has resolved. */
 async function putFromAnotherProcess(t: TestContext, dir: string, locking: LockingMode = 'flock'): Promise<void> {
   const children: ChildProcess[] = [];
-  const log = path.join(tempDirAfter(t, 'perq-watch-log-', () => Promise.all(children.map(killed))), 'producer.log');
+  const log = path.join(
+    tempDirAfter(t, 'perq-watch-log-', () => Promise.all(children.map(killed))),
+    'producer.log',
+  );
   const child = forkFixture('mp-producer', [dir, 'w', '1', locking, '2000', log, '0']);
   children.push(child);
   await new Promise((resolve, reject) => {
@@ -57,7 +60,10 @@ describe('watch: true', () => {
     const q = await Queue.open(dir, { pollInterval: 60_000 });
     try {
       // Settled into a string at once: the wait outlasts the put however slow the fork.
-      const waiting = q.get().then(() => 'woken', (error: { code?: string }) => error.code);
+      const waiting = q.get().then(
+        () => 'woken',
+        (error: { code?: string }) => error.code,
+      );
       await putFromAnotherProcess(t, dir);
       const afterPut = await Promise.race([waiting, new Promise((resolve) => setTimeout(resolve, 1500, 'still waiting'))]);
       assert.equal(afterPut, 'still waiting', 'not woken in the 1.5 s after the put resolved');

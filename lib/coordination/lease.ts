@@ -95,14 +95,17 @@ export class Lease {
     }
     let timer: NodeJS.Timeout | undefined;
     if (mode === 'lockfile') {
-      timer = setInterval(() => {
-        try {
-          const now = new Date();
-          fs.futimesSync(fd, now, now);
-        } catch {
-          // Missed once; the next touch comes well within the stale time.
-        }
-      }, Math.max(10, Math.floor(staleMs / 4)));
+      timer = setInterval(
+        () => {
+          try {
+            const now = new Date();
+            fs.futimesSync(fd, now, now);
+          } catch {
+            // Missed once; the next touch comes well within the stale time.
+          }
+        },
+        Math.max(10, Math.floor(staleMs / 4)),
+      );
       timer.unref();
     }
     return new Lease(id, file, fd, timer);

@@ -247,7 +247,9 @@ export class LockSession {
         releaseShared(shared);
       } catch (error) {
         // Nobody awaits this release: report, and the next holder recovers.
-        process.emitWarning(`perq queue ${this.#dir}: publishing the shared state failed: ${(error as Error)?.message ?? String(error)}`, { code: 'PERQ_PUBLISH_FAILED' });
+        process.emitWarning(`perq queue ${this.#dir}: publishing the shared state failed: ${(error as Error)?.message ?? String(error)}`, {
+          code: 'PERQ_PUBLISH_FAILED',
+        });
       }
     });
   }

@@ -46,7 +46,15 @@ export class ChunkAppender {
   /** Where append builds its records: crc32c.ts's staging area (shared by every queue of the process), taken by each append and given back at its end. */
   #writeBuffer: Buffer = NO_BUFFER;
 
-  constructor(dir: string, chunkSize: number, maxItemBytes: number, serializer: Serializer, durability: Durability, coherence: Coherence, spares: SpareChunks) {
+  constructor(
+    dir: string,
+    chunkSize: number,
+    maxItemBytes: number,
+    serializer: Serializer,
+    durability: Durability,
+    coherence: Coherence,
+    spares: SpareChunks,
+  ) {
     this.#dir = dir;
     this.#chunkSize = chunkSize;
     this.#maxItemBytes = maxItemBytes;
@@ -90,8 +98,12 @@ export class ChunkAppender {
   /** append's body, with the staging area taken. */
   #appendFramed(items: readonly unknown[], state: SharedState, hooks: AppendHooks): void {
     const before = {
-      headSeq: state.headSeq, headChunk: state.headChunk, headBytes: state.headBytes,
-      writer: this.#writer, size: this.#writer?.size ?? 0, count: this.#writer?.count ?? 0,
+      headSeq: state.headSeq,
+      headChunk: state.headChunk,
+      headBytes: state.headBytes,
+      writer: this.#writer,
+      size: this.#writer?.size ?? 0,
+      count: this.#writer?.count ?? 0,
     };
     const timestamp = Date.now();
     let seq = state.headSeq;
@@ -190,7 +202,11 @@ export class ChunkAppender {
   }
 
   /** Undoes a failed append: deletes the chunks it created and cuts the old one back. */
-  #rollBack(state: SharedState, before: { headSeq: number; headChunk: number; headBytes: number; writer: ChunkWriter | null; size: number; count: number }, created: ChunkWriter[]): void {
+  #rollBack(
+    state: SharedState,
+    before: { headSeq: number; headChunk: number; headBytes: number; writer: ChunkWriter | null; size: number; count: number },
+    created: ChunkWriter[],
+  ): void {
     for (const writer of created) {
       writer.close();
       try {
@@ -226,17 +242,30 @@ export class ChunkAppender {
     try {
       payload = this.#serializer.encode(item);
     } catch (error) {
-      throw new QueueError('ERR_SERIALIZE', this.#dir, `serializer '${this.#serializer.name}' cannot encode the item: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+      throw new QueueError(
+        'ERR_SERIALIZE',
+        this.#dir,
+        `serializer '${this.#serializer.name}' cannot encode the item: ${(error as Error)?.message ?? String(error)}`,
+        { cause: error },
+      );
     }
     if (!(payload instanceof Uint8Array)) {
-      throw new QueueError('ERR_SERIALIZE', this.#dir, `serializer '${this.#serializer.name}' returned ${typeof payload} instead of a Uint8Array`);
+      throw new QueueError(
+        'ERR_SERIALIZE',
+        this.#dir,
+        `serializer '${this.#serializer.name}' returned ${typeof payload} instead of a Uint8Array`,
+      );
     }
     if (payload.length > this.#maxItemBytes) throw this.#tooLarge(payload.length);
     return payload;
   }
 
   #tooLarge(length: number): QueueError {
-    return new QueueError('ERR_ITEM_TOO_LARGE', this.#dir, `item encodes to ${length} bytes, more than maxItemBytes (${this.#maxItemBytes})`);
+    return new QueueError(
+      'ERR_ITEM_TOO_LARGE',
+      this.#dir,
+      `item encodes to ${length} bytes, more than maxItemBytes (${this.#maxItemBytes})`,
+    );
   }
 
   #growWriteBuffer(needed: number, keep: number): void {

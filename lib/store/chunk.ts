@@ -7,7 +7,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { QueueError, ioError } from '../errors.js';
-import { HEADER_BYTES, headerSeq, headerTimestamp, intactFramesLength, isQuarantined, readHeaderLength, payloadIntact, vouchedHeaderLength } from './record.js';
+import {
+  HEADER_BYTES,
+  headerSeq,
+  headerTimestamp,
+  intactFramesLength,
+  isQuarantined,
+  readHeaderLength,
+  payloadIntact,
+  vouchedHeaderLength,
+} from './record.js';
 import type { SpareChunks } from './spares.js';
 import { closeQuietly } from '../fs/files.js';
 
@@ -136,7 +145,8 @@ function isRecordOf(source: Uint8Array, at: number, seq: number, dir: string, fi
 
 function tooLargeRecord(dir: string, file: string, offset: number, length: number, maxItemBytes: number): QueueError {
   return new QueueError(
-    'ERR_CORRUPT', dir,
+    'ERR_CORRUPT',
+    dir,
     `record of ${length} bytes exceeds maxItemBytes (${maxItemBytes}); if it was written with a larger maxItemBytes, reopen with that value`,
     { file, offset },
   );
@@ -151,7 +161,7 @@ export function isAllZero(bytes: Uint8Array, from: number, to: number = bytes.le
 /** Whether the file holds only zero bytes from `from` to `size`, read in blocks. */
 function isZeroFrom(dir: string, file: string, fd: number, from: number, size: number): boolean {
   const block = Buffer.allocUnsafe(Math.max(1, Math.min(ZERO_CHECK_BYTES, size - from)));
-  for (let pos = from; pos < size; ) {
+  for (let pos = from; pos < size;) {
     const n = readFully(dir, file, fd, block, Math.min(block.length, size - pos), pos);
     if (!isAllZero(block, 0, n)) return false;
     pos += n;
@@ -199,9 +209,7 @@ function fstatSize(dir: string, file: string, fd: number): number {
  */
 /** What ChunkReader.readAt finds where a record should be. */
 export type RecordRead =
-  | { kind: 'record'; payload: Buffer; timestamp: number; next: number }
-  | { kind: 'quarantined'; next: number }
-  | { kind: 'missing' };
+  { kind: 'record'; payload: Buffer; timestamp: number; next: number } | { kind: 'quarantined'; next: number } | { kind: 'missing' };
 
 const MISSING: RecordRead = { kind: 'missing' };
 
@@ -364,7 +372,12 @@ export class ChunkWriter {
       return new ChunkWriter(dir, chunk, spares !== undefined ? spares.open(file) : fs.openSync(file, NEW_CHUNK_FLAGS, 0o644), 0, 0);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new QueueError('ERR_CORRUPT', dir, 'the next chunk file already exists: the queue directory was changed behind perq (a chunk may be missing)', { file });
+        throw new QueueError(
+          'ERR_CORRUPT',
+          dir,
+          'the next chunk file already exists: the queue directory was changed behind perq (a chunk may be missing)',
+          { file },
+        );
       }
       throw ioError(dir, 'creating a chunk', error, file);
     }

@@ -17,9 +17,30 @@ import path from 'node:path';
 
 /** File system types whose clients cache across hosts (from /proc/self/mountinfo). */
 const NETWORK_TYPES = new Set([
-  'nfs', 'nfs4', 'cifs', 'smb3', 'smbfs', 'ceph', '9p', 'afs', 'glusterfs', 'lustre', 'gpfs', 'beegfs',
-  'fuse.glusterfs', 'fuse.sshfs', 'fuse.s3fs', 'fuse.rclone', 'fuse.gcsfuse', 'fuse.juicefs', 'fuse.ceph-fuse',
-  'fuse.mfs', 'fuse.moosefs', 'fuse.davfs', 'fuse.lizardfs', 'fuse.seaweedfs',
+  'nfs',
+  'nfs4',
+  'cifs',
+  'smb3',
+  'smbfs',
+  'ceph',
+  '9p',
+  'afs',
+  'glusterfs',
+  'lustre',
+  'gpfs',
+  'beegfs',
+  'fuse.glusterfs',
+  'fuse.sshfs',
+  'fuse.s3fs',
+  'fuse.rclone',
+  'fuse.gcsfuse',
+  'fuse.juicefs',
+  'fuse.ceph-fuse',
+  'fuse.mfs',
+  'fuse.moosefs',
+  'fuse.davfs',
+  'fuse.lizardfs',
+  'fuse.seaweedfs',
 ]);
 
 /** The type of the file system `dir` is on, as /proc/self/mountinfo names it; null where that cannot be read. */

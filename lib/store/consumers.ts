@@ -39,7 +39,10 @@ export class Consumers {
     if (existing !== undefined) return existing;
     if (this.#lease !== null) {
       // Our row is gone: another process took us for dead (a lease not touched in time).
-      process.emitWarning(`perq queue ${this.#dir}: this consumer was taken for dead and its items were handed out again; registering anew`, { code: 'PERQ_LEASE_LOST' });
+      process.emitWarning(
+        `perq queue ${this.#dir}: this consumer was taken for dead and its items were handed out again; registering anew`,
+        { code: 'PERQ_LEASE_LOST' },
+      );
       this.end();
     }
     // Skip ids with a lease file: after the state was rebuilt, the counter

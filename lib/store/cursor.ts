@@ -98,7 +98,7 @@ function readLog(log: Buffer): { ackSeq: number | null; acked: Range[]; end: num
   const acked: Range[] = [];
   let end = 0;
   let entries = 0;
-  for (let at = 0; at + ENTRY_FIXED_BYTES <= log.length; ) {
+  for (let at = 0; at + ENTRY_FIXED_BYTES <= log.length;) {
     const entry = decodeEntry(log, at);
     if (entry === null) {
       at++;

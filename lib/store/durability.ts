@@ -58,9 +58,10 @@ export class Durability {
     this.#dirFd = fs.openSync(dir, 'r');
     if (typeof mode === 'number') {
       this.#timer = setInterval(() => {
-        if (this.#running === null && this.#pending()) this.#startRound().catch(() => {
-          // The next round retries; a periodic sync has no caller to tell.
-        });
+        if (this.#running === null && this.#pending())
+          this.#startRound().catch(() => {
+            // The next round retries; a periodic sync has no caller to tell.
+          });
       }, mode);
       this.#timer.unref();
     }
@@ -197,4 +198,3 @@ function syncAsync(fd: number, dataOnly: boolean): Promise<void> {
     else fs.fsync(fd, done);
   });
 }
-

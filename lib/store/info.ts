@@ -28,7 +28,9 @@ export interface Info {
 
 /** The check of the info fields as they stand in the file, in their order. */
 function checkOf(fields: object): string {
-  return crc32c(Buffer.from(JSON.stringify(fields))).toString(16).padStart(8, '0');
+  return crc32c(Buffer.from(JSON.stringify(fields)))
+    .toString(16)
+    .padStart(8, '0');
 }
 
 /** The info of the queue in `dir`, or null when it has no info file. */
@@ -49,25 +51,37 @@ export function readInfo(dir: string): Info | null {
     // short within it), or that sits beside perq's other files, is ours and
     // damaged; anything else (persist-queue's pickled info) is a stranger's.
     const ours = text.startsWith(INFO_PREFIX) || INFO_PREFIX.startsWith(text) || holdsPerqFiles(dir);
-    if (!ours) throw new QueueError('ERR_FORMAT', dir, 'the directory is not a perq queue (its info file is not perq\'s)', { file });
+    if (!ours) throw new QueueError('ERR_FORMAT', dir, "the directory is not a perq queue (its info file is not perq's)", { file });
     throw new QueueError('ERR_CORRUPT', dir, 'the info file is damaged or truncated (not valid JSON); restore it from a backup', { file });
   }
   const info = parsed as Partial<Info> | null;
   if (typeof info !== 'object' || info === null || info.format !== FORMAT_NAME) {
-    throw new QueueError('ERR_FORMAT', dir, 'the info file is not a perq queue\'s', { file });
+    throw new QueueError('ERR_FORMAT', dir, "the info file is not a perq queue's", { file });
   }
   if (!Number.isSafeInteger(info.version) || (info.version as number) < 1) {
     throw new QueueError('ERR_CORRUPT', dir, `the info file is damaged (format version ${String(info.version)})`, { file });
   }
   if ((info.version as number) > FORMAT_VERSION) {
-    throw new QueueError('ERR_FORMAT', dir, `the queue has format version ${String(info.version)}, newer than this perq reads (${FORMAT_VERSION}); upgrade perq`, { file });
+    throw new QueueError(
+      'ERR_FORMAT',
+      dir,
+      `the queue has format version ${String(info.version)}, newer than this perq reads (${FORMAT_VERSION}); upgrade perq`,
+      { file },
+    );
   }
   if ((info.version as number) < FORMAT_VERSION) {
-    throw new QueueError('ERR_FORMAT', dir, `the queue has format version ${String(info.version)}, written by a development version of perq before 0.2 (this one reads ${FORMAT_VERSION}); drain it with the perq that wrote it`, { file });
+    throw new QueueError(
+      'ERR_FORMAT',
+      dir,
+      `the queue has format version ${String(info.version)}, written by a development version of perq before 0.2 (this one reads ${FORMAT_VERSION}); drain it with the perq that wrote it`,
+      { file },
+    );
   }
   const { check, ...fields } = info as Partial<Info> & { check?: unknown };
   if (check !== checkOf(fields)) {
-    throw new QueueError('ERR_CORRUPT', dir, 'the info file is damaged (its check does not match its fields); restore it from a backup', { file });
+    throw new QueueError('ERR_CORRUPT', dir, 'the info file is damaged (its check does not match its fields); restore it from a backup', {
+      file,
+    });
   }
   if (!Number.isSafeInteger(fields.chunkSize) || (fields.chunkSize as number) < 1 || typeof fields.serializer !== 'string') {
     throw new QueueError('ERR_CORRUPT', dir, 'the info file is damaged (bad chunkSize or serializer)', { file });

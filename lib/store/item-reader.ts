@@ -64,7 +64,7 @@ export class ItemReader {
    * moves the damage an error is about away and says whether to read again.
    */
   nextWaiting(state: SharedState, quarantine: ((error: unknown) => boolean) | null): WaitingItem | null {
-    for (let repairs = 0; ; ) {
+    for (let repairs = 0; ;) {
       const fromReturned = state.returned.length > 0;
       if (!fromReturned && state.readSeq >= state.headSeq) return null;
       const seq = fromReturned ? state.returned[0].start : state.readSeq;
@@ -115,7 +115,11 @@ export class ItemReader {
     }
     const reader = this.#reader;
     let at = offset;
-    if (at < 0) at = this.#nextSeq === seq && useCached ? this.#nextOffset : reader.offsetAfterRecords(0, chunk * this.#chunkSize, seq % this.#chunkSize);
+    if (at < 0)
+      at =
+        this.#nextSeq === seq && useCached
+          ? this.#nextOffset
+          : reader.offsetAfterRecords(0, chunk * this.#chunkSize, seq % this.#chunkSize);
     if (at < 0) return MISSING_ITEM;
     const record = reader.readAt(at, seq);
     if (record.kind === 'missing') return MISSING_ITEM;
@@ -125,9 +129,16 @@ export class ItemReader {
     try {
       return { kind: 'item', value: this.#serializer.decode(record.payload), next: record.next };
     } catch (error) {
-      throw new QueueError('ERR_CORRUPT', this.#dir, `serializer '${this.#serializer.name}' cannot decode an intact record: ${(error as Error)?.message ?? String(error)}`, {
-        file: reader.file, offset: at, cause: error,
-      });
+      throw new QueueError(
+        'ERR_CORRUPT',
+        this.#dir,
+        `serializer '${this.#serializer.name}' cannot decode an intact record: ${(error as Error)?.message ?? String(error)}`,
+        {
+          file: reader.file,
+          offset: at,
+          cause: error,
+        },
+      );
     }
   }
 }

@@ -127,7 +127,16 @@ export class Prefix {
     const lastChunk = state.headChunk >= 0 ? state.headChunk : Math.floor(state.headSeq / this.#chunkSize) - 1;
     const next = Math.max(Math.ceil(state.headSeq / this.#chunkSize), lastChunk + 1) * this.#chunkSize;
     const firstChunk = Math.floor(state.ackSeq / this.#chunkSize);
-    Object.assign(state, { ackSeq: next, headSeq: next, readSeq: next, readOffset: 0, headChunk: -1, headBytes: 0, returned: [], acked: [] });
+    Object.assign(state, {
+      ackSeq: next,
+      headSeq: next,
+      readSeq: next,
+      readOffset: 0,
+      headChunk: -1,
+      headBytes: 0,
+      returned: [],
+      acked: [],
+    });
     for (const row of state.consumers) row.held = [];
     this.#clearTo(next, firstChunk, lastChunk + 1);
   }

@@ -26,7 +26,7 @@ export function insertRange(ranges: Range[], range: Range): void {
   let end = range.start + range.count;
   // The first range that ends at or after `start` (touching counts as overlapping).
   let first = 0;
-  for (let hi = ranges.length; first < hi; ) {
+  for (let hi = ranges.length; first < hi;) {
     const mid = (first + hi) >>> 1;
     if (ranges[mid].start + ranges[mid].count < start) first = mid + 1;
     else hi = mid;

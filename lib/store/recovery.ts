@@ -36,16 +36,28 @@ export function openInfo(dir: string, options: StoreOptions): { chunkSize: numbe
   }
   const file = path.join(dir, INFO_FILE);
   if (options.chunkSizeExplicit && options.chunkSize !== info.chunkSize) {
-    throw new QueueError('ERR_FORMAT', dir, `the queue was created with chunkSize ${info.chunkSize}, not ${options.chunkSize}; omit chunkSize to use the stored one`, { file });
+    throw new QueueError(
+      'ERR_FORMAT',
+      dir,
+      `the queue was created with chunkSize ${info.chunkSize}, not ${options.chunkSize}; omit chunkSize to use the stored one`,
+      { file },
+    );
   }
   let serializer = options.serializer;
   if (options.serializerExplicit) {
     if (serializer.name !== info.serializer) {
-      throw new QueueError('ERR_FORMAT', dir, `the queue was created with serializer '${info.serializer}', not '${serializer.name}'`, { file });
+      throw new QueueError('ERR_FORMAT', dir, `the queue was created with serializer '${info.serializer}', not '${serializer.name}'`, {
+        file,
+      });
     }
   } else if (info.serializer !== serializer.name) {
     if (!(BUILTIN_SERIALIZERS as readonly string[]).includes(info.serializer)) {
-      throw new QueueError('ERR_FORMAT', dir, `the queue was created with the custom serializer '${info.serializer}'; pass it as the serializer option`, { file });
+      throw new QueueError(
+        'ERR_FORMAT',
+        dir,
+        `the queue was created with the custom serializer '${info.serializer}'; pass it as the serializer option`,
+        { file },
+      );
     }
     serializer = resolveSerializer(info.serializer, () => new Error('unreachable'));
   }
@@ -60,13 +72,24 @@ export function openInfo(dir: string, options: StoreOptions): { chunkSize: numbe
  * (ERR_FORMAT). Either way nothing is changed.
  */
 function assertFreshDirectory(dir: string): void {
-  const names = listDirectory(dir).filter((name) => !ATOMIC_TEMP.test(name) && name !== LOCKFILE_DIR && !(name === FLOCK_FILE && fileSize(path.join(dir, name)) === 0));
+  const names = listDirectory(dir).filter(
+    (name) => !ATOMIC_TEMP.test(name) && name !== LOCKFILE_DIR && !(name === FLOCK_FILE && fileSize(path.join(dir, name)) === 0),
+  );
   if (names.length === 0) return;
   const queueData = names.filter((name) => isQueueData(dir, name));
   if (queueData.length > 0) {
-    throw new QueueError('ERR_CORRUPT', dir, `the info file is missing but the directory holds queue data (${queueData.slice(0, 3).join(', ')}); restore the info file rather than start over`, { file: path.join(dir, INFO_FILE) });
+    throw new QueueError(
+      'ERR_CORRUPT',
+      dir,
+      `the info file is missing but the directory holds queue data (${queueData.slice(0, 3).join(', ')}); restore the info file rather than start over`,
+      { file: path.join(dir, INFO_FILE) },
+    );
   }
-  throw new QueueError('ERR_FORMAT', dir, `the directory is not a perq queue and is not empty (it holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose an empty or new directory`);
+  throw new QueueError(
+    'ERR_FORMAT',
+    dir,
+    `the directory is not a perq queue and is not empty (it holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}); choose an empty or new directory`,
+  );
 }
 
 /** Whether `name` in `dir` is one of perq's data files, by its name and content. */
@@ -98,7 +121,12 @@ export function recoverCursor(dir: string, chunkSize: number, options: StoreOpti
   // Repair fills the gaps with stand-ins; an open must not guess past one.
   for (let i = 1; i < chunks.length && !gapsAllowed; i++) {
     if (chunks[i] !== chunks[i - 1] + 1) {
-      throw new QueueError('ERR_CORRUPT', dir, `the cursor file is ${loaded.fileStatus} and chunk ${chunks[i - 1] + 1} is missing between others`, { file: chunkPath(dir, chunks[i - 1] + 1) });
+      throw new QueueError(
+        'ERR_CORRUPT',
+        dir,
+        `the cursor file is ${loaded.fileStatus} and chunk ${chunks[i - 1] + 1} is missing between others`,
+        { file: chunkPath(dir, chunks[i - 1] + 1) },
+      );
     }
   }
   let ackSeq: number;
@@ -115,7 +143,10 @@ export function recoverCursor(dir: string, chunkSize: number, options: StoreOpti
   dropBelow(acked, ackSeq);
   const state = { ackSeq, headHint: chunks.length > 0 ? chunks[chunks.length - 1] : Math.floor(ackSeq / chunkSize), acked };
   writeCursorFile(dir, state, options.fsync !== 'never');
-  process.emitWarning(`perq queue ${dir}: the cursor file was ${loaded.fileStatus}; rebuilt it from the chunk files (items from sequence ${ackSeq} on are handed out, some perhaps again)`, { code: 'PERQ_CURSOR_RECOVERED' });
+  process.emitWarning(
+    `perq queue ${dir}: the cursor file was ${loaded.fileStatus}; rebuilt it from the chunk files (items from sequence ${ackSeq} on are handed out, some perhaps again)`,
+    { code: 'PERQ_CURSOR_RECOVERED' },
+  );
   return state;
 }
 
@@ -132,7 +163,10 @@ export const SWEEP_BY_LISTING_CHUNKS = 256;
 export function removeAcknowledgedChunks(dir: string, tailChunk: number, headHint: number, durable: boolean): void {
   // Deferred deletions cut short by a crash can leave chunks with gaps
   // between them and the oldest one kept: a listing finds them all.
-  const acknowledged = headHint - tailChunk <= SWEEP_BY_LISTING_CHUNKS ? listedChunks(dir).filter((chunk) => chunk < tailChunk) : chunksRightBelow(dir, tailChunk);
+  const acknowledged =
+    headHint - tailChunk <= SWEEP_BY_LISTING_CHUNKS
+      ? listedChunks(dir).filter((chunk) => chunk < tailChunk)
+      : chunksRightBelow(dir, tailChunk);
   if (acknowledged.length === 0) return;
   // The cursor that frees them may be another process's entry not yet synced: sync it first.
   if (durable) syncFile(dir, path.join(dir, CURSOR_LOG_FILE));
@@ -179,7 +213,13 @@ function syncFile(dir: string, file: string): void {
  * writer (null: the next append starts a chunk) and the prefix the files
  * allow, which may be above state.ackSeq (the caller moves it).
  */
-export function alignWithFiles(dir: string, state: SharedState, chunkSize: number, headHint: number, maxItemBytes: number): { writer: ChunkWriter | null; ackSeq: number } {
+export function alignWithFiles(
+  dir: string,
+  state: SharedState,
+  chunkSize: number,
+  headHint: number,
+  maxItemBytes: number,
+): { writer: ChunkWriter | null; ackSeq: number } {
   const durable = acknowledgedIn(loadCursor(dir));
   const head = findHead(dir, chunkSize, Math.max(state.ackSeq, durable.ackSeq), Math.max(0, headHint), maxItemBytes);
   const { writer } = head;
@@ -223,7 +263,12 @@ export function passOverLost(dir: string, state: SharedState, chunkSize: number,
   const chunk = Math.floor(seq / chunkSize);
   const file = chunkPath(dir, chunk);
   if (chunk >= state.headChunk) {
-    throw new QueueError('ERR_CORRUPT', dir, `the newest chunk holds no whole record of item ${seq}, which the shared state says is there`, { file });
+    throw new QueueError(
+      'ERR_CORRUPT',
+      dir,
+      `the newest chunk holds no whole record of item ${seq}, which the shared state says is there`,
+      { file },
+    );
   }
   const end = (chunk + 1) * chunkSize;
   const before = countOf(state.returned);
@@ -246,7 +291,13 @@ export function passOverLost(dir: string, state: SharedState, chunkSize: number,
  * cut (under fsync 'never'), or the files were removed by hand; either way
  * the queue goes on at the oldest item there is, with a warning.
  */
-export function findHead(dir: string, chunkSize: number, ackSeq: number, headHint: number, maxItemBytes: number): { writer: ChunkWriter | null; headSeq: number; ackSeq: number } {
+export function findHead(
+  dir: string,
+  chunkSize: number,
+  ackSeq: number,
+  headHint: number,
+  maxItemBytes: number,
+): { writer: ChunkWriter | null; headSeq: number; ackSeq: number } {
   let tailChunk = Math.floor(ackSeq / chunkSize);
   if (!chunkExists(dir, tailChunk) && (ackSeq % chunkSize !== 0 || chunkExists(dir, tailChunk + 1) || headHint > tailChunk)) {
     const later = listedChunks(dir).filter((chunk) => chunk > tailChunk);
@@ -258,21 +309,34 @@ export function findHead(dir: string, chunkSize: number, ackSeq: number, headHin
   let newest = Math.max(tailChunk, headHint);
   if (!chunkExists(dir, newest)) {
     // A chunk that was the newest is gone while older ones are there: deleted behind perq's back.
-    if (newest > tailChunk) throw new QueueError('ERR_CORRUPT', dir, 'the newest chunk file is missing (its items are lost); run perq repair to go on without it', { file: chunkPath(dir, newest) });
+    if (newest > tailChunk)
+      throw new QueueError(
+        'ERR_CORRUPT',
+        dir,
+        'the newest chunk file is missing (its items are lost); run perq repair to go on without it',
+        { file: chunkPath(dir, newest) },
+      );
     return { writer: null, headSeq: ackSeq, ackSeq };
   }
   while (chunkExists(dir, newest + 1)) newest++;
   const writer = resumeChunk(dir, newest, maxItemBytes, newest * chunkSize);
   if (writer.count > chunkSize) {
     writer.close();
-    throw new QueueError('ERR_CORRUPT', dir, `the newest chunk holds ${writer.count} records, more than chunkSize ${chunkSize}`, { file: writer.file });
+    throw new QueueError('ERR_CORRUPT', dir, `the newest chunk holds ${writer.count} records, more than chunkSize ${chunkSize}`, {
+      file: writer.file,
+    });
   }
   return { writer, headSeq: newest * chunkSize + writer.count, ackSeq };
 }
 
 /** Says what quarantining moved where. */
 export function warnQuarantined(dir: string, moved: readonly QuarantinedStretch[]): void {
-  const what = moved.map((m) => `${m.bytes} bytes at offset ${m.offset} of ${m.file} (items ${m.firstSeq}..${m.lastSeq}: ${m.reason}) to ${m.movedTo ?? 'nowhere (no bytes)'}`).join('; ');
+  const what = moved
+    .map(
+      (m) =>
+        `${m.bytes} bytes at offset ${m.offset} of ${m.file} (items ${m.firstSeq}..${m.lastSeq}: ${m.reason}) to ${m.movedTo ?? 'nowhere (no bytes)'}`,
+    )
+    .join('; ');
   process.emitWarning(`perq queue ${dir}: quarantined damaged records: ${what}`, { code: 'PERQ_QUARANTINED' });
 }
 
@@ -286,7 +350,10 @@ export function warnLost(dir: string, count: number, from: number, to: number, f
 
 /** The numbers of the chunk files in `dir`, in order. */
 export function listedChunks(dir: string): number[] {
-  return listDirectory(dir).map(parseChunkFileName).filter((n) => n >= 0).sort((a, b) => a - b);
+  return listDirectory(dir)
+    .map(parseChunkFileName)
+    .filter((n) => n >= 0)
+    .sort((a, b) => a - b);
 }
 
 /** The highest chunk number among the files of `dir`; -1 when there is none. */
@@ -339,14 +406,27 @@ export function repairQueue(dir: string, options: StoreOptions): RepairReport {
       state.dirty = true;
       stateFile.write(state);
     };
-    const check = { chunkSize, maxItemBytes: options.maxItemBytes, decode: (payload: Uint8Array) => serializer.decode(payload), beforeChange: tellOthers };
+    const check = {
+      chunkSize,
+      maxItemBytes: options.maxItemBytes,
+      decode: (payload: Uint8Array) => serializer.decode(payload),
+      beforeChange: tellOthers,
+    };
     const moved: QuarantinedStretch[] = [];
     for (let chunk = tail; chunk <= newest; chunk++) moved.push(...repairChunk(dir, chunk, { ...check, newest: chunk === newest }));
     const lostHead = Math.max(cursor.headHint, state?.headChunk ?? -1);
     if (lostHead > Math.max(newest, tail)) {
       // The newest chunk (or more) is gone: its items are lost, and the queue goes on after the newest there is.
       tellOthers();
-      moved.push({ file: chunkPath(dir, lostHead), offset: 0, bytes: 0, firstSeq: (newest + 1) * chunkSize, lastSeq: Math.max((newest + 1) * chunkSize, (state?.headSeq ?? 0) - 1), movedTo: null, reason: 'the newest chunk file was missing' });
+      moved.push({
+        file: chunkPath(dir, lostHead),
+        offset: 0,
+        bytes: 0,
+        firstSeq: (newest + 1) * chunkSize,
+        lastSeq: Math.max((newest + 1) * chunkSize, (state?.headSeq ?? 0) - 1),
+        movedTo: null,
+        reason: 'the newest chunk file was missing',
+      });
       writeCursorFile(dir, { ...cursor, headHint: Math.max(newest, tail) }, options.fsync !== 'never');
       if (state !== null) {
         state.gen++;
@@ -377,9 +457,14 @@ export function lockFileIdentity(dir: string): Inode | null {
  */
 export function assertSameDirectory(dir: string, lockInode: Inode | null): void {
   if (lockInode === null || isFileAt(path.join(dir, FLOCK_FILE), lockInode)) return;
-  throw new QueueError('ERR_IO', dir, 'the queue directory was removed or replaced while this queue had it open (its lock file is not the one this queue locked); nothing more is written through this queue: close it and open the directory again', {
-    file: path.join(dir, FLOCK_FILE),
-  });
+  throw new QueueError(
+    'ERR_IO',
+    dir,
+    'the queue directory was removed or replaced while this queue had it open (its lock file is not the one this queue locked); nothing more is written through this queue: close it and open the directory again',
+    {
+      file: path.join(dir, FLOCK_FILE),
+    },
+  );
 }
 
 /**
@@ -387,7 +472,12 @@ export function assertSameDirectory(dir: string, lockInode: Inode | null): void 
  * let its descriptors on chunks go), with a warning; counts a rewrite in
  * `state` so that the other processes drop theirs. False when nothing moved.
  */
-export function quarantineChunk(dir: string, state: SharedState, chunk: number, check: { chunkSize: number; maxItemBytes: number; decode: (payload: Uint8Array) => unknown }): boolean {
+export function quarantineChunk(
+  dir: string,
+  state: SharedState,
+  chunk: number,
+  check: { chunkSize: number; maxItemBytes: number; decode: (payload: Uint8Array) => unknown },
+): boolean {
   const moved = repairChunk(dir, chunk, { ...check, newest: chunk >= state.headChunk });
   if (moved.length === 0) return false;
   state.rewrites++;

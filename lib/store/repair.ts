@@ -67,14 +67,25 @@ export function repairChunk(dir: string, chunk: number, check: ChunkCheck): Quar
     const pieces = Array.from({ length: check.chunkSize }, (_, i) => ({ kind: 'stand-in' as const, seq: firstSeq + i }));
     check.beforeChange?.();
     replaceChunk(dir, file, Buffer.alloc(0), pieces);
-    return [{ file, offset: 0, bytes: 0, firstSeq, lastSeq: firstSeq + check.chunkSize - 1, movedTo: null, reason: 'the chunk file was missing' }];
+    return [
+      { file, offset: 0, bytes: 0, firstSeq, lastSeq: firstSeq + check.chunkSize - 1, movedTo: null, reason: 'the chunk file was missing' },
+    ];
   }
   const verdict = verifyChunk(bytes, firstSeq, check);
   if (verdict.damaged.length === 0) return [];
   check.beforeChange?.();
   const moved = verdict.damaged.map((stretch) => {
-    const movedTo = stretch.end > stretch.offset ? quarantine(dir, chunk, stretch.offset, bytes.subarray(stretch.offset, stretch.end)) : null;
-    return { file, offset: stretch.offset, bytes: stretch.end - stretch.offset, firstSeq: stretch.firstSeq, lastSeq: stretch.lastSeq, movedTo, reason: stretch.reason };
+    const movedTo =
+      stretch.end > stretch.offset ? quarantine(dir, chunk, stretch.offset, bytes.subarray(stretch.offset, stretch.end)) : null;
+    return {
+      file,
+      offset: stretch.offset,
+      bytes: stretch.end - stretch.offset,
+      firstSeq: stretch.firstSeq,
+      lastSeq: stretch.lastSeq,
+      movedTo,
+      reason: stretch.reason,
+    };
   });
   replaceChunk(dir, file, bytes, verdict.pieces);
   return moved;
@@ -125,17 +136,25 @@ function verifyChunk(bytes: Buffer, firstSeq: number, check: ChunkCheck): ChunkV
 }
 
 /** What lies at `pos` where item `seq` should be. */
-function recordAt(bytes: Buffer, pos: number, seq: number, check: ChunkCheck): { kind: 'record'; length: number } | { kind: 'end' } | { kind: 'damage'; reason: string } {
+function recordAt(
+  bytes: Buffer,
+  pos: number,
+  seq: number,
+  check: ChunkCheck,
+): { kind: 'record'; length: number } | { kind: 'end' } | { kind: 'damage'; reason: string } {
   if (bytes.length - pos < HEADER_BYTES) return { kind: 'end' };
   const length = readHeaderLength(bytes, pos);
   if (length < 0) return isAllZero(bytes, pos) ? { kind: 'end' } : { kind: 'damage', reason: 'damaged record header (checksum mismatch)' };
   const at = headerSeq(bytes, pos);
   if (at !== seq) return at > seq ? { kind: 'damage', reason: recordsCutOut(at, seq) } : { kind: 'end' };
   if (isQuarantined(bytes, pos)) return { kind: 'record', length: HEADER_BYTES };
-  if (length > check.maxItemBytes) return { kind: 'damage', reason: `record of ${length} bytes exceeds maxItemBytes (${check.maxItemBytes})` };
+  if (length > check.maxItemBytes)
+    return { kind: 'damage', reason: `record of ${length} bytes exceeds maxItemBytes (${check.maxItemBytes})` };
   if (pos + HEADER_BYTES + length > bytes.length) return { kind: 'end' };
   if (!payloadIntact(bytes, pos, length)) {
-    return isAllZero(bytes, pos + HEADER_BYTES) ? { kind: 'end' } : { kind: 'damage', reason: 'damaged record payload (checksum mismatch)' };
+    return isAllZero(bytes, pos + HEADER_BYTES)
+      ? { kind: 'end' }
+      : { kind: 'damage', reason: 'damaged record payload (checksum mismatch)' };
   }
   if (check.decode !== undefined) {
     try {

@@ -74,8 +74,19 @@ export interface SharedState {
 /** A state rebuilt from the cursor alone: readSeq's offset is not known (it may lie inside a chunk). */
 export function initialState(ackSeq: number): SharedState {
   return {
-    gen: 0, dirty: false, ackSeq, headSeq: ackSeq, headChunk: -1, headBytes: 0,
-    readSeq: ackSeq, readOffset: -1, nextConsumer: 1, rewrites: 0, returned: [], consumers: [], acked: [],
+    gen: 0,
+    dirty: false,
+    ackSeq,
+    headSeq: ackSeq,
+    headChunk: -1,
+    headBytes: 0,
+    readSeq: ackSeq,
+    readOffset: -1,
+    nextConsumer: 1,
+    rewrites: 0,
+    returned: [],
+    consumers: [],
+    acked: [],
   };
 }
 
@@ -176,7 +187,9 @@ export class StateFile {
       const got = this.#pread(this.#whole, this.#whole.length, 0);
       if (got < HEADER_BYTES || this.#whole.readUInt32LE(0) !== FILE_MAGIC) return null;
       if (this.#whole.readUInt32LE(4) === INITIAL_SLOT_BYTES) {
-        return this.#newestOf((slot) => slotIn(this.#whole, this.#slotOffset(slot), Math.min(got, this.#slotOffset(slot + 1)), INITIAL_SLOT_BYTES));
+        return this.#newestOf((slot) =>
+          slotIn(this.#whole, this.#slotOffset(slot), Math.min(got, this.#slotOffset(slot + 1)), INITIAL_SLOT_BYTES),
+        );
       }
     }
     const header = Buffer.allocUnsafe(HEADER_BYTES);
@@ -387,8 +400,19 @@ export function decodeState(b: Buffer): SharedState | null {
   const dirty = b.readUInt32LE(at) === 1;
   at += 4;
   const state: SharedState = {
-    gen, dirty, ackSeq: next(), headSeq: next(), headChunk: next(), headBytes: next(), readSeq: next(), readOffset: next(),
-    nextConsumer: next(), rewrites: next(), returned: [], consumers: [], acked: [],
+    gen,
+    dirty,
+    ackSeq: next(),
+    headSeq: next(),
+    headChunk: next(),
+    headBytes: next(),
+    readSeq: next(),
+    readOffset: next(),
+    nextConsumer: next(),
+    rewrites: next(),
+    returned: [],
+    consumers: [],
+    acked: [],
   };
   const returned = b.readUInt32LE(at);
   const consumers = b.readUInt32LE(at + 4);
@@ -420,4 +444,3 @@ function readRange(b: Buffer, at: number, into: Range[]): number {
   into.push({ start: b.readDoubleLE(at), count: b.readUInt32LE(at + 8) });
   return at + RANGE_BYTES;
 }
-

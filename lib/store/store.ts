@@ -32,7 +32,18 @@ import { Consumers } from './consumers.js';
 import { ChunkAppender, type AppendHooks } from './appender.js';
 import { ItemReader, type WaitingItem } from './item-reader.js';
 import {
-  alignWithFiles, assertSameDirectory, listDirectory, lockFileIdentity, quarantineChunk, newestChunkListed, openInfo, recoverCursor, removeAcknowledgedChunks, repairQueue, warnQuarantined, type RepairReport,
+  alignWithFiles,
+  assertSameDirectory,
+  listDirectory,
+  lockFileIdentity,
+  quarantineChunk,
+  newestChunkListed,
+  openInfo,
+  recoverCursor,
+  removeAcknowledgedChunks,
+  repairQueue,
+  warnQuarantined,
+  type RepairReport,
 } from './recovery.js';
 import { appendHeld, insertRange, shiftHeld, type Range } from './ranges.js';
 import type { Inode } from '../fs/files.js';
@@ -90,8 +101,14 @@ export class QueueStore {
   #lockInode: Inode | null;
 
   private constructor(
-    dir: string, options: StoreOptions, serializer: Serializer, chunkSize: number,
-    cursor: CursorWriter, stateFile: StateFile, state: SharedState, durability: Durability,
+    dir: string,
+    options: StoreOptions,
+    serializer: Serializer,
+    chunkSize: number,
+    cursor: CursorWriter,
+    stateFile: StateFile,
+    state: SharedState,
+    durability: Durability,
   ) {
     this.dir = dir;
     this.chunkSize = chunkSize;
@@ -481,9 +498,9 @@ export class QueueStore {
     this.#changingFiles();
     this.#closeChunks();
     const decode = (payload: Uint8Array): unknown => this.serializer.decode(payload);
-    if (!quarantineChunk(this.dir, this.#state, chunk, { chunkSize: this.chunkSize, maxItemBytes: this.#options.maxItemBytes, decode })) return false;
+    if (!quarantineChunk(this.dir, this.#state, chunk, { chunkSize: this.chunkSize, maxItemBytes: this.#options.maxItemBytes, decode }))
+      return false;
     this.#recover(this.#state.headChunk);
     return true;
   }
-
 }

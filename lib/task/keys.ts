@@ -69,7 +69,10 @@ export class WaitingKeys {
         this.#lock.release();
       }
     });
-    const settled = turn.then(() => undefined, () => undefined);
+    const settled = turn.then(
+      () => undefined,
+      () => undefined,
+    );
     turns.set(this.dir, settled);
     void settled.then(() => {
       if (turns.get(this.dir) === settled) turns.delete(this.dir);

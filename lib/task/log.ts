@@ -46,7 +46,7 @@ export class TaskLog {
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   try {
-    return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
+    return typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error));
   } catch {
     return String(error);
   }

@@ -156,9 +156,11 @@ export function resolveTaskOptions<W>(dir: string, handler: unknown, options: Ta
   const retries = o.retries ?? DEFAULT_RETRIES;
   if (!Number.isSafeInteger(retries) || retries < 0) throw invalidOption(dir, 'retries', retries, 'must be a whole number >= 0');
   const logLevel = o.logLevel ?? DEFAULT_LOG_LEVEL;
-  if (!LOG_LEVELS.includes(logLevel)) throw invalidOption(dir, 'logLevel', logLevel, `must be one of ${LOG_LEVELS.map((l) => `'${l}'`).join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    throw invalidOption(dir, 'logLevel', logLevel, `must be one of ${LOG_LEVELS.map((l) => `'${l}'`).join(', ')}`);
   const exportName = o.export ?? DEFAULT_EXPORT;
-  if (typeof exportName !== 'string' || exportName.length === 0) throw invalidOption(dir, 'export', exportName, 'must be a non-empty string');
+  if (typeof exportName !== 'string' || exportName.length === 0)
+    throw invalidOption(dir, 'export', exportName, 'must be a non-empty string');
   const inProcess = o.inProcess ?? false;
   if (typeof inProcess !== 'boolean') throw invalidOption(dir, 'inProcess', inProcess, 'must be true or false');
   const execArgv = o.execArgv ?? process.execArgv.filter((flag) => !INHERITED_FLAGS_TO_DROP.test(flag));
@@ -172,7 +174,8 @@ export function resolveTaskOptions<W>(dir: string, handler: unknown, options: Ta
   if (typeof handler === 'function') {
     if (!inProcess) {
       throw new QueueError(
-        'ERR_INVALID_ARG', dir,
+        'ERR_INVALID_ARG',
+        dir,
         'a handler function cannot cross into a worker process; pass the path (or file: URL) of a module that exports it, or set inProcess: true to run it in this process',
       );
     }
@@ -200,7 +203,11 @@ function handlerModuleUrl(dir: string, handler: unknown): string {
   } else if (typeof handler === 'string' && handler.length > 0) {
     file = path.resolve(handler);
   } else {
-    throw new QueueError('ERR_INVALID_ARG', dir, 'the handler must be the path or file: URL of a module (or a function, with inProcess: true)');
+    throw new QueueError(
+      'ERR_INVALID_ARG',
+      dir,
+      'the handler must be the path or file: URL of a module (or a function, with inProcess: true)',
+    );
   }
   if (!fs.existsSync(file)) throw new QueueError('ERR_INVALID_ARG', dir, `the handler module ${file} does not exist`);
   return pathToFileURL(file).href;
@@ -211,11 +218,21 @@ function resolveStorage(dir: string, storage: TaskStorageOptions | undefined): T
   if (typeof storage !== 'object' || storage === null) throw invalidOption(dir, 'queue', storage, 'must be an object');
   for (const key of Object.keys(storage)) {
     if (!STORAGE_OPTIONS.has(key)) {
-      throw invalidOption(dir, `queue.${key}`, (storage as Record<string, unknown>)[key], `is not available to a task queue (one of ${[...STORAGE_OPTIONS].join(', ')})`);
+      throw invalidOption(
+        dir,
+        `queue.${key}`,
+        (storage as Record<string, unknown>)[key],
+        `is not available to a task queue (one of ${[...STORAGE_OPTIONS].join(', ')})`,
+      );
     }
   }
   if (storage.serializer !== undefined && !SERIALIZERS.includes(storage.serializer)) {
-    throw invalidOption(dir, 'queue.serializer', storage.serializer, `must be one of ${SERIALIZERS.map((s) => `'${s}'`).join(', ')} (a worker process re-creates it by name)`);
+    throw invalidOption(
+      dir,
+      'queue.serializer',
+      storage.serializer,
+      `must be one of ${SERIALIZERS.map((s) => `'${s}'`).join(', ')} (a worker process re-creates it by name)`,
+    );
   }
   // The queue's own checks, now, rather than in a detached worker that can only log them.
   resolveOptions(dir, storage);

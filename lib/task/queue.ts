@@ -74,7 +74,10 @@ export class TaskQueue<W = unknown> {
     this.#queue = Queue.openSync<TaskEnvelope<W>>(this.#paths.queue, this.#options.config.queue);
     try {
       // Keys are made with the serializer the queue really uses (its info file may name another than the option).
-      this.#serializer = resolveSerializer(this.#queue.serializerName, (why) => new QueueError('ERR_FORMAT', this.dir, `the queue's serializer ${why}`));
+      this.#serializer = resolveSerializer(
+        this.#queue.serializerName,
+        (why) => new QueueError('ERR_FORMAT', this.dir, `the queue's serializer ${why}`),
+      );
       this.#keys = WaitingKeys.open(this.#paths.keys, this.#options.config.queue);
     } catch (error) {
       void this.#queue.close();
@@ -124,7 +127,10 @@ export class TaskQueue<W = unknown> {
   push(...work: W[]): Promise<PushResult> {
     if (this.#closing !== undefined) return Promise.reject(this.#closedError());
     const pushing = this.#push(work);
-    const settled = pushing.then(() => undefined, () => undefined);
+    const settled = pushing.then(
+      () => undefined,
+      () => undefined,
+    );
     this.#pushes.add(settled);
     void settled.then(() => this.#pushes.delete(settled));
     return pushing;
@@ -182,14 +188,20 @@ export class TaskQueue<W = unknown> {
     const keyFunction = this.#options.key;
     if (keyFunction !== undefined) {
       const text = keyFunction(work);
-      if (typeof text !== 'string') throw new QueueError('ERR_INVALID_ARG', this.dir, `the key option must return a string, got ${typeof text}`);
+      if (typeof text !== 'string')
+        throw new QueueError('ERR_INVALID_ARG', this.dir, `the key option must return a string, got ${typeof text}`);
       return keyOfString(text);
     }
     let bytes: Uint8Array;
     try {
       bytes = this.#serializer.encode(work);
     } catch (error) {
-      throw new QueueError('ERR_SERIALIZE', this.dir, `work cannot be serialized with '${this.#serializer.name}': ${describeError(error)}`, { cause: error });
+      throw new QueueError(
+        'ERR_SERIALIZE',
+        this.dir,
+        `work cannot be serialized with '${this.#serializer.name}': ${describeError(error)}`,
+        { cause: error },
+      );
     }
     return keyOfBytes(bytes);
   }

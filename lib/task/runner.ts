@@ -77,7 +77,11 @@ export async function loadHandler<W>(config: WorkerConfig): Promise<TaskHandler<
   const module = (await import(config.handler)) as Record<string, unknown>;
   const handler = module[config.export];
   if (typeof handler !== 'function') {
-    throw new QueueError('ERR_INVALID_ARG', config.dir, `the handler module ${config.handler} has no function export '${config.export}' (it is ${typeof handler})`);
+    throw new QueueError(
+      'ERR_INVALID_ARG',
+      config.dir,
+      `the handler module ${config.handler} has no function export '${config.export}' (it is ${typeof handler})`,
+    );
   }
   return handler as TaskHandler<W>;
 }
@@ -168,7 +172,9 @@ export class TaskRunner<W> {
     for (let n = record.errors.length + 1; n <= record.started; n++) record.errors.push(`the worker process died during attempt ${n}`);
     const allowed = config.retries + 1;
     if (record.started >= allowed) {
-      log.error(`item ${id}: its worker died during its last allowed attempt (${record.started} of ${allowed}); moved to the dead-letter queue`);
+      log.error(
+        `item ${id}: its worker died during its last allowed attempt (${record.started} of ${allowed}); moved to the dead-letter queue`,
+      );
       await this.#moveToDeadLetters(this.#deadLetter(envelope, record));
       return;
     }

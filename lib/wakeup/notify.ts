@@ -132,12 +132,20 @@ class Link {
         detach: () => channel.removeEventListener('message', onEvent),
       };
     }
-    throw new QueueError('ERR_INVALID_ARG', dir, 'useNotify takes ChildProcess objects, process (in a forked child), MessagePorts or BroadcastChannels');
+    throw new QueueError(
+      'ERR_INVALID_ARG',
+      dir,
+      'useNotify takes ChildProcess objects, process (in a forked child), MessagePorts or BroadcastChannels',
+    );
   }
 
   #attachProcess(dir: string, onMessage: (message: unknown) => void): Endpoint {
     if (typeof process.send !== 'function') {
-      throw new QueueError('ERR_INVALID_ARG', dir, 'useNotify(process) needs an IPC channel to the parent: start this process with child_process.fork');
+      throw new QueueError(
+        'ERR_INVALID_ARG',
+        dir,
+        'useNotify(process) needs an IPC channel to the parent: start this process with child_process.fork',
+      );
     }
     const onDisconnect = (): void => this.#drop();
     process.on('message', onMessage);
@@ -159,7 +167,11 @@ class Link {
   #attachChild(child: ChildProcess, dir: string, onMessage: (message: unknown) => void): Endpoint {
     // A child started without an IPC channel has no send at all (one whose channel closed keeps it).
     if (typeof child.send !== 'function') {
-      throw new QueueError('ERR_INVALID_ARG', dir, `useNotify(child) needs a child with an IPC channel (pid ${child.pid ?? 'none'} has none): start it with child_process.fork, or with 'ipc' in its stdio`);
+      throw new QueueError(
+        'ERR_INVALID_ARG',
+        dir,
+        `useNotify(child) needs a child with an IPC channel (pid ${child.pid ?? 'none'} has none): start it with child_process.fork, or with 'ipc' in its stdio`,
+      );
     }
     const onGone = (): void => this.#drop();
     child.on('message', onMessage);

@@ -84,7 +84,14 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
     const allowed = allowedByMode(run.fsync, age, slack);
     const worker = kind === 'lost' ? key.split('/')[0] : ackedBy.get(key);
     const own = syncs.filter((s) => s.worker === worker);
-    add({ kind, key, age, live: false, allowed, detail: allowed || syncs.length === 0 || worker === undefined ? detail : `${detail}; ${syncsAfter(own, run.tCut - age)}` });
+    add({
+      kind,
+      key,
+      age,
+      live: false,
+      allowed,
+      detail: allowed || syncs.length === 0 || worker === undefined ? detail : `${detail}; ${syncsAfter(own, run.tCut - age)}`,
+    });
   };
   const intended = new Set([...model.intended, ...run.intents.puts.keys()]);
   const putT0 = new Map<string, number>();
@@ -130,7 +137,11 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
         add({ kind: 'wrong', live: true, detail: `worker ${report.worker} got ${report.what}` });
         break;
       case 'error':
-        add({ kind: 'error', live: true, detail: `worker ${report.worker}: ${report.code}: ${report.message.split('\n').slice(0, 3).join(' / ')}` });
+        add({
+          kind: 'error',
+          live: true,
+          detail: `worker ${report.worker}: ${report.code}: ${report.message.split('\n').slice(0, 3).join(' / ')}`,
+        });
         break;
       case 'ready':
         break;
@@ -153,9 +164,22 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
         const ack = ackedAt.get(key);
         const clearedAt = cleared.get(key);
         if (!intended.has(key)) add({ kind: 'wrong', live: true, key, detail: `worker ${report.worker} got ${key}, which was never put` });
-        else if (holder !== undefined) add({ kind: 'dup', live: true, key, detail: `worker ${report.worker} got ${key} while worker ${holder} held it` });
-        else if (ack !== undefined && ack < report.t0) add({ kind: 'again', live: true, key, detail: `worker ${report.worker} got ${key}, acknowledged ${(report.t0 - ack).toFixed(1)} ms before` });
-        else if (clearedAt !== undefined && clearedAt < report.t0) add({ kind: 'clearedBack', live: true, key, detail: `worker ${report.worker} got ${key}, cleared ${(report.t0 - clearedAt).toFixed(1)} ms before` });
+        else if (holder !== undefined)
+          add({ kind: 'dup', live: true, key, detail: `worker ${report.worker} got ${key} while worker ${holder} held it` });
+        else if (ack !== undefined && ack < report.t0)
+          add({
+            kind: 'again',
+            live: true,
+            key,
+            detail: `worker ${report.worker} got ${key}, acknowledged ${(report.t0 - ack).toFixed(1)} ms before`,
+          });
+        else if (clearedAt !== undefined && clearedAt < report.t0)
+          add({
+            kind: 'clearedBack',
+            live: true,
+            key,
+            detail: `worker ${report.worker} got ${key}, cleared ${(report.t0 - clearedAt).toFixed(1)} ms before`,
+          });
         holders.set(key, report.worker);
       }
     } else if (report.kind === 'acked') {
@@ -183,7 +207,9 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
   }
 
   if (drain === undefined || drain.stuck !== undefined) {
-    const what = drain?.stuck ? `${drain.stuck.stage}: ${drain.stuck.code}: ${drain.stuck.message}${drain.stuck.file ? ` (${drain.stuck.file}${drain.stuck.offset !== undefined ? ` @${drain.stuck.offset}` : ''})` : ''}` : 'the drain process did not report';
+    const what = drain?.stuck
+      ? `${drain.stuck.stage}: ${drain.stuck.code}: ${drain.stuck.message}${drain.stuck.file ? ` (${drain.stuck.file}${drain.stuck.offset !== undefined ? ` @${drain.stuck.offset}` : ''})` : ''}`
+      : 'the drain process did not report';
     add({ kind: 'stuck', live: false, detail: what });
     for (const wrong of drain?.wrong ?? []) add({ kind: 'wrong', live: false, detail: `the drain got ${wrong}` });
     return { findings, next: undefined, counts };
@@ -191,7 +217,13 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
 
   for (const wrong of drain.wrong) add({ kind: 'wrong', live: false, detail: `the drain got ${wrong}` });
   // Damage with a way forward: allowed under 'never' only ('always' and N must open and drain without an error).
-  if (drain.repaired) add({ kind: 'stuck', live: false, allowed: run.fsync === 'never', detail: `ERR_CORRUPT until Queue.repair: ${drain.repaired.damage}; repair: ${drain.repaired.report}` });
+  if (drain.repaired)
+    add({
+      kind: 'stuck',
+      live: false,
+      allowed: run.fsync === 'never',
+      detail: `ERR_CORRUPT until Queue.repair: ${drain.repaired.damage}; repair: ${drain.repaired.report}`,
+    });
   const present = new Set<string>();
   for (const key of drain.keys) {
     if (present.has(key)) {
@@ -207,10 +239,15 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
     const clearedAt = cleared.get(key);
     if (ack !== undefined) {
       const above = abovePrefix.get(key);
-      windowed('again', key, run.tCut - ack, `${key} came back, acknowledged ${fmt(run.tCut - ack)} before the cut${above ? `, above the prefix (${above})` : ''}`);
+      windowed(
+        'again',
+        key,
+        run.tCut - ack,
+        `${key} came back, acknowledged ${fmt(run.tCut - ack)} before the cut${above ? `, above the prefix (${above})` : ''}`,
+      );
       if (above) findings[findings.length - 1].abovePrefix = true;
-    }
-    else if (clearedAt !== undefined) windowed('clearedBack', key, run.tCut - clearedAt, `${key} came back, cleared ${fmt(run.tCut - clearedAt)} before the cut`);
+    } else if (clearedAt !== undefined)
+      windowed('clearedBack', key, run.tCut - clearedAt, `${key} came back, cleared ${fmt(run.tCut - clearedAt)} before the cut`);
   }
 
   const possiblyCleared = (key: string): boolean => {

@@ -77,7 +77,8 @@ if (failure === undefined) {
     const size = queue.size;
     await queue.close();
     const drained = result.keys.length + result.wrong.length;
-    if (size !== drained) failure = { stage: 'reopen', code: 'SIZE', message: `reopened with size ${size} after ${drained} items were got without taskDone` };
+    if (size !== drained)
+      failure = { stage: 'reopen', code: 'SIZE', message: `reopened with size ${size} after ${drained} items were got without taskDone` };
   } catch (error) {
     failure = stuck('reopen', error);
   }

@@ -63,9 +63,13 @@ export class LazyFs {
     const fifo = path.join(base, 'fifo');
     // LazyFS's argument parser ignores a --config-path (mount.sh passes FIFO.toml) that contains "-o".
     if (/-o/i.test(fifo)) throw new Error(`LazyFS cannot take a config path containing "-o": ${fifo}.toml (set TMPDIR elsewhere)`);
-    const mounted = spawnSync(path.join(scripts, 'mount.sh'), [root, mnt, fifo, bin], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const mounted = spawnSync(path.join(scripts, 'mount.sh'), [root, mnt, fifo, bin], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const pid = Number(mounted.stdout.trim());
-    if (mounted.status !== 0 || !Number.isSafeInteger(pid)) throw new Error(`mounting LazyFS failed (exit ${mounted.status}): ${mounted.stdout}`);
+    if (mounted.status !== 0 || !Number.isSafeInteger(pid))
+      throw new Error(`mounting LazyFS failed (exit ${mounted.status}): ${mounted.stdout}`);
     return new LazyFs(root, mnt, fifo, pid);
   }
 

@@ -19,7 +19,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KINDS, checkCut, newModel, type CutVerdict, type DirModel, type Finding, type Kind, type RunRecord } from './check.js';
 import { LazyFs, buildLazyfs, lazyfsScripts, unavailable } from './lazyfs.js';
-import { fsyncArg, now, parseJournal, type DrainReport, type Fsync, type Intents, type Role, type WorkerConfig, type WorkerReport } from './protocol.js';
+import {
+  fsyncArg,
+  now,
+  parseJournal,
+  type DrainReport,
+  type Fsync,
+  type Intents,
+  type Role,
+  type WorkerConfig,
+  type WorkerReport,
+} from './protocol.js';
 import { between, choose, random } from './random.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -61,8 +71,16 @@ interface Args {
 
 function defaultArgs(): Args {
   return {
-    cuts: 60, seed: Math.floor(Math.random() * 2 ** 31), modes: ['always', 50, 'never'], workloads: Object.keys(WORKLOADS),
-    runMs: [120, 700], slack: 0, keep: false, verbose: false, skipIfUnavailable: false, killOnly: false,
+    cuts: 60,
+    seed: Math.floor(Math.random() * 2 ** 31),
+    modes: ['always', 50, 'never'],
+    workloads: Object.keys(WORKLOADS),
+    runMs: [120, 700],
+    slack: 0,
+    keep: false,
+    verbose: false,
+    skipIfUnavailable: false,
+    killOnly: false,
   };
 }
 
@@ -97,7 +115,8 @@ function parseArgs(argv: string[]): Args {
 }
 
 function usage(problem?: string): never {
-  const text = 'usage: test:power [--cuts N] [--seed S] [--modes always,50,never] [--workloads 1,4P1C,2P2C] [--run-ms MIN-MAX] [--slack MS] [--keep] [--verbose] [--skip-if-unavailable] [--kill-only]';
+  const text =
+    'usage: test:power [--cuts N] [--seed S] [--modes always,50,never] [--workloads 1,4P1C,2P2C] [--run-ms MIN-MAX] [--slack MS] [--keep] [--verbose] [--skip-if-unavailable] [--kill-only]';
   if (problem) console.error(`${problem}\n${text}`);
   else console.log(text);
   process.exit(problem ? 2 : 0);
@@ -176,8 +195,16 @@ async function runCut(fsLazy: LazyFs, base: string, plan: CutPlan, state: ModeSt
     const journal = path.join(base, 'journal', `${tag}.log`);
     journals.push(journal);
     const config: WorkerConfig = {
-      dir, fsync: plan.fsync, role, tag, seed: plan.seeds[i], clears: plan.clears, ackAll: plan.clears && multi,
-      backlog: BACKLOG, journal, chunkSize: fresh ? state.chunkSize : undefined,
+      dir,
+      fsync: plan.fsync,
+      role,
+      tag,
+      seed: plan.seeds[i],
+      clears: plan.clears,
+      ackAll: plan.clears && multi,
+      backlog: BACKLOG,
+      journal,
+      chunkSize: fresh ? state.chunkSize : undefined,
     };
     const started = start('worker', config);
     started.child.on('message', (message: WorkerReport) => reports.push({ ...message, worker: tag }));
@@ -185,19 +212,23 @@ async function runCut(fsLazy: LazyFs, base: string, plan: CutPlan, state: ModeSt
   });
 
   // Run until every worker is ready (or gone), then for runMs, then cut.
-  const ready = workers.map(({ child }) => new Promise<void>((resolve) => {
-    child.on('message', (message: WorkerReport) => {
-      if (message.kind === 'ready') resolve();
-    });
-    child.once('exit', () => resolve());
-  }));
+  const ready = workers.map(
+    ({ child }) =>
+      new Promise<void>((resolve) => {
+        child.on('message', (message: WorkerReport) => {
+          if (message.kind === 'ready') resolve();
+        });
+        child.once('exit', () => resolve());
+      }),
+  );
   await Promise.race([Promise.all(ready), sleep(READY_TIMEOUT_MS)]);
   await sleep(plan.runMs);
   const tCut = now();
   for (const { child } of workers) child.kill('SIGKILL');
   await Promise.all(workers.map(({ child }) => gone(child)));
   for (const { tag, child, stderr } of workers) {
-    if (child.signalCode !== 'SIGKILL') earlyExits.push(`${tag} (exit ${child.exitCode ?? child.signalCode}${stderr() ? `: ${errorLines(stderr())}` : ''})`);
+    if (child.signalCode !== 'SIGKILL')
+      earlyExits.push(`${tag} (exit ${child.exitCode ?? child.signalCode}${stderr() ? `: ${errorLines(stderr())}` : ''})`);
   }
   if (!args.killOnly) await fsLazy.clearCache();
 
@@ -230,7 +261,10 @@ async function drainDir(dir: string, fsync: Fsync): Promise<DrainReport | undefi
   await gone(child);
   clearTimeout(timer);
   if (report === undefined) {
-    const why = child.signalCode === 'SIGKILL' ? `hung for ${DRAIN_TIMEOUT_MS} ms` : `exited ${child.exitCode ?? child.signalCode}: ${errorLines(stderr())}`;
+    const why =
+      child.signalCode === 'SIGKILL'
+        ? `hung for ${DRAIN_TIMEOUT_MS} ms`
+        : `exited ${child.exitCode ?? child.signalCode}: ${errorLines(stderr())}`;
     return { keys: [], wrong: [], warnings: {}, stuck: { stage: 'drain', code: 'NO_REPORT', message: `the drain process ${why}` } };
   }
   return report;
@@ -252,7 +286,10 @@ function replayArgs(a: Args): string {
 function errorLines(text: string): string {
   const lines = text.trim().split('\n');
   const first = lines.findIndex((line) => /Error|error/.test(line));
-  return lines.slice(first < 0 ? -4 : first, (first < 0 ? lines.length : first) + 6).map((line) => line.trim()).join(' / ');
+  return lines
+    .slice(first < 0 ? -4 : first, (first < 0 ? lines.length : first) + 6)
+    .map((line) => line.trim())
+    .join(' / ');
 }
 
 function modeName(fsync: Fsync): string {
@@ -270,7 +307,10 @@ function plan(args: Args): CutPlan[] {
     seen.add(name);
     const workload = choose(rand, args.workloads);
     plans.push({
-      index, fsync, workload, fresh,
+      index,
+      fsync,
+      workload,
+      fresh,
       runMs: between(rand, args.runMs[0], args.runMs[1]),
       clears: rand() < CLEAR_CHANCE,
       chunkSize: choose(rand, CHUNK_SIZES),
@@ -294,7 +334,9 @@ function cutLine(result: CutResult): string {
     bad.length > 0 ? `FAIL ${bad.join(', ')}` : 'ok',
     allowed.length > 0 ? `(allowed: ${allowed.join(', ')})` : '',
     warned.length > 0 ? `[${warned.join(' ')}]` : '',
-  ].filter(Boolean).join('  ');
+  ]
+    .filter(Boolean)
+    .join('  ');
 }
 
 type Tally = Record<Kind, { failed: number; allowed: number }>;
@@ -321,8 +363,12 @@ function summary(results: CutResult[]): string[] {
     const [mode, workload] = key.split('|');
     const tally = group.reduce((t, r) => tallyOf(r.verdict.findings, t), undefined as Tally | undefined) ?? tallyOf([]);
     rows.push([
-      mode, workload, String(group.length), String(group.filter((r) => r.failed).length),
-      String(group.reduce((n, r) => n + r.verdict.counts.puts, 0)), String(group.reduce((n, r) => n + r.verdict.counts.acks, 0)),
+      mode,
+      workload,
+      String(group.length),
+      String(group.filter((r) => r.failed).length),
+      String(group.reduce((n, r) => n + r.verdict.counts.puts, 0)),
+      String(group.reduce((n, r) => n + r.verdict.counts.acks, 0)),
       ...KINDS.map((k) => (tally[k].allowed > 0 ? `${tally[k].failed}(+${tally[k].allowed})` : String(tally[k].failed))),
     ]);
   }
@@ -331,12 +377,20 @@ function summary(results: CutResult[]): string[] {
   lines.push('(N(+M): N failures, M more within what the mode allows: a loss or return under never, or inside the fsync period)');
   const again = results.flatMap((r) => r.verdict.findings.filter((f) => f.kind === 'again' && !f.allowed && !f.live));
   if (again.length > 0) {
-    lines.push(`failing 'again' after a cut: ${again.filter((f) => f.abovePrefix).length} of ${again.length} acknowledged above the prefix (another consumer held an item handed out before)`);
+    lines.push(
+      `failing 'again' after a cut: ${again.filter((f) => f.abovePrefix).length} of ${again.length} acknowledged above the prefix (another consumer held an item handed out before)`,
+    );
   }
-  const aged = results.flatMap((r) => r.verdict.findings.filter((f) => !f.allowed && typeof r.plan.fsync === 'number' && !f.abovePrefix && f.age !== undefined && Number.isFinite(f.age)));
+  const aged = results.flatMap((r) =>
+    r.verdict.findings.filter(
+      (f) => !f.allowed && typeof r.plan.fsync === 'number' && !f.abovePrefix && f.age !== undefined && Number.isFinite(f.age),
+    ),
+  );
   if (aged.length > 0) {
     const ages = aged.map((f) => f.age as number).sort((a, b) => a - b);
-    lines.push(`fsync N losses and returns outside the period (not above the prefix), ${ages.length}, by age at the cut: min ${ages[0].toFixed(1)} ms, median ${ages[Math.floor(ages.length / 2)].toFixed(1)} ms, max ${ages[ages.length - 1].toFixed(1)} ms`);
+    lines.push(
+      `fsync N losses and returns outside the period (not above the prefix), ${ages.length}, by age at the cut: min ${ages[0].toFixed(1)} ms, median ${ages[Math.floor(ages.length / 2)].toFixed(1)} ms, max ${ages[ages.length - 1].toFixed(1)} ms`,
+    );
   }
   const warnings = new Map<string, number>();
   for (const r of results) {
@@ -351,7 +405,9 @@ function summary(results: CutResult[]): string[] {
 
 function details(result: CutResult, verbose: boolean): string[] {
   const failing = result.verdict.findings.filter((f) => !f.allowed || verbose);
-  return failing.slice(0, verbose ? Infinity : DETAILS_PER_CUT).map((f) => `    ${f.allowed ? 'allowed' : 'FAIL'} ${f.kind}${f.live ? ' (live)' : ''}: ${f.detail}`)
+  return failing
+    .slice(0, verbose ? Infinity : DETAILS_PER_CUT)
+    .map((f) => `    ${f.allowed ? 'allowed' : 'FAIL'} ${f.kind}${f.live ? ' (live)' : ''}: ${f.detail}`)
     .concat(failing.length > DETAILS_PER_CUT && !verbose ? [`    ... ${failing.length - DETAILS_PER_CUT} more`] : []);
 }
 
@@ -384,7 +440,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const plans = plan(args);
-console.log(`power-loss suite${args.killOnly ? ' (--kill-only: SIGKILL, no power cut)' : ''}: ${args.cuts} cuts, modes ${args.modes.map(modeName).join(',')}, workloads ${args.workloads.join(',')}, seed ${args.seed}`);
+console.log(
+  `power-loss suite${args.killOnly ? ' (--kill-only: SIGKILL, no power cut)' : ''}: ${args.cuts} cuts, modes ${args.modes.map(modeName).join(',')}, workloads ${args.workloads.join(',')}, seed ${args.seed}`,
+);
 console.log(`replay: npm run test:power -- ${replayArgs(args)}`);
 const results: CutResult[] = [];
 const states = new Map<string, ModeState>();

@@ -86,7 +86,9 @@ export function checkPrerequisites(searchPath = [process.env.PATH ?? '', ...SBIN
   }
   if (process.getuid?.() !== 0) throw new Error('GlusterFS specs must run as root (glusterd and its FUSE mounts need it)');
   if (!fs.existsSync('/dev/fuse')) {
-    throw new Error('/dev/fuse is missing: FUSE is not available here (in a container, run it with --device /dev/fuse --cap-add SYS_ADMIN)');
+    throw new Error(
+      '/dev/fuse is missing: FUSE is not available here (in a container, run it with --device /dev/fuse --cap-add SYS_ADMIN)',
+    );
   }
   return { glusterd: glusterd!, gluster: gluster!, glusterfs: glusterfs!, umount: umount! };
 }
@@ -113,7 +115,10 @@ export async function startGlusterVolume(options: GlusterVolumeOptions = {}): Pr
     brick: parts.brick,
     mountPoints: parts.mounts.map((m) => m.dir),
     logs: () => parts.logs(),
-    pids: () => [parts.glusterd?.pid, ...parts.brickPids(), ...parts.mounts.map((m) => m.child.pid)].filter((pid): pid is number => pid !== undefined),
+    pids: () =>
+      [parts.glusterd?.pid, ...parts.brickPids(), ...parts.mounts.map((m) => m.child.pid)].filter(
+        (pid): pid is number => pid !== undefined,
+      ),
     stop: () => (stopping ??= parts.stop()),
   };
 }
@@ -172,14 +177,26 @@ class Parts {
     );
     this.#glusterdLog = path.join(this.workDir, 'log', 'glusterd.log');
     // -N: stay in the foreground as our child.
-    this.glusterd = spawn(this.#tools.glusterd, ['-N', '-f', volfile, '-p', path.join(this.workDir, 'run', 'glusterd.pid'), `--log-file=${this.#glusterdLog}`], {
-      stdio: ['ignore', 'ignore', 'ignore'],
-    });
+    this.glusterd = spawn(
+      this.#tools.glusterd,
+      ['-N', '-f', volfile, '-p', path.join(this.workDir, 'run', 'glusterd.pid'), `--log-file=${this.#glusterdLog}`],
+      {
+        stdio: ['ignore', 'ignore', 'ignore'],
+      },
+    );
     this.glusterd.unref();
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
-      if (this.glusterd.exitCode !== null || this.glusterd.signalCode !== null) throw new Error(`glusterd exited (${this.glusterd.exitCode ?? this.glusterd.signalCode}) before it answered`);
-      if (fs.existsSync(this.#socket) && (await this.cli(['peer', 'status']).then(() => true, () => false))) return;
+      if (this.glusterd.exitCode !== null || this.glusterd.signalCode !== null)
+        throw new Error(`glusterd exited (${this.glusterd.exitCode ?? this.glusterd.signalCode}) before it answered`);
+      if (
+        fs.existsSync(this.#socket) &&
+        (await this.cli(['peer', 'status']).then(
+          () => true,
+          () => false,
+        ))
+      )
+        return;
       if (Date.now() > deadline) throw new Error(`glusterd did not answer within ${START_TIMEOUT_MS} ms`);
       await delay(100);
     }
@@ -204,7 +221,8 @@ class Parts {
     this.mounts.push({ dir, log, child });
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`glusterfs exited (${child.exitCode ?? child.signalCode}) before ${dir} was mounted`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`glusterfs exited (${child.exitCode ?? child.signalCode}) before ${dir} was mounted`);
       if (isMounted(dir) && statfsType(dir) === FUSE_SUPER_MAGIC) {
         // Mounted once the kernel lists it; the brick answers once a listing works.
         try {
@@ -222,9 +240,13 @@ class Parts {
   /** `gluster` with our glusterd, never prompting; rejects with its output. */
   async cli(args: string[]): Promise<string> {
     try {
-      const { stdout } = await execFileAsync(this.#tools.gluster, ['--mode=script', `--glusterd-sock=${this.#socket}`, `--log-file=${path.join(this.workDir, 'log', 'cli.log')}`, ...args], {
-        timeout: START_TIMEOUT_MS,
-      });
+      const { stdout } = await execFileAsync(
+        this.#tools.gluster,
+        ['--mode=script', `--glusterd-sock=${this.#socket}`, `--log-file=${path.join(this.workDir, 'log', 'cli.log')}`, ...args],
+        {
+          timeout: START_TIMEOUT_MS,
+        },
+      );
       return stdout;
     } catch (error) {
       throw new Error(`gluster ${args.join(' ')} failed: ${commandErrorText(error)}`);
@@ -303,7 +325,9 @@ class Parts {
     } catch {
       return [];
     }
-    return names.map((name) => Number(fs.readFileSync(path.join(dir, name), 'utf8').trim())).filter((pid) => Number.isSafeInteger(pid) && pid > 0);
+    return names
+      .map((name) => Number(fs.readFileSync(path.join(dir, name), 'utf8').trim()))
+      .filter((pid) => Number.isSafeInteger(pid) && pid > 0);
   }
 
   /** The process-exit safety net: synchronous, best effort. */
@@ -384,7 +408,11 @@ function assertPortFree(host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', (error: NodeJS.ErrnoException) => {
-      reject(new Error(`cannot listen on ${host}:${port} (${error.code}): is a glusterd already running? Stop it first (the specs start their own)`));
+      reject(
+        new Error(
+          `cannot listen on ${host}:${port} (${error.code}): is a glusterd already running? Stop it first (the specs start their own)`,
+        ),
+      );
     });
     server.listen(port, host, () => server.close(() => resolve()));
   });

@@ -40,10 +40,11 @@ export function withoutWarningsSync<R>(fn: () => R): R {
 /** Runs `fn` with process warnings captured (not printed); returns their codes (or their text's start). */
 export async function withWarningsCaptured<R>(fn: () => Promise<R>): Promise<{ value: R; codes: string[] }> {
   const codes: string[] = [];
-  const restore = swapEmitWarning(((warning: string | Error, options?: unknown) => {
-    const code = typeof options === 'object' && options !== null ? (options as { code?: string }).code : (warning as { code?: string })?.code;
+  const restore = swapEmitWarning((warning: string | Error, options?: unknown) => {
+    const code =
+      typeof options === 'object' && options !== null ? (options as { code?: string }).code : (warning as { code?: string })?.code;
     codes.push(code ?? String(warning).slice(0, 40));
-  }));
+  });
   try {
     const value = await fn();
     // Warnings perq emits on the next turn (after a release) count too.
@@ -58,7 +59,7 @@ export async function withWarningsCaptured<R>(fn: () => Promise<R>): Promise<{ v
 export function errorText(error: unknown): string {
   if (error instanceof QueueError) return `${error.code} ${error.message}`;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
+  return typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error));
 }
 
 /** A failed command's error (execFile, spawnSync) as one line, with what the command printed: it says more than "Command failed". */

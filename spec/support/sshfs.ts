@@ -77,7 +77,9 @@ export function checkPrerequisites(searchPath = process.env.PATH ?? ''): { sshfs
     throw new Error(`${what} (${missing.join(', ')} not found): ${INSTALL_HINT}`);
   }
   if (!fs.existsSync('/dev/fuse')) {
-    throw new Error('/dev/fuse is missing: FUSE is not available here (in a container, run it with --device /dev/fuse --cap-add SYS_ADMIN)');
+    throw new Error(
+      '/dev/fuse is missing: FUSE is not available here (in a container, run it with --device /dev/fuse --cap-add SYS_ADMIN)',
+    );
   }
   return { sshfs: sshfs!, sshKeygen: sshKeygen!, fusermount: fusermount! };
 }
@@ -174,7 +176,8 @@ class Parts {
   /** The process-exit safety net: synchronous, best effort. */
   private stopSync(): void {
     if (this.mountPoint !== undefined && isMounted(this.mountPoint)) spawnSync(this.fusermount, ['-u', '-z', this.mountPoint]);
-    for (const child of [this.sshfs, this.sshd]) if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of [this.sshfs, this.sshd])
+      if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     try {
       if (this.mountPoint !== undefined && !isMounted(this.mountPoint)) removeEmptyDir(this.mountPoint);
       if (this.workDir !== undefined) fs.rmSync(this.workDir, { recursive: true, force: true });
@@ -255,9 +258,12 @@ async function startSshfs(parts: Parts, sshfsPath: string, remoteDir: string, po
     `${user}@127.0.0.1:${remoteDir}`,
     mountPoint,
     '-f', // foreground: a child we can wait for and kill, with its errors on our pipe
-    '-F', '/dev/null', // ignore the user's ~/.ssh/config
-    '-p', String(port),
-    '-o', [`IdentityFile=${clientKey}`, ...SSHFS_MOUNT_OPTIONS].join(','),
+    '-F',
+    '/dev/null', // ignore the user's ~/.ssh/config
+    '-p',
+    String(port),
+    '-o',
+    [`IdentityFile=${clientKey}`, ...SSHFS_MOUNT_OPTIONS].join(','),
   ];
   const sshfs = spawn(sshfsPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   parts.sshfs = sshfs;

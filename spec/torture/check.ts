@@ -166,7 +166,9 @@ export function checkJournals(processes: readonly ProcessRecord[], autosave = fa
       case 'g':
         if (autosave) {
           // The take may persist before the kill: the oldest waiting items may be gone.
-          const waiting = [...items].filter(([, s]) => s.present !== 'no' && !s.ackedResolved && !s.cleared && s.holders.filter(live).length === 0);
+          const waiting = [...items].filter(
+            ([, s]) => s.present !== 'no' && !s.ackedResolved && !s.cleared && s.holders.filter(live).length === 0,
+          );
           waiting.sort((a, b) => a[0] - b[0]);
           for (const [, s] of waiting.slice(0, Number(line.args[0]))) s.mayBeGone = true;
         }
@@ -224,7 +226,8 @@ export function checkJournals(processes: readonly ProcessRecord[], autosave = fa
         report('errors', `${current.name}: ${line.args[0]} failed: ${line.args.slice(1).join(' ')}`);
         break;
       case 'Z':
-        if (Number(line.args[0]) !== 0) report('errors', `${current.name}: after the final drain a fresh open still found ${line.args[0]} items`);
+        if (Number(line.args[0]) !== 0)
+          report('errors', `${current.name}: after the final drain a fresh open still found ${line.args[0]} items`);
         break;
       case 'V': {
         const listed = idList(line.args[0]);
@@ -244,7 +247,8 @@ export function checkJournals(processes: readonly ProcessRecord[], autosave = fa
           if (seen.has(id)) continue;
           if (s.present === 'yes' && !s.mayBeGone && !s.ackedResolved && !s.cleared) missing.push(id);
         }
-        for (const id of missing.slice(0, 20)) report('lost', `item ${id} (put resolved or seen, never acknowledged) missing from the listing by ${current.name}`);
+        for (const id of missing.slice(0, 20))
+          report('lost', `item ${id} (put resolved or seen, never acknowledged) missing from the listing by ${current.name}`);
         if (missing.length > 20) {
           counts.lost += missing.length - 20;
         }
@@ -252,7 +256,11 @@ export function checkJournals(processes: readonly ProcessRecord[], autosave = fa
           // A clear that was cut short: all there or all gone.
           const candidates = pendingClear.ids.filter((id) => !(pendingAck.get(pendingClear!.session) ?? []).includes(id));
           const kept = candidates.filter((id) => seen.has(id)).length;
-          if (kept > 0 && kept < candidates.length) report('lost', `a clear() cut short by the kill removed ${candidates.length - kept} of ${candidates.length} items, not all or none`);
+          if (kept > 0 && kept < candidates.length)
+            report(
+              'lost',
+              `a clear() cut short by the kill removed ${candidates.length - kept} of ${candidates.length} items, not all or none`,
+            );
           pendingClear = null;
         }
         for (const [id, s] of items) {

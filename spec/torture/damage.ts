@@ -32,8 +32,20 @@ const ITEMS = 40;
 const GOT = 13;
 const ACKED = 10;
 
-export type FileKind = 'info' | 'cursor' | 'cursor.log' | 'state' | 'chunk-read' | 'chunk-middle' | 'chunk-newest' | 'lease' | 'spare' | 'lock';
-export const FILE_KINDS: readonly FileKind[] = ['info', 'cursor', 'cursor.log', 'state', 'chunk-read', 'chunk-middle', 'chunk-newest', 'lease', 'spare', 'lock'];
+export type FileKind =
+  'info' | 'cursor' | 'cursor.log' | 'state' | 'chunk-read' | 'chunk-middle' | 'chunk-newest' | 'lease' | 'spare' | 'lock';
+export const FILE_KINDS: readonly FileKind[] = [
+  'info',
+  'cursor',
+  'cursor.log',
+  'state',
+  'chunk-read',
+  'chunk-middle',
+  'chunk-newest',
+  'lease',
+  'spare',
+  'lock',
+];
 export type DamageKind = 'flip' | 'zero' | 'truncate' | 'delete' | 'garbage';
 
 interface Damage {
@@ -55,12 +67,18 @@ function chunkName(n: number): string {
 
 function fileOf(kind: FileKind): string {
   switch (kind) {
-    case 'chunk-read': return chunkName(Math.floor(ACKED / CHUNK_SIZE));
-    case 'chunk-middle': return chunkName(3);
-    case 'chunk-newest': return chunkName(Math.floor((ITEMS - 1) / CHUNK_SIZE));
-    case 'lease': return path.join('consumers', '1');
-    case 'spare': return 'spare-0';
-    default: return kind;
+    case 'chunk-read':
+      return chunkName(Math.floor(ACKED / CHUNK_SIZE));
+    case 'chunk-middle':
+      return chunkName(3);
+    case 'chunk-newest':
+      return chunkName(Math.floor((ITEMS - 1) / CHUNK_SIZE));
+    case 'lease':
+      return path.join('consumers', '1');
+    case 'spare':
+      return 'spare-0';
+    default:
+      return kind;
   }
 }
 
@@ -68,7 +86,7 @@ function fileOf(kind: FileKind): string {
 export async function buildFixture(root: string): Promise<{ dir: string; layout: Layout }> {
   const live = path.join(root, 'live');
   const q = await Queue.open<TortureItem>(live, { chunkSize: CHUNK_SIZE });
-  for (let id = 0; id < ITEMS; ) {
+  for (let id = 0; id < ITEMS;) {
     const n = Math.min(ITEMS - id, 1 + (id % 4));
     await q.putMany(Array.from({ length: n }, (_, i) => tortureItem(id + i)));
     id += n;
@@ -114,13 +132,16 @@ function planDamage(r: Random, kind: DamageKind, size: number, aimAt?: number): 
   if (aimAt === -1) return { kind, offset: 0, length: size, bit: 0 };
   const offset = aimAt ?? (size === 0 ? 0 : r.int(size));
   switch (kind) {
-    case 'flip': return { kind, offset, length: 1, bit: aimAt !== undefined ? 0 : r.int(8) };
+    case 'flip':
+      return { kind, offset, length: 1, bit: aimAt !== undefined ? 0 : r.int(8) };
     case 'zero': {
       const length = r.chance(0.25) ? size - offset : Math.min(size - offset, 1 + r.int(48));
       return { kind, offset, length, bit: 0 };
     }
-    case 'truncate': return { kind, offset, length: 0, bit: 0 };
-    default: return { kind, offset: 0, length: 1 + r.int(200), bit: 0 };
+    case 'truncate':
+      return { kind, offset, length: 0, bit: 0 };
+    default:
+      return { kind, offset: 0, length: 1 + r.int(200), bit: 0 };
   }
 }
 
@@ -150,18 +171,33 @@ function applyDamage(file: string, damage: Damage, r: Random): void {
 function describeDamage(kind: FileKind, damage: Damage): string {
   const file = fileOf(kind);
   switch (damage.kind) {
-    case 'flip': return `bit ${damage.bit} of byte ${damage.offset} of ${file} flipped`;
-    case 'zero': return `bytes ${damage.offset}..${damage.offset + damage.length - 1} of ${file} zeroed`;
-    case 'truncate': return `${file} truncated to ${damage.offset} bytes`;
-    case 'delete': return `${file} deleted`;
-    default: return `${damage.length} bytes of garbage appended to ${file}`;
+    case 'flip':
+      return `bit ${damage.bit} of byte ${damage.offset} of ${file} flipped`;
+    case 'zero':
+      return `bytes ${damage.offset}..${damage.offset + damage.length - 1} of ${file} zeroed`;
+    case 'truncate':
+      return `${file} truncated to ${damage.offset} bytes`;
+    case 'delete':
+      return `${file} deleted`;
+    default:
+      return `${damage.length} bytes of garbage appended to ${file}`;
   }
 }
 
 /** Seqs of the records whose bytes the damage changed or removed (chunk files only), in order. */
-function damagedSeqs(layout: Layout, name: string, before: Buffer, after: Buffer | null): Array<{ seq: number; start: number; end: number }> {
+function damagedSeqs(
+  layout: Layout,
+  name: string,
+  before: Buffer,
+  after: Buffer | null,
+): Array<{ seq: number; start: number; end: number }> {
   const records = layout.chunks.get(name) ?? [];
-  return records.filter((record) => after === null || record.end > after.length || !before.subarray(record.start, record.end).equals(after.subarray(record.start, record.end)));
+  return records.filter(
+    (record) =>
+      after === null ||
+      record.end > after.length ||
+      !before.subarray(record.start, record.end).equals(after.subarray(record.start, record.end)),
+  );
 }
 
 interface Drained {
@@ -255,7 +291,9 @@ function judge(drained: Drained, want: Expectation, mustDrainAll: boolean, count
     }
     if (missing.length > 0) {
       counts.lost += missing.length;
-      problems.push(`${label}: ${missing.length} undamaged items did not drain: ${missing.slice(0, 12).join(',')}${missing.length > 12 ? ',...' : ''}`);
+      problems.push(
+        `${label}: ${missing.length} undamaged items did not drain: ${missing.slice(0, 12).join(',')}${missing.length > 12 ? ',...' : ''}`,
+      );
     }
     return;
   }
@@ -268,14 +306,18 @@ function judge(drained: Drained, want: Expectation, mustDrainAll: boolean, count
   if (drained.error === undefined) {
     if (missing.length > 0) {
       counts.lost += missing.length;
-      problems.push(`${label}: the queue ended without an error, ${missing.length} undamaged items never came out: ${missing.slice(0, 12).join(',')}`);
+      problems.push(
+        `${label}: the queue ended without an error, ${missing.length} undamaged items never came out: ${missing.slice(0, 12).join(',')}`,
+      );
     }
     return;
   }
   // A damaged chunk may stop the open (the newest chunk is scanned then) or the first get that reaches it.
   if (drained.stoppedAt === 'get' && missingBefore.length > 0) {
     counts.lost += missingBefore.length;
-    problems.push(`${label}: items before the damage did not come out: ${missingBefore.slice(0, 12).join(',')} (${errorText(drained.error)})`);
+    problems.push(
+      `${label}: items before the damage did not come out: ${missingBefore.slice(0, 12).join(',')} (${errorText(drained.error)})`,
+    );
   }
   const error = drained.error;
   if (!(error instanceof QueueError) || error.code !== 'ERR_CORRUPT') {
@@ -294,7 +336,9 @@ function judge(drained: Drained, want: Expectation, mustDrainAll: boolean, count
     problems.push(`${label}: ERR_CORRUPT names ${error.file ?? 'no file'}, not ${wantFile}: ${error.message}`);
   } else if (fs.existsSync(wantFile) && !want.damagedOffsets.includes(error.offset ?? -1)) {
     counts.errors++;
-    problems.push(`${label}: ERR_CORRUPT at offset ${String(error.offset)}, where no damaged record starts (they start at ${want.damagedOffsets.join(', ')}): ${error.message}`);
+    problems.push(
+      `${label}: ERR_CORRUPT at offset ${String(error.offset)}, where no damaged record starts (they start at ${want.damagedOffsets.join(', ')}): ${error.message}`,
+    );
   }
 }
 
@@ -345,7 +389,14 @@ export async function damageSuite(seed: number, variants: number, tmp: string, l
   return results;
 }
 
-async function damageCase(fixture: { dir: string; layout: Layout }, root: string, name: string, kind: FileKind, damage: Damage, seed: number): Promise<CaseResult[]> {
+async function damageCase(
+  fixture: { dir: string; layout: Layout },
+  root: string,
+  name: string,
+  kind: FileKind,
+  damage: Damage,
+  seed: number,
+): Promise<CaseResult[]> {
   const r = random(seed);
   const base = path.join(root, name);
   const damagedDir = path.join(base, 'damaged');
@@ -409,7 +460,8 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
     if (drained.error instanceof QueueError && kind === 'info' && drained.stoppedAt === 'open') {
       // Damage to info: refusing to open is right, if it names the file and changed nothing.
       // (A missing info file is reported without error.file, the message names it.)
-      const namesInfo = drained.error.file === path.join(dir, 'info') || (damage.kind === 'delete' && drained.error.message.includes('info file'));
+      const namesInfo =
+        drained.error.file === path.join(dir, 'info') || (damage.kind === 'delete' && drained.error.message.includes('info file'));
       if (!namesInfo || !['ERR_CORRUPT', 'ERR_FORMAT'].includes(drained.error.code)) {
         counts.errors++;
         problems.push(`as it is: a damaged info file gives ${relabel(drained.error, dir)}`);
@@ -440,7 +492,12 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
     } catch (error) {
       repaired = false;
       // A damaged info file cannot be repaired from the chunks: saying so, naming it, is right.
-      if (!(kind === 'info' && error instanceof QueueError && (error.file === path.join(dir, 'info') || error.message.includes('info file')))) throw error;
+      if (!(
+        kind === 'info' &&
+        error instanceof QueueError &&
+        (error.file === path.join(dir, 'info') || error.message.includes('info file'))
+      ))
+        throw error;
     }
     if (repaired) {
       const { value: drained } = await withWarningsCaptured(() => drainQueue(dir, {}, true));
@@ -453,7 +510,13 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
           // whose header's bytes reached the disk and the rest did not (nothing promises the bytes
           // being written are all or nothing). Repair cuts it off like a torn tail, as the reader
           // and open do; the other modes account for it as PERQ_RECORDS_LOST.
-          if (zeroedToEnd && bytes.length >= HEADER_BYTES && readHeaderLength(bytes, 0) >= 0 && bytes.subarray(HEADER_BYTES).every((byte) => byte === 0)) continue;
+          if (
+            zeroedToEnd &&
+            bytes.length >= HEADER_BYTES &&
+            readHeaderLength(bytes, 0) >= 0 &&
+            bytes.subarray(HEADER_BYTES).every((byte) => byte === 0)
+          )
+            continue;
           if (bytes.length > 0 && !kept.includes(bytes)) {
             counts.lost++;
             problems.push(`after Queue.repair: the damaged bytes of record ${record.seq} (offset ${record.start}) are not in quarantine/`);
@@ -463,7 +526,9 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
       const again = await drainQueue(dir, {}, false);
       if (again.ids.length > 0 || again.error !== undefined) {
         counts.errors++;
-        problems.push(`after Queue.repair and a drain: a fresh open found ${again.ids.length} items${again.error === undefined ? '' : `, ${errorText(again.error)}`}`);
+        problems.push(
+          `after Queue.repair and a drain: a fresh open found ${again.ids.length} items${again.error === undefined ? '' : `, ${errorText(again.error)}`}`,
+        );
       }
     }
   } catch (error) {
@@ -476,7 +541,12 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
   try {
     const dir = await prepare('quarantine');
     const { value: drained, codes } = await withWarningsCaptured(() => drainQueue(dir, { onCorrupt: 'quarantine' }, true));
-    if (kind === 'info' && drained.stoppedAt === 'open' && drained.error instanceof QueueError && ['ERR_CORRUPT', 'ERR_FORMAT'].includes(drained.error.code)) {
+    if (
+      kind === 'info' &&
+      drained.stoppedAt === 'open' &&
+      drained.error instanceof QueueError &&
+      ['ERR_CORRUPT', 'ERR_FORMAT'].includes(drained.error.code)
+    ) {
       // As above: info cannot be quarantined.
     } else if (drained.stoppedAt === 'open' && drained.error instanceof QueueError && drained.error.code === 'ERR_INVALID_OPTION') {
       counts.errors++;
@@ -501,7 +571,11 @@ async function damageCase(fixture: { dir: string; layout: Layout }, root: string
 
   fs.rmSync(base, { recursive: true, force: true });
   return modes.map((m) => ({
-    name: `${label}, ${m.name}`, passed: m.problems.length === 0, counts: m.counts, kills: 0, seed: String(seed),
+    name: `${label}, ${m.name}`,
+    passed: m.problems.length === 0,
+    counts: m.counts,
+    kills: 0,
+    seed: String(seed),
     details: m.problems.map((p) => p.split(base).join('<case>')).slice(0, 12),
   }));
 }

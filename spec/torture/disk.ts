@@ -75,7 +75,13 @@ async function settle<T>(promise: Promise<T>, ms = 5000): Promise<{ value?: T; e
     timer = setTimeout(() => resolve({ hung: true }), ms);
   });
   try {
-    return await Promise.race([promise.then((value) => ({ value }), (error: unknown) => ({ error })), timeout]);
+    return await Promise.race([
+      promise.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -121,7 +127,10 @@ function expectEnospc(checks: Checks, what: string, error: unknown): void {
 }
 
 /** Fills a queue on a small tmpfs by puts, then checks everything a full disk must allow. */
-async function fullDisk(tmp: string, variant: { name: string; mount: string; options: QueueOptions; filler?: number; itemBytes: number }): Promise<CaseResult[]> {
+async function fullDisk(
+  tmp: string,
+  variant: { name: string; mount: string; options: QueueOptions; filler?: number; itemBytes: number },
+): Promise<CaseResult[]> {
   const mountPoint = fs.mkdtempSync(path.join(tmp, 'perq-torture-full-'));
   const results: CaseResult[] = [];
   const label = (what: string): string => `full disk (${variant.name}): ${what}`;
@@ -152,7 +161,9 @@ async function fullDisk(tmp: string, variant: { name: string; mount: string; opt
       if (failure === undefined) return fill.fail('errors', 'the disk never filled');
       expectEnospc(fill, `put ${resolved.length}`, failure);
       const sizeBefore = q.size;
-      const many = await settle(q.putMany([item(900_000, variant.itemBytes), item(900_001, variant.itemBytes), item(900_002, variant.itemBytes)]));
+      const many = await settle(
+        q.putMany([item(900_000, variant.itemBytes), item(900_001, variant.itemBytes), item(900_002, variant.itemBytes)]),
+      );
       if (many.error === undefined) fill.fail('errors', 'putMany on the full disk resolved');
       else expectEnospc(fill, 'putMany', many.error);
       if (q.size !== sizeBefore) fill.fail('errors', `a failed putMany changed size from ${sizeBefore} to ${q.size}`);
@@ -175,12 +186,15 @@ async function fullDisk(tmp: string, variant: { name: string; mount: string; opt
         const done = await settle(queue.taskDone(got.length));
         if (done.error !== undefined) drainHere.fail('errors', `taskDone on the full disk failed: ${errorText(done.error)}`);
       }
-      const leases = fs.existsSync(path.join(dir, 'consumers')) ? fs.readdirSync(path.join(dir, 'consumers')).filter((name) => name !== 'reserve') : [];
+      const leases = fs.existsSync(path.join(dir, 'consumers'))
+        ? fs.readdirSync(path.join(dir, 'consumers')).filter((name) => name !== 'reserve')
+        : [];
       if (leases.length > 1) drainHere.fail('errors', `failed gets left ${leases.length} lease files in consumers/ (${leases.join(', ')})`);
       const closed = await settle(queue.close());
       if (closed.error !== undefined) drainHere.fail('errors', `close on the full disk rejected: ${errorText(closed.error)}`);
       const fdsAfter = openFds();
-      if (fdsAfter > fdsAtStart) drainHere.fail('errors', `descriptors leaked: ${fdsAfter - fdsAtStart} still open after close (of the queue that filled the disk)`);
+      if (fdsAfter > fdsAtStart)
+        drainHere.fail('errors', `descriptors leaked: ${fdsAfter - fdsAtStart} still open after close (of the queue that filled the disk)`);
     });
     results.push(drainHere.result(label('get, taskDone and close work on the full disk, no descriptor or lease file leaks'), variant.name));
 
@@ -189,7 +203,8 @@ async function fullDisk(tmp: string, variant: { name: string; mount: string; opt
     const drained: number[] = [...got];
     await guarded(reopened, async () => {
       const reopenedTop = await settle(withoutWarnings(() => Queue.open<Item>(dir, options)));
-      if (reopenedTop.error !== undefined || reopenedTop.hung) return reopened.fail('errors', `open on the full disk failed: ${errorText(reopenedTop.error ?? 'hung')}`);
+      if (reopenedTop.error !== undefined || reopenedTop.hung)
+        return reopened.fail('errors', `open on the full disk failed: ${errorText(reopenedTop.error ?? 'hung')}`);
       const top = reopenedTop.value!;
       // Make sure it is full again.
       for (let id = 500_000; id < 600_000; id++) {
@@ -201,7 +216,8 @@ async function fullDisk(tmp: string, variant: { name: string; mount: string; opt
       if (closed.error !== undefined) reopened.fail('errors', `close of the refilled queue rejected: ${errorText(closed.error)}`);
       const fdsBefore = openFds();
       const opened = await settle(withoutWarnings(() => Queue.open<Item>(dir, options)));
-      if (opened.error !== undefined || opened.hung) return reopened.fail('errors', `open on the full disk failed: ${errorText(opened.error ?? 'hung')}`);
+      if (opened.error !== undefined || opened.hung)
+        return reopened.fail('errors', `open on the full disk failed: ${errorText(opened.error ?? 'hung')}`);
       const queue = opened.value!;
       for (let attempt = 0; attempt < 3; attempt++) {
         const outcome = await settle(queue.get({ timeout: 0 }));
@@ -212,13 +228,16 @@ async function fullDisk(tmp: string, variant: { name: string; mount: string; opt
         }
         reopened.fail('errors', `get ${attempt + 1} after a reopen on the full disk failed: ${errorText(outcome.error)}`);
       }
-      const leases = fs.existsSync(path.join(dir, 'consumers')) ? fs.readdirSync(path.join(dir, 'consumers')).filter((name) => name !== 'reserve') : [];
+      const leases = fs.existsSync(path.join(dir, 'consumers'))
+        ? fs.readdirSync(path.join(dir, 'consumers')).filter((name) => name !== 'reserve')
+        : [];
       if (leases.length > 1) reopened.fail('errors', `lease files left in consumers/: ${leases.join(', ')}`);
       if (drained.length > got.length) await settle(queue.taskDone());
       const closed2 = await settle(queue.close());
       if (closed2.error !== undefined) reopened.fail('errors', `close rejected: ${errorText(closed2.error)}`);
       const fdsAfter = openFds();
-      if (fdsAfter > fdsBefore) reopened.fail('errors', `descriptors leaked: ${fdsAfter - fdsBefore} more open after the failed calls and close`);
+      if (fdsAfter > fdsBefore)
+        reopened.fail('errors', `descriptors leaked: ${fdsAfter - fdsBefore} more open after the failed calls and close`);
     });
     results.push(reopened.result(label('after close and reopen the first get works (and frees space)'), variant.name));
 
@@ -337,26 +356,38 @@ async function readOnly(tmp: string): Promise<CaseResult[]> {
         if (outcome.hung) checks.fail('errors', `${name} hung on the read-only file system`);
         else if (outcome.error === undefined) {
           if (name === 'put' || name === 'putMany' || name === 'clear') checks.fail('lost', `${name} resolved on a read-only file system`);
-        } else if (!(outcome.error instanceof QueueError) || !/EROFS|ERR_QUEUE_CLOSED/.test(`${outcome.error.code} ${outcome.error.message}`)) {
+        } else if (
+          !(outcome.error instanceof QueueError) ||
+          !/EROFS|ERR_QUEUE_CLOSED/.test(`${outcome.error.code} ${outcome.error.message}`)
+        ) {
           checks.fail('errors', `${name} rejected with ${errorText(outcome.error)}, not an ERR_IO naming EROFS`);
         } else if (outcome.error.code === 'ERR_IO' && !outcome.error.message.includes(dir)) {
           checks.fail('errors', `${name}: the error does not name the queue directory: ${outcome.error.message}`);
         }
       }
       // Opening on the read-only file system: a clear error (or a queue that can at least be looked at).
-      for (const [name, target] of [['an existing queue', dir], ['a new queue', path.join(mountPoint, 'new')]] as const) {
+      for (const [name, target] of [
+        ['an existing queue', dir],
+        ['a new queue', path.join(mountPoint, 'new')],
+      ] as const) {
         const outcome = await settle(withoutWarnings(() => Queue.open(target)));
         if (outcome.hung) checks.fail('errors', `open of ${name} on a read-only file system hung`);
         else if (outcome.error === undefined) {
           if (name === 'a new queue') checks.fail('errors', 'a new queue opened on a read-only file system');
           await settle((outcome.value as Queue).close());
-        } else if (!(outcome.error instanceof QueueError) || outcome.error.code !== 'ERR_IO' || !/EROFS|ENOENT/.test(outcome.error.message)) {
+        } else if (
+          !(outcome.error instanceof QueueError) ||
+          outcome.error.code !== 'ERR_IO' ||
+          !/EROFS|ENOENT/.test(outcome.error.message)
+        ) {
           // (Node's recursive mkdir says ENOENT where the file system is read-only.)
           checks.fail('errors', `open of ${name} rejected with ${errorText(outcome.error)}, not ERR_IO naming EROFS`);
         }
       }
     });
-    results.push(checks.result('read-only file system under running queues: every call fails with ERR_IO naming EROFS, none hangs or crashes', 'ro'));
+    results.push(
+      checks.result('read-only file system under running queues: every call fails with ERR_IO naming EROFS, none hangs or crashes', 'ro'),
+    );
 
     const after = new Checks();
     await guarded(after, async () => {
@@ -373,7 +404,8 @@ async function readOnly(tmp: string): Promise<CaseResult[]> {
       for (;;) {
         const outcome = await settle(q.getMany(10, { timeout: 0 }));
         if (outcome.error !== undefined) {
-          if (!(outcome.error instanceof QueueError && outcome.error.code === 'ERR_EMPTY')) after.fail('errors', `drain after the remount: ${errorText(outcome.error)}`);
+          if (!(outcome.error instanceof QueueError && outcome.error.code === 'ERR_EMPTY'))
+            after.fail('errors', `drain after the remount: ${errorText(outcome.error)}`);
           break;
         }
         for (const value of outcome.value!) if (isItem(value)) ids.push(value.id);
@@ -432,7 +464,11 @@ async function removedDirectory(tmp: string): Promise<CaseResult[]> {
           }
         }
         if (!recreate) {
-          if (resolvedPuts.length > 0) checks.fail('lost', `put resolved into the removed directory (no one can ever get ${resolvedPuts.join(',')}): it should reject with a clear error`);
+          if (resolvedPuts.length > 0)
+            checks.fail(
+              'lost',
+              `put resolved into the removed directory (no one can ever get ${resolvedPuts.join(',')}): it should reject with a clear error`,
+            );
           if (fs.existsSync(dir)) checks.fail('errors', `the removed directory came back (${fs.readdirSync(dir).join(', ')})`);
         } else {
           // The old queue must not damage the new one; what it says it put must be found.
@@ -442,18 +478,27 @@ async function removedDirectory(tmp: string): Promise<CaseResult[]> {
           for (;;) {
             const outcome = await settle(check.get({ timeout: 0 }));
             if (outcome.error !== undefined) {
-              if (!(outcome.error instanceof QueueError && outcome.error.code === 'ERR_EMPTY')) checks.fail('errors', `the new queue: ${errorText(outcome.error)}`);
+              if (!(outcome.error instanceof QueueError && outcome.error.code === 'ERR_EMPTY'))
+                checks.fail('errors', `the new queue: ${errorText(outcome.error)}`);
               break;
             }
             if (isItem(outcome.value)) ids.push(outcome.value.id);
             else checks.fail('wrong', `the new queue hands out ${JSON.stringify(outcome.value).slice(0, 80)}`);
           }
           await check.close();
-          for (const id of [100, 101]) if (!ids.includes(id)) checks.fail('lost', `the new queue lost its item ${id} (got ${ids.join(',') || 'nothing'})`);
-          for (const id of resolvedPuts) if (!ids.includes(id)) checks.fail('lost', `the old queue's put of ${id} resolved, but the item is nowhere (the new queue has ${ids.join(',')})`);
+          for (const id of [100, 101])
+            if (!ids.includes(id)) checks.fail('lost', `the new queue lost its item ${id} (got ${ids.join(',') || 'nothing'})`);
+          for (const id of resolvedPuts)
+            if (!ids.includes(id))
+              checks.fail('lost', `the old queue's put of ${id} resolved, but the item is nowhere (the new queue has ${ids.join(',')})`);
         }
       });
-      results.push(checks.result(`directory ${recreate ? 'removed and created anew by another queue' : 'removed'} under a running queue: clear errors, no crash, no put resolved into nowhere`, 'rmdir'));
+      results.push(
+        checks.result(
+          `directory ${recreate ? 'removed and created anew by another queue' : 'removed'} under a running queue: clear errors, no crash, no put resolved into nowhere`,
+          'rmdir',
+        ),
+      );
     }
     // Removed while the queue still holds the lock from a call that just resolved (within the same turn of
     // the event loop, or MAX_HOLD_MS): a put in that same hold may still resolve (it is ordered before the
@@ -474,12 +519,19 @@ async function removedDirectory(tmp: string): Promise<CaseResult[]> {
         const outcome = await settle(q.put(item(2, 50)));
         if (outcome.hung) checks.fail('errors', 'put hung after the directory was removed');
         else if (outcome.error === undefined) resolvedPuts++;
-        else if (!(outcome.error instanceof QueueError)) checks.fail('errors', `put rejected with ${errorText(outcome.error)}, not a QueueError`);
+        else if (!(outcome.error instanceof QueueError))
+          checks.fail('errors', `put rejected with ${errorText(outcome.error)}, not a QueueError`);
         await settle(q.close());
       }
-      if (resolvedPuts > 0) checks.fail('lost', `${resolvedPuts} of 20 puts made after the hold that saw the directory removed resolved (into files no one can open again)`);
+      if (resolvedPuts > 0)
+        checks.fail(
+          'lost',
+          `${resolvedPuts} of 20 puts made after the hold that saw the directory removed resolved (into files no one can open again)`,
+        );
     });
-    results.push(checks.result('directory removed right after a put, while the queue still holds the lock: once that hold ends, puts reject', 'rmdir'));
+    results.push(
+      checks.result('directory removed right after a put, while the queue still holds the lock: once that hold ends, puts reject', 'rmdir'),
+    );
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
@@ -496,12 +548,27 @@ export async function diskSuite(tmp: string, log: (result: CaseResult) => void):
   };
   add(await removedDirectory(tmp));
   if (!canMount(tmp)) {
-    const skipped: CaseResult = { name: 'full disk and read-only file system: skipped (needs root and mount)', passed: true, counts: zeroCounts(), kills: 0, seed: '-', details: [] };
+    const skipped: CaseResult = {
+      name: 'full disk and read-only file system: skipped (needs root and mount)',
+      passed: true,
+      counts: zeroCounts(),
+      kills: 0,
+      seed: '-',
+      details: [],
+    };
     add([skipped]);
     return results;
   }
   add(await fullDisk(tmp, { name: 'tmpfs of 512 KiB, fsync never', mount: 'size=512k', options: { fsync: 'never' }, itemBytes: 900 }));
-  add(await fullDisk(tmp, { name: 'tmpfs of 512 KiB, fsync always, a filler file', mount: 'size=512k', options: { fsync: 'always' }, filler: 256 * 1024, itemBytes: 900 }));
+  add(
+    await fullDisk(tmp, {
+      name: 'tmpfs of 512 KiB, fsync always, a filler file',
+      mount: 'size=512k',
+      options: { fsync: 'always' },
+      filler: 256 * 1024,
+      itemBytes: 900,
+    }),
+  );
   add(await fullDisk(tmp, { name: 'tmpfs with 40 inodes', mount: 'size=8m,nr_inodes=40', options: { fsync: 'never' }, itemBytes: 100 }));
   add(await readOnly(tmp));
   return results;

@@ -86,7 +86,7 @@ function intact(cells: readonly Cell[], before: Buffer, start: number, end: numb
 
 function records(bytes: Buffer): Array<{ start: number; end: number }> {
   const out: Array<{ start: number; end: number }> = [];
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const length = readHeaderLength(bytes, at);
     out.push({ start: at, end: at + HEADER_BYTES + length });
     at += HEADER_BYTES + length;
@@ -165,7 +165,9 @@ function result<T>(name: string, tally: Counts, out: fc.RunDetails<T>, seed: num
     counts[kind] = 1;
   }
   if (out.failed) {
-    details.push(`after ${out.numRuns} runs: ${(out.errorInstance === undefined || out.errorInstance === null ? 'property failed' : errorText(out.errorInstance)).split('\n')[0].slice(0, 400)}`);
+    details.push(
+      `after ${out.numRuns} runs: ${(out.errorInstance === undefined || out.errorInstance === null ? 'property failed' : errorText(out.errorInstance)).split('\n')[0].slice(0, 400)}`,
+    );
     details.push(`counterexample: ${fc.stringify(out.counterexample).slice(0, 600)}`);
     details.push(`fast-check replay: seed ${out.seed}, path "${out.counterexamplePath}"`);
   }
@@ -185,21 +187,24 @@ export async function fuzzSuite(options: FuzzOptions, log: (result: CaseResult) 
     // 1. Arbitrary bytes as the only chunk: nothing comes out but errors.
     {
       const counts = zeroCounts();
-      const out = await fc.check(fc.asyncProperty(fc.uint8Array({ maxLength: 2048 }), fc.integer({ min: 1, max: 50 }), async (bytes, chunkSize) => {
-        const dir = fresh();
-        await writeQueue(dir, 0, chunkSize, 0);
-        fs.writeFileSync(chunkPath(dir, 0), bytes);
-        const got = await drain(dir, false);
-        fs.rmSync(dir, { recursive: true, force: true });
-        if (got.ids.length > 0 || got.wrong.length > 0) {
-          counts.phantom += got.ids.length + got.wrong.length;
-          throw new Error(`arbitrary bytes decoded into items: ${got.ids.join(',')} ${got.wrong.join(' ')}`);
-        }
-        if (got.error !== undefined && !(got.error instanceof QueueError && got.error.code === 'ERR_CORRUPT')) {
-          counts.errors++;
-          throw new Error(`arbitrary bytes gave ${errorText(got.error)}, not ERR_CORRUPT`);
-        }
-      }), { seed: options.seed, numRuns: options.numRuns });
+      const out = await fc.check(
+        fc.asyncProperty(fc.uint8Array({ maxLength: 2048 }), fc.integer({ min: 1, max: 50 }), async (bytes, chunkSize) => {
+          const dir = fresh();
+          await writeQueue(dir, 0, chunkSize, 0);
+          fs.writeFileSync(chunkPath(dir, 0), bytes);
+          const got = await drain(dir, false);
+          fs.rmSync(dir, { recursive: true, force: true });
+          if (got.ids.length > 0 || got.wrong.length > 0) {
+            counts.phantom += got.ids.length + got.wrong.length;
+            throw new Error(`arbitrary bytes decoded into items: ${got.ids.join(',')} ${got.wrong.join(' ')}`);
+          }
+          if (got.error !== undefined && !(got.error instanceof QueueError && got.error.code === 'ERR_CORRUPT')) {
+            counts.errors++;
+            throw new Error(`arbitrary bytes gave ${errorText(got.error)}, not ERR_CORRUPT`);
+          }
+        }),
+        { seed: options.seed, numRuns: options.numRuns },
+      );
       done(result('fuzz: arbitrary bytes in a chunk never decode into an item', counts, out, options.seed));
     }
 
@@ -213,82 +218,96 @@ export async function fuzzSuite(options: FuzzOptions, log: (result: CaseResult) 
     });
     for (const repaired of [false, true]) {
       const counts = zeroCounts();
-      const out = await fc.check(fc.asyncProperty(scenario, async (s) => {
-        const dir = fresh();
-        try {
-          await writeQueue(dir, s.count, s.chunkSize, s.salt);
-          const chunks = Math.ceil(s.count / s.chunkSize);
-          const target = Math.floor(s.which * chunks);
-          const file = chunkPath(dir, target);
-          const before = fs.readFileSync(file);
-          const cells = mutate(before, s.mutations);
-          fs.writeFileSync(file, Buffer.from(cells.map((c) => c.value)));
-          const written = Array.from({ length: s.count }, (_, i) => i * 7 + s.salt);
-          const isIntact = written.map(() => true);
-          records(before).forEach((record, k) => {
-            isIntact[target * s.chunkSize + k] = intact(cells, before, record.start, record.end);
-          });
-          const got = await drain(dir, repaired);
-          counts.wrong += got.wrong.length;
-          if (got.wrong.length > 0) throw new Error(`wrong items: ${got.wrong.join(' ')}`);
-          // Only intact items, in order, each once.
-          let last = -1;
-          for (const id of got.ids) {
-            const k = written.indexOf(id);
-            if (k < 0) {
-              counts.phantom++;
-              throw new Error(`item ${id} was never written`);
+      const out = await fc.check(
+        fc.asyncProperty(scenario, async (s) => {
+          const dir = fresh();
+          try {
+            await writeQueue(dir, s.count, s.chunkSize, s.salt);
+            const chunks = Math.ceil(s.count / s.chunkSize);
+            const target = Math.floor(s.which * chunks);
+            const file = chunkPath(dir, target);
+            const before = fs.readFileSync(file);
+            const cells = mutate(before, s.mutations);
+            fs.writeFileSync(file, Buffer.from(cells.map((c) => c.value)));
+            const written = Array.from({ length: s.count }, (_, i) => i * 7 + s.salt);
+            const isIntact = written.map(() => true);
+            records(before).forEach((record, k) => {
+              isIntact[target * s.chunkSize + k] = intact(cells, before, record.start, record.end);
+            });
+            const got = await drain(dir, repaired);
+            counts.wrong += got.wrong.length;
+            if (got.wrong.length > 0) throw new Error(`wrong items: ${got.wrong.join(' ')}`);
+            // Only intact items, in order, each once.
+            let last = -1;
+            for (const id of got.ids) {
+              const k = written.indexOf(id);
+              if (k < 0) {
+                counts.phantom++;
+                throw new Error(`item ${id} was never written`);
+              }
+              if (!isIntact[k]) {
+                counts.wrong++;
+                throw new Error(`item ${id} came from a damaged record`);
+              }
+              if (k <= last) {
+                counts[k === last ? 'duplicate' : 'order']++;
+                throw new Error(`item ${id} out of order or twice: ${got.ids.join(',')}`);
+              }
+              last = k;
             }
-            if (!isIntact[k]) {
-              counts.wrong++;
-              throw new Error(`item ${id} came from a damaged record`);
+            const intactIds = written.filter((_, k) => isIntact[k]);
+            const missing = intactIds.filter((id) => !got.ids.includes(id));
+            if (repaired) {
+              if (got.error !== undefined) {
+                counts.errors++;
+                throw new Error(`after Queue.repair: ${errorText(got.error)}`);
+              }
+              if (missing.length > 0) {
+                counts.lost += missing.length;
+                throw new Error(`after Queue.repair, intact items did not drain: ${missing.join(',')} (drained ${got.ids.join(',')})`);
+              }
+              return;
             }
-            if (k <= last) {
-              counts[k === last ? 'duplicate' : 'order']++;
-              throw new Error(`item ${id} out of order or twice: ${got.ids.join(',')}`);
+            const firstDamaged = isIntact.indexOf(false);
+            const beforeDamage = written.filter((_, k) => firstDamaged < 0 || k < firstDamaged);
+            const missingBefore = beforeDamage.filter((id) => !got.ids.includes(id));
+            const openFailed = got.error !== undefined && got.ids.length === 0;
+            if (missingBefore.length > 0 && !openFailed) {
+              counts.lost += missingBefore.length;
+              throw new Error(
+                `intact items before the damage did not come out: ${missingBefore.join(',')} (${got.error === undefined ? 'no error' : errorText(got.error)})`,
+              );
             }
-            last = k;
-          }
-          const intactIds = written.filter((_, k) => isIntact[k]);
-          const missing = intactIds.filter((id) => !got.ids.includes(id));
-          if (repaired) {
-            if (got.error !== undefined) {
+            if (got.error === undefined) {
+              if (missing.length > 0) {
+                counts.lost += missing.length;
+                throw new Error(
+                  `the drain stopped without an error with intact items left: ${missing.join(',')} (drained ${got.ids.join(',')})`,
+                );
+              }
+            } else if (!(got.error instanceof QueueError) || got.error.code !== 'ERR_CORRUPT' || got.error.file === undefined) {
               counts.errors++;
-              throw new Error(`after Queue.repair: ${errorText(got.error)}`);
+              throw new Error(`stopped by ${errorText(got.error)}, not ERR_CORRUPT naming a file`);
+            } else if (fs.existsSync(got.error.file) && got.error.file.includes('chunk-') && typeof got.error.offset !== 'number') {
+              counts.errors++;
+              throw new Error(`ERR_CORRUPT without an offset: ${got.error.message}`);
             }
-            if (missing.length > 0) {
-              counts.lost += missing.length;
-              throw new Error(`after Queue.repair, intact items did not drain: ${missing.join(',')} (drained ${got.ids.join(',')})`);
-            }
-            return;
+          } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
           }
-          const firstDamaged = isIntact.indexOf(false);
-          const beforeDamage = written.filter((_, k) => firstDamaged < 0 || k < firstDamaged);
-          const missingBefore = beforeDamage.filter((id) => !got.ids.includes(id));
-          const openFailed = got.error !== undefined && got.ids.length === 0;
-          if (missingBefore.length > 0 && !openFailed) {
-            counts.lost += missingBefore.length;
-            throw new Error(`intact items before the damage did not come out: ${missingBefore.join(',')} (${(got.error === undefined ? 'no error' : errorText(got.error))})`);
-          }
-          if (got.error === undefined) {
-            if (missing.length > 0) {
-              counts.lost += missing.length;
-              throw new Error(`the drain stopped without an error with intact items left: ${missing.join(',')} (drained ${got.ids.join(',')})`);
-            }
-          } else if (!(got.error instanceof QueueError) || got.error.code !== 'ERR_CORRUPT' || got.error.file === undefined) {
-            counts.errors++;
-            throw new Error(`stopped by ${errorText(got.error)}, not ERR_CORRUPT naming a file`);
-          } else if (fs.existsSync(got.error.file) && got.error.file.includes('chunk-') && typeof got.error.offset !== 'number') {
-            counts.errors++;
-            throw new Error(`ERR_CORRUPT without an offset: ${got.error.message}`);
-          }
-        } finally {
-          fs.rmSync(dir, { recursive: true, force: true });
-        }
-      }), { seed: options.seed + (repaired ? 1 : 0), numRuns: options.numRuns });
-      done(result(repaired
-        ? 'fuzz: after Queue.repair every intact record of a mutated chunk drains'
-        : 'fuzz: a mutated chunk hands out only intact items, in order, never skipping one silently', counts, out, options.seed + (repaired ? 1 : 0)));
+        }),
+        { seed: options.seed + (repaired ? 1 : 0), numRuns: options.numRuns },
+      );
+      done(
+        result(
+          repaired
+            ? 'fuzz: after Queue.repair every intact record of a mutated chunk drains'
+            : 'fuzz: a mutated chunk hands out only intact items, in order, never skipping one silently',
+          counts,
+          out,
+          options.seed + (repaired ? 1 : 0),
+        ),
+      );
     }
   } finally {
     fs.rmSync(root, { recursive: true, force: true });

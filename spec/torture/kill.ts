@@ -143,7 +143,7 @@ function queueOptions(r: Random, multi: boolean): QueueOptions {
 }
 
 function describeOptions(options: QueueOptions): string {
-  return `chunkSize ${options.chunkSize}, fsync ${options.fsync}, ${typeof options.serializer === 'string' ? options.serializer : options.serializer?.name ?? 'json'}${options.autosave === true ? ', autosave' : ''}`;
+  return `chunkSize ${options.chunkSize}, fsync ${options.fsync}, ${typeof options.serializer === 'string' ? options.serializer : (options.serializer?.name ?? 'json')}${options.autosave === true ? ', autosave' : ''}`;
 }
 
 function unexpectedEnd(outcome: KillOutcome): string | null {
@@ -153,23 +153,49 @@ function unexpectedEnd(outcome: KillOutcome): string | null {
   return `${outcome.record.name} ${outcome.how}${outcome.stderr === '' ? '' : `: ${outcome.stderr.trim().slice(0, 600)}`}`;
 }
 
-async function finalDrain(pool: WorkerPool, dir: string, root: string, options: QueueOptions, round: number, r: Random): Promise<KillOutcome> {
+async function finalDrain(
+  pool: WorkerPool,
+  dir: string,
+  root: string,
+  options: QueueOptions,
+  round: number,
+  r: Random,
+): Promise<KillOutcome> {
   const config: WorkerConfig = {
-    role: 'drain', dir, journal: path.join(root, 'drain.journal'), seed: r.seed(), options, verify: false, plan: null, firstId: 0, maxOps: 0,
+    role: 'drain',
+    dir,
+    journal: path.join(root, 'drain.journal'),
+    seed: r.seed(),
+    options,
+    verify: false,
+    plan: null,
+    firstId: 0,
+    maxOps: 0,
   };
   return startWorker(pool, config, 'final drain', round, r).done;
 }
 
 function casesFrom(
-  label: string, rounds: Array<{ name: string; plan: KillPlan | null }>, violations: Violation[], extra: string[], seedText: string,
-  counts: Counts, perRound: boolean,
+  label: string,
+  rounds: Array<{ name: string; plan: KillPlan | null }>,
+  violations: Violation[],
+  extra: string[],
+  seedText: string,
+  counts: Counts,
+  perRound: boolean,
 ): CaseResult[] {
   if (!perRound) {
     const failed = violations.length > 0 || extra.length > 0;
-    return [{
-      name: label, passed: !failed, counts, kills: rounds.length, seed: seedText,
-      details: [...extra, ...violations.map((v) => `${v.kind}: ${v.text}`)].slice(0, 30),
-    }];
+    return [
+      {
+        name: label,
+        passed: !failed,
+        counts,
+        kills: rounds.length,
+        seed: seedText,
+        details: [...extra, ...violations.map((v) => `${v.kind}: ${v.text}`)].slice(0, 30),
+      },
+    ];
   }
   return rounds.map((round, k) => {
     const mine = violations.filter((v) => v.round === k);
@@ -182,9 +208,16 @@ function casesFrom(
       roundCounts.lost += counts.lost - listed;
       roundCounts.errors += mineExtra.length;
     }
-    const failed = mine.length > 0 || mineExtra.length > 0 || (k === rounds.length - 1 && counts.lost > violations.filter((v) => v.kind === 'lost').length);
+    const failed =
+      mine.length > 0 ||
+      mineExtra.length > 0 ||
+      (k === rounds.length - 1 && counts.lost > violations.filter((v) => v.kind === 'lost').length);
     return {
-      name: `${label} #${k} (${round.name})`, passed: !failed, counts: roundCounts, kills: 1, seed: seedText,
+      name: `${label} #${k} (${round.name})`,
+      passed: !failed,
+      counts: roundCounts,
+      kills: 1,
+      seed: seedText,
       details: [...mineExtra, ...mine.map((v) => `${v.kind}: ${v.text}`)].slice(0, 20),
     };
   });
@@ -209,7 +242,15 @@ export async function singleProcessRun(pool: WorkerPool, seed: number, target: O
       const plan = randomPlan(r, target, KILL_MODES[k % KILL_MODES.length]);
       const name = `${plan.mode} kill in ${target}${plan.mode === 'syscall' ? ` at call ${plan.at} ${plan.after ? 'after' : 'before'}` : ''}, skip ${plan.skip}`;
       const config: WorkerConfig = {
-        role: 'single', dir, journal: path.join(root, `w${k}.journal`), seed: r.seed(), options, verify: k > 0, plan, firstId: nextId, maxOps: 3000,
+        role: 'single',
+        dir,
+        journal: path.join(root, `w${k}.journal`),
+        seed: r.seed(),
+        options,
+        verify: k > 0,
+        plan,
+        firstId: nextId,
+        maxOps: 3000,
       };
       const outcome = await startWorker(pool, config, `worker ${k}`, Math.max(0, k - 1), r).done;
       records.push(outcome.record);
@@ -273,7 +314,15 @@ export async function multiProcessRun(pool: WorkerPool, seed: number, kills: num
         const plan = randomPlan(r, target);
         const n = incarnation++;
         const config: WorkerConfig = {
-          role, dir, journal: path.join(root, `m${index}-${n}.journal`), seed: r.seed(), options, verify: false, plan, firstId: nextId[index], maxOps: 4000,
+          role,
+          dir,
+          journal: path.join(root, `m${index}-${n}.journal`),
+          seed: r.seed(),
+          options,
+          verify: false,
+          plan,
+          firstId: nextId[index],
+          maxOps: 4000,
         };
         const worker = startWorker(pool, config, `${role} ${index} (incarnation ${n}, ${plan.mode} kill in ${target})`, 0, r);
         running.add(worker.child);
@@ -312,7 +361,13 @@ export async function multiProcessRun(pool: WorkerPool, seed: number, kills: num
 }
 
 /** Spreads `kills` over the one-process runs (every operation) and the 2+2 runs. */
-export async function killSuite(seed: number, kills: number, tmp: string, log: (result: CaseResult) => void, parallel = 2): Promise<CaseResult[]> {
+export async function killSuite(
+  seed: number,
+  kills: number,
+  tmp: string,
+  log: (result: CaseResult) => void,
+  parallel = 2,
+): Promise<CaseResult[]> {
   const r = random(seed);
   const single = Math.max(OPS.length, Math.round(kills * 0.6));
   const multi = Math.max(0, kills - single);
@@ -329,7 +384,7 @@ export async function killSuite(seed: number, kills: number, tmp: string, log: (
       n -= part;
     }
   }
-  for (let left = multi; left > 0; ) {
+  for (let left = multi; left > 0;) {
     const part = Math.min(left, 40);
     const s = r.seed();
     jobs.push(() => multiProcessRun(pool, s, part, tmp));

@@ -22,9 +22,10 @@ export function summary(results: readonly CaseResult[]): { text: string; failed:
     kills += result.kills;
     if (!result.passed) failed++;
   }
-  const text = `${results.length - failed} passed, ${failed} failed (${kills} kill points); `
-    + `lost ${counts.lost}, phantom ${counts.phantom}, wrong ${counts.wrong}, duplicate ${counts.duplicate}, `
-    + `acked again ${counts.ackedAgain}, out of order ${counts.order}, errors ${counts.errors}`;
+  const text =
+    `${results.length - failed} passed, ${failed} failed (${kills} kill points); ` +
+    `lost ${counts.lost}, phantom ${counts.phantom}, wrong ${counts.wrong}, duplicate ${counts.duplicate}, ` +
+    `acked again ${counts.ackedAgain}, out of order ${counts.order}, errors ${counts.errors}`;
   return { text, failed, kills, counts };
 }
 

@@ -89,9 +89,18 @@ async function main(argv: readonly string[]): Promise<number> {
   } else {
     const suites = new Set((option(argv, '--only') ?? 'kill,damage,fuzz,disk').split(','));
     console.log(`torture seed ${seed} (replay: npm run torture -- --seed ${seed}), ${kills} kills, suites ${[...suites].join(',')}`);
-    results = await torture({
-      seed, kills, only: suites, runs: number('--runs', 300), variants: number('--variants', 3), parallel: Math.max(1, number('--parallel', 2)), tmp,
-    }, print);
+    results = await torture(
+      {
+        seed,
+        kills,
+        only: suites,
+        runs: number('--runs', 300),
+        variants: number('--variants', 3),
+        parallel: Math.max(1, number('--parallel', 2)),
+        tmp,
+      },
+      print,
+    );
   }
   const { text, failed } = summary(results);
   console.log(text);
@@ -100,8 +109,11 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (error) => {
-    console.error(error);
-    process.exit(2);
-  });
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error) => {
+      console.error(error);
+      process.exit(2);
+    },
+  );
 }
