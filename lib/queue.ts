@@ -112,20 +112,20 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** Items not yet handed out (by any process). */
   get size(): number {
-    return this.#waiting();
+    return this.#itemsWaiting();
   }
 
   /** Items not yet handed out (by any process). */
   qsize(): number {
-    return this.#waiting();
+    return this.#itemsWaiting();
   }
 
   empty(): boolean {
-    return this.#waiting() === 0;
+    return this.#itemsWaiting() === 0;
   }
 
   full(): boolean {
-    return this.#options.maxSize > 0 && this.#waiting() >= this.#options.maxSize;
+    return this.#options.maxSize > 0 && this.#itemsWaiting() >= this.#options.maxSize;
   }
 
   /** The chunk size and serializer in use (from the info file when the queue existed). */
@@ -460,7 +460,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#joiners.resolveReached((target) => this.#joined(target, ackSeq, readSeq));
   }
 
-  #waiting(): number {
+  /** Items not yet handed out: exact under the lock, else as last published (this process's queues publish first). */
+  #itemsWaiting(): number {
     if (this.#closing !== undefined) return this.#store.waiting;
     if (this.#hold.held) return this.#store.waitingCountingGone();
     // Queues of this process publish first; other processes' changes show once they publish (within a loop turn).

@@ -28,10 +28,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { tempDir } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const STRACE = 'strace';
@@ -524,20 +524,16 @@ describe('directories are durable under fsync: always (strace)', () => {
     return traced;
   };
 
-  let base: string | undefined;
+  // strace prints real paths.
+  const base = fs.realpathSync(tempDir({ after }, 'perq-strace-'));
 
   before(async () => {
-    base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'perq-strace-')));
     try {
       const { log, queueDir } = await traceRun(base);
       traced = checkTrace(parseStrace(log), queueDir, CHUNK_SIZE);
     } catch (error) {
       traced = error as Error;
     }
-  });
-
-  after(() => {
-    if (base !== undefined) fs.rmSync(base, { recursive: true, force: true });
   });
 
   test('the run made every kind of name, deleted chunks and resolved every call', () => {

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test, type TestContext } from 'node:test';
-import { exited, tempDir, waitFor } from './helpers.js';
+import { killIfRunning, tempDir, waitFor } from './helpers.js';
 
 const examples = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'examples');
 
@@ -15,10 +15,7 @@ function start(t: TestContext, name: string, args: string[]): { child: ChildProc
   let output = '';
   child.stdout?.on('data', (data: Buffer) => (output += data.toString()));
   child.stderr?.on('data', (data: Buffer) => (output += data.toString()));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-    await exited(child);
-  });
+  t.after(() => killIfRunning(child, 'SIGINT'));
   return { child, output: () => output };
 }
 

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode } from '../lib/options.js';
-import { exited, forkFixture, sleep, tempDirAfter } from './helpers.js';
+import { exited, forkFixture, running, sleep, tempDirAfter } from './helpers.js';
 import { randomFrom, runSeed } from './support/schedule.js';
 import { isNetworkFileSystem } from '../lib/store/coherence.js';
 import {
@@ -150,7 +150,7 @@ class Run {
 
   async killAll(): Promise<void> {
     for (const member of [...this.producers.values(), ...this.consumers]) {
-      if (member.child.exitCode === null && member.child.signalCode === null) await this.kill(member);
+      if (running(member.child)) await this.kill(member);
     }
   }
 

@@ -16,8 +16,17 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A fresh directory under the OS temp dir, removed when the test ends. */
-export function tempDir(t: TestContext, prefix = 'perq-spec-'): string {
+/**
+ * Where a temp dir's removal is registered: a test's context (`t`, removed
+ * when the test ends) or, for a directory shared by a describe block,
+ * `{ after }` from node:test (removed when the block ends).
+ */
+export interface Teardown {
+  after(fn: () => unknown): void;
+}
+
+/** A fresh directory under the OS temp dir, removed when the test (or block) ends. */
+export function tempDir(t: Teardown, prefix = 'perq-spec-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
@@ -28,7 +37,7 @@ export function tempDir(t: TestContext, prefix = 'perq-spec-'): string {
  * or mounts in it: when the test ends, `teardown` runs first (kill them,
  * unmount), then the directory is removed, even when `teardown` fails.
  */
-export function tempDirAfter(t: TestContext, prefix: string, teardown: () => unknown): string {
+export function tempDirAfter(t: Teardown, prefix: string, teardown: () => unknown): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.after(async () => {
     try {
@@ -54,6 +63,17 @@ export function forkFixture(name: string, args: string[], options: { silent?: bo
 export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** Whether `child` is still running: it has neither exited nor been ended by a signal. */
+export function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Sends `signal` (SIGKILL unless told) to `child` unless it has exited already, then waits for it to exit. */
+export async function killIfRunning(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (running(child)) child.kill(signal);
+  await exited(child);
 }
 
 /** Names of the chunk files in `dir`, sorted. */

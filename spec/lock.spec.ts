@@ -13,7 +13,7 @@ import { LOCKFILE_MAX_HOLD_MS, LockSession, MAX_HOLD_MS } from '../lib/coordinat
 import { Queue } from '../lib/index.js';
 import { LOCKFILE_DIR, openDirectoryLock, type DirectoryLock } from '../lib/coordination/lock.js';
 import type { LockingMode } from '../lib/options.js';
-import { exited, forkFixture, tempDir, tempQueueDir, sleep } from './helpers.js';
+import { exited, killIfRunning, forkFixture, tempDir, tempQueueDir, sleep } from './helpers.js';
 
 const STALE_MS = 10_000;
 /** Longer than the stale time: how far back a dead holder's lock is dated. */
@@ -29,12 +29,7 @@ function openLock(t: TestContext, dir: string, mode: LockingMode): DirectoryLock
 /** Forks the lock holder fixture and resolves once it holds the lock; it is killed when the test ends. */
 async function holderProcess(t: TestContext, dir: string, mode: LockingMode): Promise<ChildProcess> {
   const child = forkFixture('unit-lock-holder', [dir, mode]);
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited(child);
-    }
-  });
+  t.after(() => killIfRunning(child));
   let stderr = '';
   child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));
   const message = await new Promise<unknown>((resolve, reject) => {

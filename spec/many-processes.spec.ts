@@ -15,7 +15,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { Queue } from '../lib/index.js';
 import type { LockingMode, QueueOptions } from '../lib/options.js';
-import { exited, forkFixture, sleep, tempDirAfter } from './helpers.js';
+import { exited, killIfRunning, forkFixture, sleep, tempDirAfter } from './helpers.js';
 import { randomFrom, runSeed } from './support/schedule.js';
 import { mountOverSsh } from './support/sshfs.js';
 
@@ -107,10 +107,7 @@ class Run {
 
   async killAll(): Promise<void> {
     for (const member of [...this.producers.values(), ...this.consumers]) {
-      if (member.child.exitCode === null && member.child.signalCode === null) {
-        member.child.kill('SIGKILL');
-        await exited(member.child);
-      }
+      await killIfRunning(member.child);
     }
   }
 
@@ -374,10 +371,7 @@ describe('a consumer that stops holding an item it has not acknowledged', () => 
     staleAfter: number,
   ): Promise<{ child: ChildProcess; got: unknown }> {
     const child = forkFixture('mp-holder', [dir, locking, String(staleAfter)]);
-    t.after(async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited(child);
-    });
+    t.after(() => killIfRunning(child));
     const message = await new Promise<{ got: unknown }>((resolve, reject) => {
       child.once('message', (m) => resolve(m as { got: unknown }));
       child.once('exit', (code, signal) => reject(new Error(`holder exited (${code ?? signal})`)));

@@ -23,7 +23,7 @@ import { Notifier, type NotifyChannel } from '../lib/wakeup/notify.js';
 import type { StoreEvents } from '../lib/store/events.js';
 import { WAIT_SETTLE_MS, isPerqWake, type PeerCommand, type PeerReply, type PeerReport } from './fixtures/notify-messages.js';
 import type { NotifyWorkerData } from './fixtures/notify-worker.js';
-import { exited, forkFixture, tempQueueDir, sleep } from './helpers.js';
+import { exited, killIfRunning, forkFixture, tempQueueDir, sleep } from './helpers.js';
 import { inspect } from 'node:util';
 
 /** So long that no test about notify can be passed by polling. */
@@ -149,10 +149,7 @@ function scope(t: TestContext): Scope {
   t.after(async () => {
     for (const peer of peers) {
       if (peer.endpoint instanceof Worker) await peer.endpoint.terminate();
-      else if (peer.child.exitCode === null && peer.child.signalCode === null) {
-        peer.child.kill('SIGKILL');
-        await exited(peer.child);
-      }
+      else await killIfRunning(peer.child);
     }
     for (const fn of deferred) fn();
     for (const q of queues) await q.close();

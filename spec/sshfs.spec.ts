@@ -13,21 +13,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isNetworkFileSystem } from '../lib/store/coherence.js';
 import { checkPrerequisites, isMounted, mountOverSsh, type SshfsMount } from './support/sshfs.js';
+import { tempDir, tempDirAfter } from './helpers.js';
 
 /** A local temp dir mounted over sshfs for the whole describe block, torn down after it. */
 function mountedDir(): { local: string; remote: () => string; mount: () => SshfsMount } {
-  const local = fs.mkdtempSync(path.join(os.tmpdir(), 'perq-sshfs-local-'));
   let mount: SshfsMount | undefined;
+  // Unmount first: the local dir must not go while sshfs still serves it.
+  const local = tempDirAfter({ after }, 'perq-sshfs-local-', () => mount?.unmount());
   before(async () => {
     mount = await mountOverSsh(local);
-  });
-  after(async () => {
-    // Unmount first: the local dir must not go while sshfs still serves it.
-    try {
-      await mount?.unmount();
-    } finally {
-      fs.rmSync(local, { recursive: true, force: true });
-    }
   });
   const current = () => {
     assert.ok(mount, 'not mounted');
@@ -135,27 +129,23 @@ describe('an sshfs mount of a local directory', () => {
 });
 
 describe('mountOverSsh', () => {
-  test('unmount removes the mount and its temp dirs, and is safe to call twice', async () => {
-    const local = fs.mkdtempSync(path.join(os.tmpdir(), 'perq-sshfs-local-'));
+  test('unmount removes the mount and its temp dirs, and is safe to call twice', async (t) => {
+    const local = tempDir(t, 'perq-sshfs-local-');
+    const mount = await mountOverSsh(local);
     try {
-      const mount = await mountOverSsh(local);
-      try {
-        fs.writeFileSync(path.join(local, 'kept'), 'x');
-        assert.deepEqual(fs.readdirSync(mount.mountPoint), ['kept']);
-        // perq tells the mount from the local directory under it (and so makes its writes visible to other hosts).
-        assert.equal(isNetworkFileSystem(mount.mountPoint), true);
-        assert.equal(isNetworkFileSystem(local), false);
-      } finally {
-        await Promise.all([mount.unmount(), mount.unmount()]);
-        await mount.unmount();
-      }
-      assert.equal(isMounted(mount.mountPoint), false);
-      assert.equal(fs.existsSync(mount.mountPoint), false);
-      // The local files are untouched by the teardown.
-      assert.equal(fs.readFileSync(path.join(local, 'kept'), 'utf8'), 'x');
+      fs.writeFileSync(path.join(local, 'kept'), 'x');
+      assert.deepEqual(fs.readdirSync(mount.mountPoint), ['kept']);
+      // perq tells the mount from the local directory under it (and so makes its writes visible to other hosts).
+      assert.equal(isNetworkFileSystem(mount.mountPoint), true);
+      assert.equal(isNetworkFileSystem(local), false);
     } finally {
-      fs.rmSync(local, { recursive: true, force: true });
+      await Promise.all([mount.unmount(), mount.unmount()]);
+      await mount.unmount();
     }
+    assert.equal(isMounted(mount.mountPoint), false);
+    assert.equal(fs.existsSync(mount.mountPoint), false);
+    // The local files are untouched by the teardown.
+    assert.equal(fs.readFileSync(path.join(local, 'kept'), 'utf8'), 'x');
   });
 
   test('names what to install when the tools are missing', () => {

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -19,7 +18,7 @@ import { WorkerLock } from '../lib/task/worker-lock.js';
 import { TaskLog } from '../lib/task/log.js';
 import type { WorkerConfig } from '../lib/task/options.js';
 import { TaskRunner, type TaskEnvelope } from '../lib/task/runner.js';
-import { alive, exited, forkFixture, waitFor, sleep } from './helpers.js';
+import { alive, exited, running, forkFixture, tempDirAfter, waitFor, sleep } from './helpers.js';
 import { runsFile, type Run, type TestWork } from './fixtures/task-handler.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -38,14 +37,13 @@ interface Fixture {
  * A task queue directory in a fresh temp dir. When the test ends: the
  * cleanups run (closing task queues, killing pushers), every worker is
  * killed, then the temp dir is removed, in that order (one hook, because
- * node:test runs after-hooks in the order they were added).
+ * node:test runs after-hooks in the order they were added, and tempDirAfter
+ * removes the directory after its teardown).
  */
 function fixture(t: TestContext): Fixture {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'perq-tasks-'));
-  const dir = path.join(root, 'tasks');
   const pids = new Set<number>();
   const cleanups: Array<() => unknown> = [];
-  t.after(async () => {
+  const root = tempDirAfter(t, 'perq-tasks-', async () => {
     for (const cleanup of cleanups) await cleanup();
     const current = readPid(dir);
     if (current !== undefined) pids.add(current);
@@ -54,8 +52,8 @@ function fixture(t: TestContext): Fixture {
       if (alive(pid) && isWorker(pid)) process.kill(pid, 'SIGKILL');
     }
     await waitFor(() => [...pids].every((pid) => !alive(pid)), 'the workers to be gone');
-    fs.rmSync(root, { recursive: true, force: true });
   });
+  const dir = path.join(root, 'tasks');
   return { dir, pids, cleanups };
 }
 
@@ -167,7 +165,7 @@ async function pusher(
   const child = forkFixture('task-pusher', gap === undefined ? args : [...args, String(gap)]);
   child.on('message', (m: { started?: number[] }) => m.started?.forEach((pid) => f.pids.add(pid)));
   f.cleanups.push(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (running(child)) child.kill('SIGKILL');
   });
   let stderr = '';
   child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));

@@ -12,20 +12,14 @@ import { Queue } from '../lib/index.js';
 import type { LockingMode } from '../lib/options.js';
 import { StateWatcher } from '../lib/wakeup/watch.js';
 import type { ChildProcess } from 'node:child_process';
-import { exited, forkFixture, tempDir, tempDirAfter, sleep } from './helpers.js';
+import { exited, killIfRunning, forkFixture, tempDir, tempDirAfter, sleep } from './helpers.js';
 import { mountOverSsh, type SshfsMount } from './support/sshfs.js';
-
-/** SIGKILLs `child` unless it has exited, and waits for it. */
-async function killed(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  await exited(child);
-}
 
 /** Puts one item { p: 'w', n: 0 } from another process (no channel to us); resolves once its put has resolved. */
 async function putFromAnotherProcess(t: TestContext, dir: string, locking: LockingMode = 'flock'): Promise<void> {
   const children: ChildProcess[] = [];
   const log = path.join(
-    tempDirAfter(t, 'perq-watch-log-', () => Promise.all(children.map(killed))),
+    tempDirAfter(t, 'perq-watch-log-', () => Promise.all(children.map((child) => killIfRunning(child)))),
     'producer.log',
   );
   const child = forkFixture('mp-producer', [dir, 'w', '1', locking, '2000', log, '0']);

@@ -73,6 +73,11 @@ export class Consumers {
     return waiting;
   }
 
+  /** The other consumers in `state` whose process is gone (each one's lease probed). */
+  deadOthers(state: SharedState): ConsumerRow[] {
+    return state.consumers.filter((row) => this.isDeadOther(row));
+  }
+
   /** Whether another consumer holds items and looks dead. */
   anyDeadHolding(state: SharedState): boolean {
     return state.consumers.some((row) => row.held.length > 0 && this.isDeadOther(row));

@@ -27,6 +27,7 @@ import { Coherence, isNetworkFileSystem } from './coherence.js';
 import type { StoreOptions } from './options.js';
 import { damagedChunk } from './repair.js';
 import { SpareChunks } from './spares.js';
+import { HoldChanges } from './hold-changes.js';
 import { NO_RANGES, Prefix } from './prefix.js';
 import { Consumers } from './consumers.js';
 import { ChunkAppender, type AppendHooks } from './appender.js';
@@ -59,15 +60,6 @@ export interface StoreSnapshot {
 
 export type { RepairReport };
 
-/**
- * What a hold of the lock has changed, and so what letting it go must do:
- * 'none', nothing to publish; 'state', the hand-out bookkeeping in memory
- * only (a holder that dies loses hand-outs, whose items simply wait again);
- * 'files', files too, under the dirty mark already on disk (a holder that
- * dies is recovered from the files by the next).
- */
-type HoldChanges = 'none' | 'state' | 'files';
-
 /** How take hands items out: held until acknowledged, or acknowledged at once (autosave). */
 export type TakeMode = 'hold' | 'acknowledge';
 
@@ -82,8 +74,8 @@ export class QueueStore {
   #stateFile: StateFile;
   /** The shared state: authoritative while the lock is held, a cache otherwise. */
   #state: SharedState;
-  /** What this hold changed since the last publish (see HoldChanges). */
-  #changes: HoldChanges = 'none';
+  /** What this hold changed since the last publish. */
+  #changes: HoldChanges;
   /** An acknowledgement above the prefix was published at once in this hold (the next go under the dirty mark). */
   #ackPublishedThisHold = false;
   #events: StoreEvents = { added: false, taken: false, acknowledged: false };
@@ -119,6 +111,10 @@ export class QueueStore {
     this.#stateFile = stateFile;
     this.#consumers = new Consumers(dir, options);
     this.#state = state;
+    this.#changes = new HoldChanges(() => {
+      this.#state.gen++;
+      this.#stateFile.write({ ...this.#state, dirty: true });
+    });
     this.#reader = new ItemReader(dir, chunkSize, options.maxItemBytes, serializer);
     this.#quarantine = options.onCorrupt === 'quarantine' ? (error) => this.#quarantineAt(error) : null;
     this.#coherence = new Coherence(dir, stateFile.changesLength);
@@ -126,7 +122,7 @@ export class QueueStore {
     this.#prefix = new Prefix(dir, chunkSize, cursor, durability, this.#coherence, this.#spares);
     this.#appender = new ChunkAppender(dir, chunkSize, options.maxItemBytes, serializer, durability, this.#coherence, this.#spares);
     this.#appendHooks = {
-      changingFiles: () => this.#changingFiles(),
+      changingFiles: () => this.#changes.changingFiles(),
       createdChunks: (newest) => this.#prefix.newestChunk(this.#state, newest),
     };
     this.#lockInode = lockFileIdentity(dir);
@@ -234,7 +230,7 @@ export class QueueStore {
     // What is on disk now is the truth: nothing of an earlier hold is pending
     // (a publish that failed left its changes unpublished, and its mark, if
     // any, for this read to find).
-    this.#changes = 'none';
+    this.#changes.reset();
     this.#ackPublishedThisHold = false;
     const stored = this.#stateFile.read();
     if (stored === null) {
@@ -254,12 +250,12 @@ export class QueueStore {
 
   /** Writes the state back if this holder changed it (before the lock is let go). */
   publish(): void {
-    if (this.#changes === 'none') return;
+    if (this.#changes.kind === 'none') return;
     this.#state.gen++;
     this.#state.dirty = false;
     this.#stateFile.write(this.#state);
     this.#coherence.publish(this.#stateFile.fd);
-    this.#changes = 'none';
+    this.#changes.reset();
   }
 
   /** What changed since the last call. */
@@ -294,8 +290,8 @@ export class QueueStore {
     // Handing out to a consumer changes only the state: lost unpublished,
     // the items simply wait again. Autosave moves the cursor, which the
     // dirty mark must cover.
-    if (consumer) this.#changedState();
-    else this.#changingFiles();
+    if (consumer) this.#changes.changedState();
+    else this.#changes.changingFiles();
     const row = consumer ? this.#consumers.ensure(state) : undefined;
     while (values.length < max) {
       let next: WaitingItem | null;
@@ -344,7 +340,7 @@ export class QueueStore {
         return;
       }
     }
-    this.#changingFiles();
+    this.#changes.changingFiles();
     const { floor, acked } = this.#prefix.acknowledgeHeld(this.#state, row, count);
     this.#advanceAck(acked, floor);
   }
@@ -366,12 +362,12 @@ export class QueueStore {
   #acknowledgeAbovePrefix(row: ConsumerRow, floor: number): void {
     // One mark for the rest of the hold rather than a publish per item: a
     // consumer acknowledges runs of items while another holds an older one.
-    const atOnce = this.#changes !== 'files' && !this.#ackPublishedThisHold;
-    if (!atOnce) this.#changingFiles();
+    const atOnce = this.#changes.kind !== 'files' && !this.#ackPublishedThisHold;
+    if (!atOnce) this.#changes.changingFiles();
     const range = { start: shiftHeld(row.held) as number, count: 1 };
     insertRange(this.#state.acked, range);
     if (atOnce) {
-      this.#changedState();
+      this.#changes.changedState();
       this.publish();
       this.#ackPublishedThisHold = true;
     }
@@ -391,9 +387,9 @@ export class QueueStore {
    * take. Returns whether any came back.
    */
   reclaimDead(): boolean {
-    const dead = this.#state.consumers.filter((row) => this.#consumers.isDeadOther(row));
+    const dead = this.#consumers.deadOthers(this.#state);
     if (dead.length === 0) return false;
-    this.#changingFiles();
+    this.#changes.changingFiles();
     const returned = this.#consumers.reclaimDead(this.#state, dead);
     if (returned) this.#events.added = true;
     return returned;
@@ -403,14 +399,14 @@ export class QueueStore {
   endConsumer(): void {
     if (!this.#consumers.registered) return;
     const row = this.#consumers.mine(this.#state);
-    this.#changingFiles();
+    this.#changes.changingFiles();
     if (row !== undefined && this.#consumers.handBack(this.#state, row)) this.#events.added = true;
     this.#consumers.end();
   }
 
   /** Removes every item, handed out or not, and the files that held them. */
   clear(): void {
-    this.#changingFiles();
+    this.#changes.changingFiles();
     this.#closeChunks();
     this.#prefix.clear(this.#state);
     this.#events.acknowledged = true;
@@ -441,19 +437,6 @@ export class QueueStore {
     this.#reader.close();
   }
 
-  /** The hand-out bookkeeping changed, in memory only: publish it before the lock goes. */
-  #changedState(): void {
-    if (this.#changes === 'none') this.#changes = 'state';
-  }
-
-  /** Before the first file change of a hold: mark the state dirty on disk, so a death from here on is recovered. */
-  #changingFiles(): void {
-    if (this.#changes === 'files') return;
-    this.#state.gen++;
-    this.#stateFile.write({ ...this.#state, dirty: true });
-    this.#changes = 'files';
-  }
-
   /**
    * Brings the state in line with the durable files: when it is new or may
    * lag the files (open, a power loss), or after a holder that died in the
@@ -464,7 +447,7 @@ export class QueueStore {
    */
   #recover(headHint: number): void {
     const state = this.#state;
-    this.#changingFiles();
+    this.#changes.changingFiles();
     this.#closeChunks();
     const { writer, ackSeq } = alignWithFiles(this.dir, state, this.chunkSize, headHint, this.#options.maxItemBytes);
     if (writer !== null) {
@@ -495,7 +478,7 @@ export class QueueStore {
   #quarantineAt(error: unknown): boolean {
     const chunk = damagedChunk(error, this.dir, parseChunkFileName);
     if (chunk < 0) return false;
-    this.#changingFiles();
+    this.#changes.changingFiles();
     this.#closeChunks();
     const decode = (payload: Uint8Array): unknown => this.serializer.decode(payload);
     if (!quarantineChunk(this.dir, this.#state, chunk, { chunkSize: this.chunkSize, maxItemBytes: this.#options.maxItemBytes, decode }))

@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { commandErrorText } from './reporting.js';
+import { running } from '../helpers.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -334,7 +335,7 @@ class Parts {
   private stopSync(): void {
     for (const mount of this.mounts) if (isMounted(mount.dir)) spawnSync(this.#tools.umount, ['-l', mount.dir]);
     const children = [...this.mounts.map((m) => m.child), this.glusterd];
-    for (const child of children) if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of children) if (child !== undefined && running(child)) child.kill('SIGKILL');
     for (const pid of this.brickPids()) {
       try {
         process.kill(pid, 'SIGKILL');

@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { commandErrorText } from './reporting.js';
+import { running } from '../helpers.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -176,8 +177,7 @@ class Parts {
   /** The process-exit safety net: synchronous, best effort. */
   private stopSync(): void {
     if (this.mountPoint !== undefined && isMounted(this.mountPoint)) spawnSync(this.fusermount, ['-u', '-z', this.mountPoint]);
-    for (const child of [this.sshfs, this.sshd])
-      if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of [this.sshfs, this.sshd]) if (child !== undefined && running(child)) child.kill('SIGKILL');
     try {
       if (this.mountPoint !== undefined && !isMounted(this.mountPoint)) removeEmptyDir(this.mountPoint);
       if (this.workDir !== undefined) fs.rmSync(this.workDir, { recursive: true, force: true });

@@ -17,6 +17,7 @@ import { now, readJournal, type JournalLine } from './journal.js';
 import { KILL_MODES, OPS, randomPlan, type KillPlan, type OpName } from './killswitch.js';
 import { random, type Random } from './random.js';
 import type { CaseResult } from './report.js';
+import { running } from '../helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORKER = path.join(here, '..', 'fixtures', 'torture-worker.js');
@@ -89,7 +90,7 @@ function startWorker(pool: WorkerPool, config: WorkerConfig, name: string, round
   let killSent = Infinity;
   let timedOut = false;
   const killNow = (): void => {
-    if (child.exitCode === null && child.signalCode === null) {
+    if (running(child)) {
       killSent = Math.min(killSent, now());
       child.kill('SIGKILL');
     }
