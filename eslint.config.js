@@ -68,6 +68,21 @@ export default tseslint.config(
     },
   },
   {
+    // The face's own helpers (open, operation, arguments, ...) serve queue.ts; only index.ts exposes it.
+    files: ['lib/*.ts'],
+    ignores: ['lib/index.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['./queue.js', './index.js'], message: 'nothing in lib/ imports queue.ts or index.ts but index.ts (and task/)' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['lib/fs/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['../*'], message: 'fs/ imports nothing of perq' }] }],

@@ -356,7 +356,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
         from = to;
         return true;
       };
-      // One settle for all the parts, after the loop.
+      // One wait for durability for all the parts, after the loop.
       const appended = await this.#operations.run({ body: appendWhatFits, locked: true, settles: false });
       if (appended) continue;
       if (!block || options.timeout === 0) throw new Full(this.dir, `the queue holds maxSize (${maxSize}) items`);

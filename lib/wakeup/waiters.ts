@@ -35,18 +35,18 @@ export class WaitList {
       if (seen !== this.#wakes) return resolve();
       let timer: NodeJS.Timeout | undefined;
       const onAbort = (): void => waiter.fail(signal?.reason);
-      const settle = (): void => {
+      const stopWaiting = (): void => {
         this.#waiters.delete(waiter);
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
       const waiter: Waiter = {
         wake: () => {
-          settle();
+          stopWaiting();
           resolve();
         },
         fail: (error) => {
-          settle();
+          stopWaiting();
           reject(error);
         },
       };
