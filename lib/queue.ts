@@ -19,16 +19,30 @@ import {
   type PutOptions,
 } from './arguments.js';
 import { OperationRunner, type Operation } from './operation.js';
+import type { RunOptions } from './coordination/session.js';
 import { openQueueDirectory, repairQueueDirectory } from './open.js';
 import type { QueueOptions, ResolvedOptions } from './options.js';
 import type { StoreEvents } from './store/events.js';
 import { STATE_FILE } from './store/state.js';
 import { QueueStore, type RepairReport } from './store/store.js';
 import { HandOutCount } from './hand-outs.js';
+import { iterate } from './iterate.js';
 import { JoinList } from './wakeup/joiners.js';
 import { WaitTimers } from './wakeup/wait-timers.js';
 import { WaitList } from './wakeup/waiters.js';
 import { StateWatcher } from './wakeup/watch.js';
+
+const FINISHING: RunOptions = { finishing: true };
+
+/** The calls written once for both forms (see #makeOperations). */
+interface QueueOperations<T> {
+  peek: Operation<void, T | undefined>;
+  head: Operation<void, number>;
+  taskDone: Operation<number, void>;
+  clear: Operation<void, void>;
+  putNowait: Operation<readonly T[], void>;
+  take: Operation<number, T[]>;
+}
 
 /** A getter that finds nothing looks for dead consumers' items at most this often. */
 const RECLAIM_WHEN_IDLE_MS = 50;
@@ -53,6 +67,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Items this queue handed out, and how many of them taskDone acknowledged (in that order). */
   #handOuts: HandOutCount;
   #operations: OperationRunner;
+  #ops: QueueOperations<T>;
   #lastReclaim = -Infinity;
   #closing: Promise<void> | undefined;
 
@@ -64,6 +79,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#hold = hold;
     this.#handOuts = new HandOutCount(dir);
     this.#operations = new OperationRunner(hold, store.durability, () => this.#assertOpen());
+    this.#ops = this.#makeOperations();
     hold.useHooks({
       acquired: () => store.refresh(),
       releasing: () => store.publish(),
@@ -185,23 +201,12 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   /** The next item `get` would return, without taking it; undefined when empty. */
-  async peek(): Promise<T | undefined> {
-    return this.#operations.run(this.#peekOperation());
+  peek(): Promise<T | undefined> {
+    return this.#operations.run(this.#ops.peek, undefined);
   }
 
   peekSync(): T | undefined {
-    return this.#operations.runSync(this.#peekOperation());
-  }
-
-  /** What a get would take now, reclaiming dead consumers' items as a get would. */
-  #peekOperation(): Operation<T | undefined> {
-    const body = (): T | undefined => {
-      this.#reclaim(RECLAIM_WHEN_BUSY_MS);
-      const next = this.#store.peek();
-      if (next === undefined && this.#reclaim(RECLAIM_WHEN_IDLE_MS)) return this.#store.peek() as T | undefined;
-      return next as T | undefined;
-    };
-    return { body, locked: true, settles: false };
+    return this.#operations.runSync(this.#ops.peek, undefined);
   }
 
   /**
@@ -209,30 +214,17 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * oldest, in one write: after a getMany, say) and persists the read cursor
    * (with `autosave`, get already did; this only counts for join).
    */
-  async taskDone(count = 1): Promise<void> {
-    return this.#operations.run(this.#taskDoneOperation(count));
+  taskDone(count = 1): Promise<void> {
+    return this.#operations.run(this.#ops.taskDone, count);
   }
 
   taskDoneSync(count = 1): void {
-    this.#operations.runSync(this.#taskDoneOperation(count));
-  }
-
-  /** Counts `count` acknowledgements at once (a bad count throws here, before any lock is taken). */
-  #taskDoneOperation(count: number): Operation<void> {
-    this.#assertOpen();
-    this.#handOuts.acknowledge(count);
-    const autosave = this.#options.autosave;
-    const body = (): void => {
-      // With autosave, get acknowledged the items already.
-      if (!autosave) this.#store.acknowledgeOldest(count);
-      this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
-    };
-    return { body, locked: !autosave, settles: true, finishing: true };
+    this.#operations.runSync(this.#ops.taskDone, count);
   }
 
   /** Resolves when every item put so far (by any process) has been acknowledged. */
   async join(): Promise<void> {
-    const target = await this.#operations.run({ body: () => this.#store.headSeq, locked: true, settles: false });
+    const target = await this.#operations.run(this.#ops.head, undefined);
     if (this.#joined(target, this.#store.ackSeq, this.#store.readSeq)) return;
     this.#assertOpen();
     const joined = this.#joiners.wait(target);
@@ -241,40 +233,22 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   /** Removes every item (handed out or not, by any process) and the files that held them. */
-  async clear(): Promise<void> {
-    return this.#operations.run(this.#clearOperation());
+  clear(): Promise<void> {
+    return this.#operations.run(this.#ops.clear, undefined);
   }
 
   clearSync(): void {
-    this.#operations.runSync(this.#clearOperation());
-  }
-
-  /** Durable like a put: under fsync 'always', cleared items never come back after a power cut. */
-  #clearOperation(): Operation<void> {
-    const body = (): void => {
-      this.#store.clear();
-      this.#handOuts.acknowledgeAll();
-      this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
-      this.#putters.wakeAll();
-    };
-    return { body, locked: true, settles: true };
+    this.#operations.runSync(this.#ops.clear, undefined);
   }
 
   /** Appends `item`, or throws `Full` when the queue holds `maxSize` items (never waits for room). */
   putSync(item: T): void {
-    this.#operations.runSync({
-      body: () => {
-        if (this.#isFull()) throw new Full(this.dir, `the queue holds maxSize (${this.#options.maxSize}) items`);
-        this.#append([item]);
-      },
-      locked: true,
-      settles: true,
-    });
+    this.#operations.runSync(this.#ops.putNowait, [item]);
   }
 
   /** Takes the oldest waiting item or throws `Empty`. */
   getSync(): T {
-    const values = this.#operations.runSync(this.#takeOperation(1));
+    const values = this.#operations.runSync(this.#ops.take, 1);
     if (values.length === 0) throw new Empty(this.dir);
     return values[0];
   }
@@ -293,29 +267,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return this.close();
   }
 
-  /**
-   * Yields items forever, waiting when empty. An item is acknowledged when the
-   * loop asks for the next one, so an item whose loop body throws or breaks out
-   * stays unacknowledged. The loop ends when the queue is closed.
-   */
+  /** Yields items forever, waiting when empty; each is acknowledged when the loop asks for the next (see iterate.ts). */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    /** The hand-out count that the item last yielded brought this queue to. */
-    let yielded = 0;
-    return {
-      next: async (): Promise<IteratorResult<T>> => {
-        try {
-          // The body may already have called taskDone for the item (before a break, say).
-          if (yielded > 0 && this.#handOuts.acknowledged < yielded) await this.taskDone();
-          const [value] = await this.#getBatch(1, {});
-          yielded = this.#handOuts.handedOut;
-          return { value, done: false };
-        } catch (error) {
-          if (error instanceof QueueError && error.code === 'ERR_QUEUE_CLOSED') return { value: undefined, done: true };
-          throw error;
-        }
-      },
-      return: async (): Promise<IteratorResult<T>> => ({ value: undefined, done: true }),
-    };
+    return iterate({ take: async () => (await this.#getBatch(1, {}))[0], acknowledge: () => this.taskDone(), counts: this.#handOuts });
   }
 
   async #shutDown(): Promise<void> {
@@ -347,7 +301,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const maxSize = this.#options.maxSize;
     for (let from = 0; from < items.length;) {
       let seen = 0;
-      const appendWhatFits = (): boolean => {
+      // The lock session directly (as #getBatch): the loop is put's own, and an
+      // async step more per put would cost. One wait for durability for all
+      // the parts, after the loop.
+      const appended = await this.#hold.run(() => {
+        this.#assertOpen();
         seen = this.#putters.wakes;
         if (this.#isFull()) return false;
         // With maxSize, items go in as room frees up; each part is one append.
@@ -355,9 +313,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
         this.#append(from === 0 && to === items.length ? items : items.slice(from, to));
         from = to;
         return true;
-      };
-      // One wait for durability for all the parts, after the loop.
-      const appended = await this.#operations.run({ body: appendWhatFits, locked: true, settles: false });
+      });
       if (appended) continue;
       if (!block || options.timeout === 0) throw new Full(this.dir, `the queue holds maxSize (${maxSize}) items`);
       // Wait for room without sitting on the lock (unless close came meanwhile).
@@ -377,14 +333,14 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     for (;;) {
       this.#assertOpen();
       let seen = 0;
-      const take = this.#takeOperation(max);
-      const values = await this.#operations.run({
-        ...take,
-        body: () => {
-          seen = this.#getters.wakes;
-          return take.body();
-        },
+      // The take getSync runs too (#takeOrReclaim), on the lock session
+      // directly: the loop is get's own (as #putList's is put's).
+      const values = await this.#hold.run(() => {
+        this.#assertOpen();
+        seen = this.#getters.wakes;
+        return this.#takeOrReclaim(max);
       });
+      if (values.length > 0 && this.#options.autosave) await this.#store.durability.settle();
       if (values.length > 0) return values;
       if (!block || timeout === 0) throw new Empty(this.dir);
       // Wait for a put (here, through a channel or found by polling) without sitting on the lock.
@@ -398,9 +354,57 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     }
   }
 
-  /** Takes up to `max` items; with autosave the take is the acknowledgement, so it settles. */
-  #takeOperation(max: number): Operation<T[]> {
-    return { body: () => this.#takeOrReclaim(max), locked: true, settles: this.#options.autosave };
+  /**
+   * Each call's one body, for the async and the sync form alike (see
+   * operation.ts). get and put wait in loops of their own (for an item, for
+   * room) around the same bodies: #takeOrReclaim and #append.
+   */
+  #makeOperations(): QueueOperations<T> {
+    const autosave = this.#options.autosave;
+    const peekNext = (): T | undefined => {
+      // What a get would take now, reclaiming dead consumers' items as a get would.
+      this.#reclaim(RECLAIM_WHEN_BUSY_MS);
+      const next = this.#store.peek();
+      if (next === undefined && this.#reclaim(RECLAIM_WHEN_IDLE_MS)) return this.#store.peek() as T | undefined;
+      return next as T | undefined;
+    };
+    return {
+      peek: { body: peekNext, locked: true, settles: false },
+      head: { body: () => this.#store.headSeq, locked: true, settles: false },
+      taskDone: {
+        // A bad count throws here, before any lock is taken.
+        check: (count) => this.#handOuts.acknowledge(count),
+        body: (count) => {
+          // With autosave, get acknowledged the items already.
+          if (!autosave) this.#store.acknowledgeOldest(count);
+          this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
+        },
+        locked: !autosave,
+        settles: true,
+        runOptions: FINISHING,
+      },
+      // Durable like a put: under fsync 'always', cleared items never come back after a power cut.
+      clear: {
+        body: () => {
+          this.#store.clear();
+          this.#handOuts.acknowledgeAll();
+          this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
+          this.#putters.wakeAll();
+        },
+        locked: true,
+        settles: true,
+      },
+      putNowait: {
+        body: (items) => {
+          if (this.#isFull()) throw new Full(this.dir, `the queue holds maxSize (${this.#options.maxSize}) items`);
+          this.#append(items);
+        },
+        locked: true,
+        settles: true,
+      },
+      // With autosave the take is the acknowledgement, so it settles.
+      take: { body: (max) => this.#takeOrReclaim(max), locked: true, settles: autosave },
+    };
   }
 
   /** Takes up to `max` items (the lock is held). */

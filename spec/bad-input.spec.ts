@@ -320,7 +320,6 @@ describe('invalid options and arguments', () => {
 
   test('an argument error shows the value refused: strings quoted, objects and functions by kind', async (t) => {
     const q = await Queue.open(tempQueueDir(t));
-    t.after(() => q.close());
     const shown: Array<[Promise<unknown>, string]> = [
       [q.get({ timeout: '100' as unknown as number }), 'got "100"'],
       [q.get({ timeout: -1 }), 'got -1'],
@@ -335,6 +334,7 @@ describe('invalid options and arguments', () => {
       await assert.rejects(call, (error: QueueError) => error.code === 'ERR_INVALID_ARG' && error.message.includes(text), text);
     }
     assert.throws(() => Queue.openSync(tempQueueDir(t, 'other'), { chunkSize: '100' as unknown as number }), /got "100"/);
+    await q.close();
   });
 
   test('nothing a caller passes writes outside the queue directory', async (t) => {
