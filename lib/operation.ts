@@ -8,7 +8,6 @@
 // a taskDone ~10%).
 
 import type { LockSession, RunOptions } from './coordination/session.js';
-import type { Durability } from './store/durability.js';
 
 export interface Operation<A, R> {
   /** Runs first, before any lock is taken: argument checks and the queue's own bookkeeping (throws reject the call). */
@@ -25,12 +24,18 @@ export interface Operation<A, R> {
 
 const NO_RUN_OPTIONS: RunOptions = {};
 
+/** What waits for durability (the store, per the fsync option). */
+export interface Settles {
+  settle(): Promise<void>;
+  settleSync(): void;
+}
+
 export class OperationRunner {
   readonly #hold: LockSession;
-  readonly #durability: Durability;
+  readonly #durability: Settles;
   readonly #assertOpen: () => void;
 
-  constructor(hold: LockSession, durability: Durability, assertOpen: () => void) {
+  constructor(hold: LockSession, durability: Settles, assertOpen: () => void) {
     this.#hold = hold;
     this.#durability = durability;
     this.#assertOpen = assertOpen;

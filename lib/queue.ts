@@ -78,7 +78,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#realDir = realDir;
     this.#hold = hold;
     this.#handOuts = new HandOutCount(dir);
-    this.#operations = new OperationRunner(hold, store.durability, () => this.#assertOpen());
+    this.#operations = new OperationRunner(hold, store, () => this.#assertOpen());
     this.#ops = this.#makeOperations();
     hold.useHooks({
       acquired: () => store.refresh(),
@@ -323,7 +323,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#timers.pollWhileWaiting();
       await room;
     }
-    await this.#store.durability.settle();
+    await this.#store.settle();
   }
 
   async #getBatch(max: number, options: GetOptions): Promise<T[]> {
@@ -340,7 +340,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
         seen = this.#getters.wakes;
         return this.#takeOrReclaim(max);
       });
-      if (values.length > 0 && this.#options.autosave) await this.#store.durability.settle();
+      if (values.length > 0 && this.#options.autosave) await this.#store.settle();
       if (values.length > 0) return values;
       if (!block || timeout === 0) throw new Empty(this.dir);
       // Wait for a put (here, through a channel or found by polling) without sitting on the lock.

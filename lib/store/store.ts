@@ -258,6 +258,16 @@ export class QueueStore {
     this.#changes.reset();
   }
 
+  /** Resolves once everything written so far is durable, as the fsync option asks. */
+  settle(): Promise<void> {
+    return this.durability.settle();
+  }
+
+  /** `settle`, blocking the thread (the sync API). */
+  settleSync(): void {
+    this.durability.settleSync();
+  }
+
   /** What changed since the last call. */
   takeEvents(): StoreEvents {
     const events = this.#events;
