@@ -18,9 +18,16 @@ export interface GetOptions {
   timeout?: number;
   /** Give up waiting when aborted, rejecting with the signal's reason. */
   signal?: AbortSignal;
+  /** Resolve with an `Entry` (id, put time, deliveries) instead of the item alone. @default false */
+  raw?: boolean;
 }
 
 export type GetManyOptions = Omit<GetOptions, 'block'>;
+
+export interface PeekOptions {
+  /** Give an `Entry` (id, put time, deliveries so far) instead of the item alone. @default false */
+  raw?: boolean;
+}
 
 export function invalidArg(dir: string, message: string): QueueError {
   return new QueueError('ERR_INVALID_ARG', dir, message);
@@ -55,13 +62,22 @@ export function putArgs(dir: string, options: PutOptions): { block: boolean; dea
 export function getArgs(
   dir: string,
   options: GetOptions,
-): { block: boolean; deadline: number | undefined; signal: AbortSignal | undefined } {
-  assertOptionsObject(dir, options, 'get');
+): { block: boolean; deadline: number | undefined; signal: AbortSignal | undefined; raw: boolean } {
+  const raw = rawOption(dir, options, 'get');
   const block = blockOption(dir, options.block);
   const { signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg(dir, 'option signal must be an AbortSignal');
   signal?.throwIfAborted();
-  return { block, deadline: deadlineOf(dir, options.timeout), signal };
+  return { block, deadline: deadlineOf(dir, options.timeout), signal, raw };
+}
+
+/** The `raw` option of a get or a peek (its options object checked first). */
+export function rawOption(dir: string, options: PeekOptions, call: string): boolean {
+  assertOptionsObject(dir, options, call);
+  const { raw } = options;
+  if (raw !== undefined && typeof raw !== 'boolean')
+    throw invalidArg(dir, `option raw must be true or false, got ${describeArgument(raw)}`);
+  return raw === true;
 }
 
 /** putMany's items as an array (an array as it is, any other iterable copied). */

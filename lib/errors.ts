@@ -15,6 +15,7 @@ export type QueueErrorCode =
   | 'ERR_INVALID_OPTION'
   | 'ERR_INVALID_ARG'
   | 'ERR_TASK_DONE'
+  | 'ERR_NOT_HELD'
   | 'ERR_IO';
 
 export interface QueueErrorDetails {

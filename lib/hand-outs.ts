@@ -36,6 +36,11 @@ export class HandOutCount {
     this.acknowledged += count;
   }
 
+  /** `count` items handed out are this queue's no longer: acknowledged or given back by id (the store checked them). */
+  release(count: number): void {
+    this.acknowledged = Math.min(this.handedOut, this.acknowledged + count);
+  }
+
   /** clear() removed whatever was out. */
   acknowledgeAll(): void {
     this.acknowledged = this.handedOut;

@@ -12,7 +12,9 @@ import { QueueError, ioError } from './errors.js';
 import { fsyncCreatedDirectories } from './fs/dirsync.js';
 import { resolveOptions, type QueueOptions, type ResolvedOptions } from './options.js';
 import { INFO_FILE } from './store/info.js';
-import { QueueStore, type RepairReport } from './store/store.js';
+import type { QueueStore } from './store/store.js';
+import { openStore } from './store/open-store.js';
+import { repairQueue, type RepairReport } from './store/recovery.js';
 
 /** An open queue directory: what a Queue is made of. */
 export interface OpenedDirectory {
@@ -56,7 +58,7 @@ export function openQueueDirectory(dir: unknown, options?: QueueOptions): Opened
   let store: QueueStore;
   try {
     hold.enterSync();
-    store = QueueStore.open(absolute, resolved);
+    store = openStore(absolute, resolved);
   } catch (error) {
     hold.close();
     // Refused before a queue of ours was found (someone else's files, or a
@@ -69,7 +71,7 @@ export function openQueueDirectory(dir: unknown, options?: QueueOptions): Opened
   return { absolute, realDir, resolved, store, hold };
 }
 
-/** Runs QueueStore.repair on `dir` under the directory lock; refuses a directory that holds no queue before making a lock file there. */
+/** Runs repairQueue (store/recovery.ts) on `dir` under the directory lock; refuses a directory that holds no queue before making a lock file there. */
 export function repairQueueDirectory(dir: unknown, options?: QueueOptions): RepairReport {
   const absolute = absoluteDir(dir);
   const resolved = resolveOptions(absolute, options);
@@ -85,7 +87,7 @@ export function repairQueueDirectory(dir: unknown, options?: QueueOptions): Repa
   const hold = lockSessionFor(absolute, realDir, resolved);
   try {
     hold.enterSync();
-    return QueueStore.repair(absolute, resolved);
+    return repairQueue(absolute, resolved);
   } finally {
     hold.close();
   }

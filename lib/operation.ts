@@ -9,9 +9,12 @@
 
 import type { LockSession, RunOptions } from './coordination/session.js';
 
-export interface Operation<A, R> {
-  /** Runs first, before any lock is taken: argument checks and the queue's own bookkeeping (throws reject the call). */
-  check?: (arg: A) => void;
+export interface Operation<In, R, A = In> {
+  /**
+   * Runs first, before any lock is taken: argument checks and the queue's own
+   * bookkeeping (a throw rejects the call); gives what the body works on.
+   */
+  prepare?: (input: In) => A;
   /** The call's work; it runs with the lock held when `locked`. */
   body: (arg: A) => R;
   /** Take the directory lock for the body (taskDone under autosave touches no file). */
@@ -46,11 +49,11 @@ export class OperationRunner {
    * lock, then for durability. Not async itself: one async step per call, as
    * a call written out by hand would take.
    */
-  run<A, R>(operation: Operation<A, R>, arg: A): Promise<R> {
+  run<In, R, A>(operation: Operation<In, R, A>, input: In): Promise<R> {
     let ran: Promise<R>;
     try {
       this.#assertOpen();
-      operation.check?.(arg);
+      const arg = prepared(operation, input);
       if (!operation.locked) ran = Promise.resolve(operation.body(arg));
       else {
         ran = this.#hold.run(() => {
@@ -72,12 +75,17 @@ export class OperationRunner {
   }
 
   /** Runs `operation` on `arg` blocking the thread: for the lock (while another process has it) and for fsyncs. */
-  runSync<A, R>(operation: Operation<A, R>, arg: A): R {
+  runSync<In, R, A>(operation: Operation<In, R, A>, input: In): R {
     this.#assertOpen();
-    operation.check?.(arg);
+    const arg = prepared(operation, input);
     if (operation.locked) this.#hold.enterSync();
     const result = operation.body(arg);
     if (operation.settles) this.#durability.settleSync();
     return result;
   }
+}
+
+/** What the body of `operation` works on: `prepare`'s result, or the input itself. */
+function prepared<In, R, A>(operation: Operation<In, R, A>, input: In): A {
+  return operation.prepare === undefined ? (input as unknown as A) : operation.prepare(input);
 }

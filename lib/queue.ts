@@ -14,17 +14,20 @@ import {
   getArgs,
   itemList,
   putArgs,
+  rawOption,
   type GetManyOptions,
   type GetOptions,
+  type PeekOptions,
   type PutOptions,
 } from './arguments.js';
-import { OperationRunner, type Operation } from './operation.js';
-import type { RunOptions } from './coordination/session.js';
+import { OperationRunner } from './operation.js';
+import { QueueCalls, RECLAIM_WHEN_IDLE_MS, type QueueOperations } from './calls.js';
+import { entryOf, type Entry, type EntryRef } from './entries.js';
 import { openQueueDirectory, repairQueueDirectory } from './open.js';
 import type { QueueOptions, ResolvedOptions } from './options.js';
 import type { StoreEvents } from './store/events.js';
 import { STATE_FILE } from './store/state.js';
-import { QueueStore, type RepairReport } from './store/store.js';
+import type { QueueStore, RepairReport, StoreEntry } from './store/store.js';
 import { HandOutCount } from './hand-outs.js';
 import { iterate } from './iterate.js';
 import { JoinList } from './wakeup/joiners.js';
@@ -32,24 +35,7 @@ import { WaitTimers } from './wakeup/wait-timers.js';
 import { WaitList } from './wakeup/waiters.js';
 import { StateWatcher } from './wakeup/watch.js';
 
-const FINISHING: RunOptions = { finishing: true };
-
-/** The calls written once for both forms (see #makeOperations). */
-interface QueueOperations<T> {
-  peek: Operation<void, T | undefined>;
-  head: Operation<void, number>;
-  taskDone: Operation<number, void>;
-  clear: Operation<void, void>;
-  putNowait: Operation<readonly T[], void>;
-  take: Operation<number, T[]>;
-}
-
-/** A getter that finds nothing looks for dead consumers' items at most this often. */
-const RECLAIM_WHEN_IDLE_MS = 50;
-/** A busy consumer looks for them at least this often. */
-const RECLAIM_WHEN_BUSY_MS = 1000;
-
-export type { PutOptions, GetOptions, GetManyOptions };
+export type { PutOptions, GetOptions, GetManyOptions, PeekOptions, Entry, EntryRef };
 
 export class Queue<T = unknown> implements AsyncIterable<T> {
   /** The queue directory, as an absolute path. */
@@ -67,8 +53,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Items this queue handed out, and how many of them taskDone acknowledged (in that order). */
   #handOuts: HandOutCount;
   #operations: OperationRunner;
+  #calls: QueueCalls<T>;
   #ops: QueueOperations<T>;
-  #lastReclaim = -Infinity;
   #closing: Promise<void> | undefined;
 
   private constructor(dir: string, realDir: string, options: ResolvedOptions, store: QueueStore, hold: LockSession) {
@@ -79,7 +65,16 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#hold = hold;
     this.#handOuts = new HandOutCount(dir);
     this.#operations = new OperationRunner(hold, store, () => this.#assertOpen());
-    this.#ops = this.#makeOperations();
+    this.#calls = new QueueCalls<T>({
+      dir,
+      options,
+      store,
+      handOuts: this.#handOuts,
+      getters: this.#getters,
+      putters: this.#putters,
+      resolveJoined: () => this.#resolveJoined(store.ackSeq, store.readSeq),
+    });
+    this.#ops = this.#calls.operations;
     hold.useHooks({
       acquired: () => store.refresh(),
       releasing: () => store.publish(),
@@ -184,13 +179,21 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return this.put(item, { block: false });
   }
 
-  /** Resolves with the oldest item not yet handed out, waiting while there is none. */
-  async get(options: GetOptions = {}): Promise<T> {
+  /**
+   * Resolves with the oldest item not yet handed out, waiting while there is
+   * none; with `raw: true`, as an `Entry` (its id, put time and deliveries),
+   * for `ack` and `nack`.
+   */
+  get(options: GetOptions & { raw: true }): Promise<Entry<T>>;
+  get(options?: GetOptions): Promise<T>;
+  async get(options: GetOptions = {}): Promise<T | Entry<T>> {
     return (await this.#getBatch(1, options))[0];
   }
 
-  /** Waits like `get` for the first item, then resolves with up to `max` waiting items. */
-  async getMany(max: number, options: GetManyOptions = {}): Promise<T[]> {
+  /** Waits like `get` for the first item, then resolves with up to `max` waiting items (entries with `raw: true`). */
+  getMany(max: number, options: GetManyOptions & { raw: true }): Promise<Array<Entry<T>>>;
+  getMany(max: number, options?: GetManyOptions): Promise<T[]>;
+  async getMany(max: number, options: GetManyOptions = {}): Promise<Array<T | Entry<T>>> {
     assertCount(this.dir, max, 'getMany(max)');
     assertOptionsObject(this.dir, options, 'getMany');
     return this.#getBatch(max, { ...options, block: true });
@@ -200,13 +203,35 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return this.get({ block: false });
   }
 
-  /** The next item `get` would return, without taking it; undefined when empty. */
-  peek(): Promise<T | undefined> {
-    return this.#operations.run(this.#ops.peek, undefined);
+  /** The next item `get` would return, without taking it (an `Entry` with `raw: true`); undefined when empty. */
+  peek(options: PeekOptions & { raw: true }): Promise<Entry<T> | undefined>;
+  peek(options?: PeekOptions): Promise<T | undefined>;
+  peek(options: PeekOptions = {}): Promise<T | Entry<T> | undefined> {
+    return this.#operations.run(this.#ops.peek, options);
   }
 
-  peekSync(): T | undefined {
-    return this.#operations.runSync(this.#ops.peek, undefined);
+  peekSync(options: PeekOptions & { raw: true }): Entry<T> | undefined;
+  peekSync(options?: PeekOptions): T | undefined;
+  peekSync(options: PeekOptions = {}): T | Entry<T> | undefined {
+    return this.#operations.runSync(this.#ops.peek, options);
+  }
+
+  /**
+   * Acknowledges the items named (ids or entries, in any order; an array in
+   * one write), durable per `fsync` like `taskDone`. `ERR_NOT_HELD` when this
+   * queue does not hold one of them; then none is acknowledged.
+   */
+  ack(target: EntryRef | readonly EntryRef[]): Promise<void> {
+    return this.#operations.run(this.#ops.ack, target);
+  }
+
+  /**
+   * Gives the items named back: each is handed out again before newer items
+   * (to this queue or another consumer). `ERR_NOT_HELD` when this queue does
+   * not hold one of them; then none is given back.
+   */
+  nack(target: EntryRef | readonly EntryRef[]): Promise<void> {
+    return this.#operations.run(this.#ops.nack, target);
   }
 
   /**
@@ -246,9 +271,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#operations.runSync(this.#ops.putNowait, [item]);
   }
 
-  /** Takes the oldest waiting item or throws `Empty`. */
-  getSync(): T {
-    const values = this.#operations.runSync(this.#ops.take, 1);
+  /** Takes the oldest waiting item (an `Entry` with `raw: true`) or throws `Empty`. */
+  getSync(options: PeekOptions & { raw: true }): Entry<T>;
+  getSync(options?: PeekOptions): T;
+  getSync(options: PeekOptions = {}): T | Entry<T> {
+    const values = this.#operations.runSync(this.#ops.take, { max: 1, raw: rawOption(this.dir, options, 'getSync') });
     if (values.length === 0) throw new Empty(this.dir);
     return values[0];
   }
@@ -269,7 +296,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /** Yields items forever, waiting when empty; each is acknowledged when the loop asks for the next (see iterate.ts). */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return iterate({ take: async () => (await this.#getBatch(1, {}))[0], acknowledge: () => this.taskDone(), counts: this.#handOuts });
+    return iterate({ take: async () => (await this.#getBatch(1, {}))[0] as T, acknowledge: () => this.taskDone(), counts: this.#handOuts });
   }
 
   async #shutDown(): Promise<void> {
@@ -307,10 +334,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       const appended = await this.#hold.run(() => {
         this.#assertOpen();
         seen = this.#putters.wakes;
-        if (this.#isFull()) return false;
+        if (this.#calls.isFull()) return false;
         // With maxSize, items go in as room frees up; each part is one append.
         const to = maxSize > 0 ? Math.min(items.length, from + maxSize - this.#store.waiting) : items.length;
-        this.#append(from === 0 && to === items.length ? items : items.slice(from, to));
+        this.#calls.append(from === 0 && to === items.length ? items : items.slice(from, to));
         from = to;
         return true;
       });
@@ -326,22 +353,23 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     await this.#store.settle();
   }
 
-  async #getBatch(max: number, options: GetOptions): Promise<T[]> {
+  async #getBatch(max: number, options: GetOptions): Promise<Array<T | Entry<T>>> {
     this.#assertOpen();
-    const { block, deadline, signal } = getArgs(this.dir, options);
+    const { block, deadline, signal, raw } = getArgs(this.dir, options);
+    const entries: StoreEntry[] | undefined = raw ? [] : undefined;
     const { timeout } = options;
     for (;;) {
       this.#assertOpen();
       let seen = 0;
-      // The take getSync runs too (#takeOrReclaim), on the lock session
-      // directly: the loop is get's own (as #putList's is put's).
+      // The take getSync runs too (QueueCalls.takeOrReclaim), on the lock
+      // session directly: the loop is get's own (as #putList's is put's).
       const values = await this.#hold.run(() => {
         this.#assertOpen();
         seen = this.#getters.wakes;
-        return this.#takeOrReclaim(max);
+        return this.#calls.takeOrReclaim(max, entries);
       });
       if (values.length > 0 && this.#options.autosave) await this.#store.settle();
-      if (values.length > 0) return values;
+      if (values.length > 0) return entries === undefined ? values : entries.map((entry) => entryOf<T>(entry));
       if (!block || timeout === 0) throw new Empty(this.dir);
       // Wait for a put (here, through a channel or found by polling) without sitting on the lock.
       this.#assertOpen();
@@ -352,89 +380,6 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#timers.watchForDeadConsumers();
       await arrival;
     }
-  }
-
-  /**
-   * Each call's one body, for the async and the sync form alike (see
-   * operation.ts). get and put wait in loops of their own (for an item, for
-   * room) around the same bodies: #takeOrReclaim and #append.
-   */
-  #makeOperations(): QueueOperations<T> {
-    const autosave = this.#options.autosave;
-    const peekNext = (): T | undefined => {
-      // What a get would take now, reclaiming dead consumers' items as a get would.
-      this.#reclaim(RECLAIM_WHEN_BUSY_MS);
-      const next = this.#store.peek();
-      if (next === undefined && this.#reclaim(RECLAIM_WHEN_IDLE_MS)) return this.#store.peek() as T | undefined;
-      return next as T | undefined;
-    };
-    return {
-      peek: { body: peekNext, locked: true, settles: false },
-      head: { body: () => this.#store.headSeq, locked: true, settles: false },
-      taskDone: {
-        // A bad count throws here, before any lock is taken.
-        check: (count) => this.#handOuts.acknowledge(count),
-        body: (count) => {
-          // With autosave, get acknowledged the items already.
-          if (!autosave) this.#store.acknowledgeOldest(count);
-          this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
-        },
-        locked: !autosave,
-        settles: true,
-        runOptions: FINISHING,
-      },
-      // Durable like a put: under fsync 'always', cleared items never come back after a power cut.
-      clear: {
-        body: () => {
-          this.#store.clear();
-          this.#handOuts.acknowledgeAll();
-          this.#resolveJoined(this.#store.ackSeq, this.#store.readSeq);
-          this.#putters.wakeAll();
-        },
-        locked: true,
-        settles: true,
-      },
-      putNowait: {
-        body: (items) => {
-          if (this.#isFull()) throw new Full(this.dir, `the queue holds maxSize (${this.#options.maxSize}) items`);
-          this.#append(items);
-        },
-        locked: true,
-        settles: true,
-      },
-      // With autosave the take is the acknowledgement, so it settles.
-      take: { body: (max) => this.#takeOrReclaim(max), locked: true, settles: autosave },
-    };
-  }
-
-  /** Takes up to `max` items (the lock is held). */
-  #take(max: number): T[] {
-    this.#reclaim(RECLAIM_WHEN_BUSY_MS);
-    const values = this.#store.take(max, this.#options.autosave ? 'acknowledge' : 'hold');
-    if (values.length > 0) {
-      this.#handOuts.handOut(values.length);
-      this.#putters.wake(values.length);
-    }
-    return values as T[];
-  }
-
-  /** Takes up to `max` items; finding none, first takes back what dead consumers held (the lock is held). */
-  #takeOrReclaim(max: number): T[] {
-    const taken = this.#take(max);
-    return taken.length === 0 && this.#reclaim(RECLAIM_WHEN_IDLE_MS) ? this.#take(max) : taken;
-  }
-
-  /** Looks for consumers that died holding items, if not done within `interval` ms; true if items came back. */
-  #reclaim(interval: number): boolean {
-    const now = performance.now();
-    if (now - this.#lastReclaim < interval) return false;
-    this.#lastReclaim = now;
-    return this.#store.reclaimDead();
-  }
-
-  #append(items: readonly T[]): void {
-    this.#store.append(items);
-    this.#getters.wake(items.length);
   }
 
   /** After a release: tell the other processes and the queues of this thread what changed. */
@@ -471,10 +416,6 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     // Queues of this process publish first; other processes' changes show once they publish (within a loop turn).
     releaseHoldsOn(this.#realDir);
     return this.#store.snapshot().waiting;
-  }
-
-  #isFull(): boolean {
-    return this.#options.maxSize > 0 && this.#store.waiting >= this.#options.maxSize;
   }
 
   #assertOpen(): void {

@@ -582,7 +582,7 @@ describe('directories are durable under fsync: always (strace)', () => {
   }
 
   test("an acknowledgement or a clear written to cursor.log is fdatasync'd before the call resolves", () => {
-    for (const label of ['taskDone', 'taskDoneSync', 'clear']) {
+    for (const label of ['taskDone', 'taskDoneSync', 'ack', 'clear']) {
       assert.ok(
         report().acknowledging.has(label),
         `no cursor.log entry was written during '${label}': is the run still acknowledging there?`,

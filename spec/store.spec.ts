@@ -10,14 +10,15 @@ import { QueueError } from '../lib/errors.js';
 import { resolveOptions, type QueueOptions } from '../lib/options.js';
 import { loadCursor } from '../lib/store/cursor.js';
 import { HINT_EVERY_CHUNKS } from '../lib/store/prefix.js';
-import { QueueStore } from '../lib/store/store.js';
+import type { QueueStore } from '../lib/store/store.js';
+import { openStore as openStoreIn } from '../lib/store/open-store.js';
 import { chunkFiles, tempQueueDir } from './helpers.js';
 
 /** Opens a store on a fresh directory (each test closes it before the directory is removed). */
 function openStore(t: TestContext, options: QueueOptions = {}): { store: QueueStore; dir: string } {
   const dir = tempQueueDir(t);
   fs.mkdirSync(dir, { recursive: true });
-  return { store: QueueStore.open(dir, resolveOptions(dir, options)), dir };
+  return { store: openStoreIn(dir, resolveOptions(dir, options)), dir };
 }
 
 /** Chunk files this process has open (Linux: /proc/self/fd). */

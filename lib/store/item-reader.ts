@@ -12,7 +12,8 @@ import { shiftHeld } from './ranges.js';
 import type { SharedState } from './state.js';
 
 /** What a read finds where an item should be. */
-export type ItemRead = { kind: 'item'; value: unknown; next: number } | { kind: 'quarantined'; next: number } | { kind: 'missing' };
+export type ItemRead =
+  { kind: 'item'; value: unknown; timestamp: number; next: number } | { kind: 'quarantined'; next: number } | { kind: 'missing' };
 const MISSING_ITEM: ItemRead = { kind: 'missing' };
 
 /** A waiting item read by nextWaiting: where it comes from and where its record ends. */
@@ -20,6 +21,8 @@ export interface WaitingItem {
   seq: number;
   fromReturned: boolean;
   value: unknown;
+  /** When it was put (ms since the epoch, from its record). */
+  timestamp: number;
   end: number;
 }
 
@@ -76,7 +79,7 @@ export class ItemReader {
         if (quarantine === null || repairs++ > 2 || !quarantine(error)) throw error;
         continue;
       }
-      if (read.kind === 'item') return { seq, fromReturned, value: read.value, end: read.next };
+      if (read.kind === 'item') return { seq, fromReturned, value: read.value, timestamp: read.timestamp, end: read.next };
       if (read.kind === 'missing') passOverLost(this.#dir, state, this.#chunkSize, seq);
       else if (fromReturned) shiftHeld(state.returned);
       else {
@@ -127,7 +130,7 @@ export class ItemReader {
     this.#nextOffset = record.next;
     if (record.kind === 'quarantined') return record;
     try {
-      return { kind: 'item', value: this.#serializer.decode(record.payload), next: record.next };
+      return { kind: 'item', value: this.#serializer.decode(record.payload), timestamp: record.timestamp, next: record.next };
     } catch (error) {
       throw new QueueError(
         'ERR_CORRUPT',

@@ -10,7 +10,7 @@ import type { Coherence } from './coherence.js';
 import type { CursorWriter } from './cursor.js';
 import type { Durability } from './durability.js';
 import { QueueError } from '../errors.js';
-import { dropBelow, insertRange, lowestOf, rangesOf, shiftHeld, type Range } from './ranges.js';
+import { dropBelow, insertRange, lowestOf, rangesOf, shiftHeld, subtractRanges, type Range } from './ranges.js';
 import type { SpareChunks } from './spares.js';
 import type { ConsumerRow, SharedState } from './state.js';
 
@@ -72,6 +72,19 @@ export class Prefix {
       seqs.push(seq);
     }
     // Only what lies above the new prefix needs keeping (one consumer acknowledging in order: nothing).
+    const floor = this.floor(state);
+    const acked = rangesOf(seqs.filter((seq) => seq >= floor));
+    for (const range of acked) insertRange(state.acked, range);
+    return { floor, acked };
+  }
+
+  /**
+   * Takes items `seqs` (all held by `row`, any order) as acknowledged: out of
+   * the held list, and those above the floor into state.acked. Returns the
+   * floor and the ranges acknowledged above it, for one cursor log entry.
+   */
+  acknowledgeSeqs(state: SharedState, row: ConsumerRow, seqs: readonly number[]): { floor: number; acked: readonly Range[] } {
+    subtractRanges(row.held, rangesOf([...seqs]));
     const floor = this.floor(state);
     const acked = rangesOf(seqs.filter((seq) => seq >= floor));
     for (const range of acked) insertRange(state.acked, range);

@@ -121,6 +121,18 @@ export function endOf(ranges: readonly Range[]): number {
   return end;
 }
 
+/** The items of `seqs` that `ranges` (any order) does not hold; all of them when there are no ranges. */
+export function missingFrom(ranges: readonly Range[] | undefined, seqs: readonly number[]): number[] {
+  if (ranges === undefined) return [...seqs];
+  return seqs.filter((seq) => !ranges.some((range) => seq >= range.start && seq < range.start + range.count));
+}
+
+/** Moves sorted, merged `moved` (all of it in `from`) out of `from` into sorted `into`. */
+export function moveRanges(from: Range[], into: Range[], moved: readonly Range[]): void {
+  subtractRanges(from, moved);
+  for (const range of moved) insertRange(into, range);
+}
+
 /** `seqs` as sorted, merged ranges. */
 export function rangesOf(seqs: number[]): Range[] {
   if (seqs.length === 0) return [];

@@ -15,6 +15,7 @@ import { crc32c } from './crc32c.js';
 import { ioError } from '../errors.js';
 import { closeQuietly, isFileAt, startsWithMagic, type Inode } from '../fs/files.js';
 import { countOf, dropBelow, endOf, gapsBetween, insertRange, subtractRanges, type Range } from './ranges.js';
+import { forgetDone, type Delivery } from './deliveries.js';
 
 export const STATE_FILE = 'state';
 /**
@@ -27,10 +28,10 @@ const FILE_MAGIC = 0x46535150; // 'PQSF' little-endian
 export const INITIAL_SLOT_BYTES = 4096;
 /** One read takes the fixed fields and typical tables at once. */
 const FIRST_READ_BYTES = 4096;
-/** 'PQS2' little-endian: format 2 (format 1's 'PQST' slots count as no state). */
-const MAGIC = 0x32535150;
-/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, rewrites, three counts, crc */
-const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 12 + 4;
+/** 'PQS3' little-endian (format 2's 'PQS2' and format 1's 'PQST' slots count as no state: rebuilt). */
+const MAGIC = 0x33535150;
+/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, rewrites, four counts, crc */
+const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 16 + 4;
 const RANGE_BYTES = 12;
 
 export interface ConsumerRow {
@@ -69,6 +70,8 @@ export interface SharedState {
    * into the cursor file and a reader skips them.
    */
   acked: Range[];
+  /** Items handed out more than once and not yet acknowledged, with their counts, sorted (deliveries.ts). */
+  redelivered: Delivery[];
 }
 
 /** A state rebuilt from the cursor alone: readSeq's offset is not known (it may lie inside a chunk). */
@@ -87,12 +90,20 @@ export function initialState(ackSeq: number): SharedState {
     returned: [],
     consumers: [],
     acked: [],
+    redelivered: [],
   };
 }
 
 /** Items not yet handed out: after the read position, and handed back. */
 export function waitingIn(state: SharedState): number {
   return state.headSeq - state.readSeq + countOf(state.returned);
+}
+
+/** Items handed out and not yet acknowledged, by every consumer. */
+export function heldIn(state: SharedState): number {
+  let held = 0;
+  for (const row of state.consumers) held += countOf(row.held);
+  return held;
 }
 
 /** Whether `file` is a state file perq wrote (its header's magic). */
@@ -114,6 +125,7 @@ export function applyAcknowledged(state: SharedState): void {
     dropBelow(row.held, state.ackSeq);
     subtractRanges(row.held, state.acked);
   }
+  forgetDone(state.redelivered, state.ackSeq, state.acked);
   const top = Math.min(endOf(state.acked), state.headSeq);
   if (top > state.readSeq) {
     for (const gap of gapsBetween(state.readSeq, top, state.acked)) insertRange(state.returned, gap);
@@ -357,7 +369,8 @@ function slotIn(b: Buffer, at: number, end: number, slotBytes: number): SlotStat
 }
 
 export function encodeState(state: SharedState): Buffer {
-  const ranges = state.returned.length + state.acked.length + state.consumers.reduce((sum, row) => sum + row.held.length, 0);
+  const ranges =
+    state.returned.length + state.acked.length + state.redelivered.length + state.consumers.reduce((sum, row) => sum + row.held.length, 0);
   const length = FIXED_BYTES + ranges * RANGE_BYTES + state.consumers.length * 8;
   const b = Buffer.allocUnsafe(length);
   let at = 0;
@@ -376,8 +389,10 @@ export function encodeState(state: SharedState): Buffer {
   at = b.writeUInt32LE(state.returned.length, at);
   at = b.writeUInt32LE(state.consumers.length, at);
   at = b.writeUInt32LE(state.acked.length, at);
+  at = b.writeUInt32LE(state.redelivered.length, at);
   for (const range of state.returned) at = writeRange(b, at, range);
   for (const range of state.acked) at = writeRange(b, at, range);
+  for (const { seq, deliveries } of state.redelivered) at = writeRange(b, at, { start: seq, count: deliveries });
   for (const row of state.consumers) {
     at = b.writeUInt32LE(row.id, at);
     at = b.writeUInt32LE(row.held.length, at);
@@ -413,14 +428,19 @@ export function decodeState(b: Buffer): SharedState | null {
     returned: [],
     consumers: [],
     acked: [],
+    redelivered: [],
   };
   const returned = b.readUInt32LE(at);
   const consumers = b.readUInt32LE(at + 4);
   const acked = b.readUInt32LE(at + 8);
-  at += 12;
+  const redelivered = b.readUInt32LE(at + 12);
+  at += 16;
   try {
     for (let i = 0; i < returned; i++) at = readRange(b, at, state.returned);
     for (let i = 0; i < acked; i++) at = readRange(b, at, state.acked);
+    const counts: Range[] = [];
+    for (let i = 0; i < redelivered; i++) at = readRange(b, at, counts);
+    for (const { start, count } of counts) state.redelivered.push({ seq: start, deliveries: count });
     for (let i = 0; i < consumers; i++) {
       const row: ConsumerRow = { id: b.readUInt32LE(at), held: [] };
       const held = b.readUInt32LE(at + 4);

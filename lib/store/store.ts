@@ -18,15 +18,15 @@
 // hands out again the items it took, so a put that resolved is never lost.
 
 import { parseChunkFileName } from './chunk.js';
-import { CursorWriter } from './cursor.js';
-import { Durability } from './durability.js';
+import type { CursorWriter } from './cursor.js';
+import type { Durability } from './durability.js';
 import type { StoreEvents } from './events.js';
-import { QueueError, ioError } from '../errors.js';
 import type { Serializer } from '../serializers.js';
-import { Coherence, isNetworkFileSystem } from './coherence.js';
+import { Coherence } from './coherence.js';
 import type { StoreOptions } from './options.js';
 import { damagedChunk } from './repair.js';
 import { SpareChunks } from './spares.js';
+import { countHandOut, deliveriesOf, forgetDone } from './deliveries.js';
 import { HoldChanges } from './hold-changes.js';
 import { NO_RANGES, Prefix } from './prefix.js';
 import { Consumers } from './consumers.js';
@@ -35,33 +35,18 @@ import { ItemReader, type WaitingItem } from './item-reader.js';
 import {
   alignWithFiles,
   assertSameDirectory,
-  listDirectory,
   lockFileIdentity,
   quarantineChunk,
   newestChunkListed,
-  openInfo,
-  recoverCursor,
-  removeAcknowledgedChunks,
-  repairQueue,
-  warnQuarantined,
   type RepairReport,
 } from './recovery.js';
-import { appendHeld, insertRange, shiftHeld, type Range } from './ranges.js';
+import { appendHeld, insertRange, missingFrom, moveRanges, rangesOf, shiftHeld, type Range } from './ranges.js';
 import type { Inode } from '../fs/files.js';
-import { StateFile, applyAcknowledged, initialState, waitingIn, type ConsumerRow, type SharedState } from './state.js';
-
-/** A lock-free look at the shared counters. */
-export interface StoreSnapshot {
-  waiting: number;
-  headSeq: number;
-  ackSeq: number;
-  readSeq: number;
-}
+import type { StoreEntry, StoreSnapshot, TakeMode } from './shapes.js';
+import { applyAcknowledged, heldIn, initialState, waitingIn, type ConsumerRow, type SharedState, type StateFile } from './state.js';
 
 export type { RepairReport };
-
-/** How take hands items out: held until acknowledged, or acknowledged at once (autosave). */
-export type TakeMode = 'hold' | 'acknowledge';
+export type { StoreEntry, StoreSnapshot, TakeMode } from './shapes.js';
 
 export class QueueStore {
   readonly dir: string;
@@ -92,7 +77,8 @@ export class QueueStore {
   /** The inode of the `lock` file this process locks, to notice the directory being replaced. */
   #lockInode: Inode | null;
 
-  private constructor(
+  /** Made by openStore (open-store.ts), which opens the files it is given. */
+  constructor(
     dir: string,
     options: StoreOptions,
     serializer: Serializer,
@@ -129,61 +115,15 @@ export class QueueStore {
   }
 
   /**
-   * Opens (creating when absent) the queue in `dir`; the caller holds the
-   * directory lock. With onCorrupt 'quarantine', damage that stops the open
-   * (in the newest chunk, a missing newest chunk) is repaired first.
+   * The first look at the files, as open makes it: the newest chunk is
+   * scanned whatever the state says (see openStore), orphan leases go, and the
+   * items of consumers that died count as waiting from the start.
    */
-  static open(dir: string, options: StoreOptions): QueueStore {
-    try {
-      return QueueStore.#openOnce(dir, options);
-    } catch (error) {
-      if (options.onCorrupt !== 'quarantine' || !(error instanceof QueueError) || error.code !== 'ERR_CORRUPT') throw error;
-      const report = QueueStore.repair(dir, options);
-      if (report.moved.length === 0) throw error;
-      warnQuarantined(dir, report.moved);
-      return QueueStore.#openOnce(dir, options);
-    }
-  }
-
-  static #openOnce(dir: string, options: StoreOptions): QueueStore {
-    const network = isNetworkFileSystem(dir);
-    // Another host's writes: sizes and small files this client cached are refreshed by a listing.
-    if (network) listDirectory(dir);
-    const { chunkSize, serializer } = openInfo(dir, options);
-    const cursorState = recoverCursor(dir, chunkSize, options);
-    const durable = options.fsync !== 'never' || network;
-    removeAcknowledgedChunks(dir, Math.floor(cursorState.ackSeq / chunkSize), cursorState.headHint, durable);
-    const stateFile = new StateFile(dir, network);
-    let cursor: CursorWriter | undefined;
-    try {
-      cursor = new CursorWriter(dir, cursorState, durable);
-      const durability = new Durability(options.fsync, dir, (error) => ioError(dir, 'fsync', error));
-      const stored = stateFile.read();
-      if (stored === null) stateFile.ensureHeader();
-      const state = stored ?? initialState(cursorState.ackSeq);
-      const store = new QueueStore(dir, options, serializer, chunkSize, cursor, stateFile, state, durability);
-      // Open scans the newest chunk whatever the state says, as a queue without
-      // one would: a state from before a crash or power loss may lag the files,
-      // and damage near the head is found now rather than at a later get.
-      // Without a state, the newest chunk is looked up in a listing: probing
-      // forward from the cursor's hint would stop at the first missing chunk
-      // and take the chunks past it for absent.
-      store.#recover(Math.max(cursorState.headHint, stored === null ? newestChunkListed(dir) : state.headChunk));
-      store.#consumers.removeOrphanLeases(store.#state);
-      // Items of consumers that died count as waiting from the start (size, peek).
-      store.reclaimDead();
-      store.publish();
-      return store;
-    } catch (error) {
-      cursor?.closeLog();
-      stateFile.close();
-      throw error;
-    }
-  }
-
-  /** See repairQueue (recovery.ts). */
-  static repair(dir: string, options: StoreOptions): RepairReport {
-    return repairQueue(dir, options);
+  startUp(headHint: number): void {
+    this.#recover(headHint);
+    this.#consumers.removeOrphanLeases(this.#state);
+    this.reclaimDead();
+    this.publish();
   }
 
   get headSeq(): number {
@@ -292,7 +232,7 @@ export class QueueStore {
    * held by this process's consumer until acknowledged; `'acknowledge'`
    * (autosave), acknowledged at once.
    */
-  take(max: number, as: TakeMode): unknown[] {
+  take(max: number, as: TakeMode, entries?: StoreEntry[]): unknown[] {
     const consumer = as === 'hold';
     const state = this.#state;
     const values: unknown[] = [];
@@ -319,8 +259,12 @@ export class QueueStore {
         state.readSeq++;
         state.readOffset = state.readSeq % this.chunkSize === 0 ? 0 : end;
       }
+      // Autosave acknowledges at once: nothing to count for a later hand-out.
+      const deliveries =
+        row !== undefined ? countHandOut(state.redelivered, seq, fromReturned) : deliveriesOf(state.redelivered, seq, fromReturned) + 1;
       if (row !== undefined) appendHeld(row.held, seq, 1);
       values.push(value);
+      entries?.push({ seq, value, timestamp: next.timestamp, deliveries });
     }
     if (values.length > 0) this.#events.taken = true;
     if (row === undefined) this.#advanceAck();
@@ -330,6 +274,14 @@ export class QueueStore {
   /** The next item a take would hand out, without taking it; undefined when none waits. */
   peek(): unknown {
     return this.#reader.nextWaiting(this.#state, this.#quarantine)?.value;
+  }
+
+  /** `peek`, with the item's number, put time and hand-outs so far. */
+  peekEntry(): StoreEntry | undefined {
+    const next = this.#reader.nextWaiting(this.#state, this.#quarantine);
+    if (next === null) return undefined;
+    const { seq, value, timestamp, fromReturned } = next;
+    return { seq, value, timestamp, deliveries: deliveriesOf(this.#state.redelivered, seq, fromReturned) };
   }
 
   /**
@@ -382,6 +334,43 @@ export class QueueStore {
       this.#ackPublishedThisHold = true;
     }
     this.#advanceAck([range], floor);
+  }
+
+  /**
+   * Acknowledges items `seqs` (any order), which this process's consumer must
+   * all hold: one cursor log entry for all of them, under the dirty mark (as
+   * acknowledgeOldest writes). Returns the ones it does not hold, having
+   * changed nothing, when there are any.
+   */
+  acknowledge(seqs: readonly number[]): number[] {
+    const row = this.#consumers.mine(this.#state);
+    const missing = missingFrom(row?.held, seqs);
+    if (missing.length > 0 || row === undefined) return missing;
+    this.#changes.changingFiles();
+    const { floor, acked } = this.#prefix.acknowledgeSeqs(this.#state, row, seqs);
+    this.#advanceAck(acked, floor);
+    return missing;
+  }
+
+  /**
+   * Gives items `seqs` back to wait (nack): out of this consumer's held list
+   * into the returned list, handed out again before newer items. Changes
+   * `state` alone, as a take does. Returns the ones this consumer does not
+   * hold, having changed nothing, when there are any.
+   */
+  giveBack(seqs: readonly number[]): number[] {
+    const row = this.#consumers.mine(this.#state);
+    const missing = missingFrom(row?.held, seqs);
+    if (missing.length > 0 || row === undefined) return missing;
+    this.#changes.changedState();
+    moveRanges(row.held, this.#state.returned, rangesOf([...seqs]));
+    this.#events.added = true;
+    return missing;
+  }
+
+  /** Items handed out and not acknowledged, by every consumer, as of the cached state. */
+  get held(): number {
+    return heldIn(this.#state);
   }
 
   /**
@@ -477,6 +466,7 @@ export class QueueStore {
   /** Moves the prefix (see Prefix.advance), telling waiters when it moved. */
   #advanceAck(acked: readonly Range[] = NO_RANGES, floorKnown = -1): void {
     if (this.#prefix.advance(this.#state, acked, floorKnown)) this.#events.acknowledged = true;
+    forgetDone(this.#state.redelivered, this.#state.ackSeq, this.#state.acked);
   }
 
   /**

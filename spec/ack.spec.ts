@@ -1,0 +1,234 @@
+// The ack queue: entries with ids (get/getMany/peek/getSync with raw: true),
+// ack and nack by id in any order, ERR_NOT_HELD, deliveries; across reopens
+// and a SIGKILLed consumer.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Queue, QueueError, type Entry } from '../lib/index.js';
+import { exited, forkFixture, tempQueueDir } from './helpers.js';
+
+const isNotHeld = (error: unknown): boolean => error instanceof QueueError && error.code === 'ERR_NOT_HELD';
+const isInvalidArg = (error: unknown): boolean => error instanceof QueueError && error.code === 'ERR_INVALID_ARG';
+
+/** Every item left, taken with getNowait until Empty. */
+async function drain<T>(q: Queue<T>): Promise<T[]> {
+  const items: T[] = [];
+  while (!q.empty()) items.push(await q.getNowait());
+  return items;
+}
+
+describe('entries', () => {
+  test('get({ raw: true }) gives id, data, put time and deliveries; ids follow put order', async (t) => {
+    const q = await Queue.open<string>(tempQueueDir(t));
+    const before = Date.now();
+    await q.putMany(['a', 'b', 'c']);
+    const after = Date.now();
+    const first = await q.get({ raw: true });
+    assert.deepEqual(Object.keys(first).sort(), ['data', 'deliveries', 'id', 'timestamp']);
+    assert.equal(first.data, 'a');
+    assert.equal(first.deliveries, 1);
+    assert.ok(first.timestamp >= before && first.timestamp <= after, `timestamp ${first.timestamp} outside ${before}..${after}`);
+    const rest = await q.getMany(5, { raw: true });
+    assert.deepEqual(
+      rest.map((entry) => [entry.id, entry.data]),
+      [
+        [first.id + 1, 'b'],
+        [first.id + 2, 'c'],
+      ],
+    );
+    await q.put('d');
+    const sync = q.getSync({ raw: true });
+    assert.deepEqual([sync.id, sync.data, sync.deliveries], [first.id + 3, 'd', 1]);
+    assert.equal(typeof (await q.get({ raw: false, block: false }).catch((error: unknown) => error)), 'object');
+    await q.close();
+  });
+
+  test('peek({ raw: true }) shows the hand-outs so far without counting one', async (t) => {
+    const q = await Queue.open<string>(tempQueueDir(t));
+    await q.put('x');
+    const peeked = await q.peek({ raw: true });
+    assert.deepEqual([peeked?.data, peeked?.deliveries], ['x', 0]);
+    const entry = await q.get({ raw: true });
+    await q.nack(entry);
+    assert.equal(q.peekSync({ raw: true })?.deliveries, 1);
+    assert.equal((await q.get({ raw: true })).deliveries, 2);
+    assert.equal(await q.peek({ raw: true }), undefined);
+    await q.close();
+  });
+
+  test('ids are never given again: after a clear and a reopen the numbers go on', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<number>(dir, { chunkSize: 4 });
+    await q.putMany([1, 2, 3]);
+    const ids = (await q.getMany(3, { raw: true })).map((entry) => entry.id);
+    await q.clear();
+    await q.put(4);
+    const after = await q.get({ raw: true });
+    assert.ok(after.id > Math.max(...ids), `id ${after.id} after ${ids.join(',')}`);
+    await q.ack(after);
+    await q.close();
+    const again = await Queue.open<number>(dir);
+    await again.put(5);
+    assert.ok((await again.get({ raw: true })).id > after.id);
+    await again.close();
+  });
+});
+
+describe('ack by id', () => {
+  test('acknowledges in any order; none comes back after a reopen', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<string>(dir, { chunkSize: 2 });
+    await q.putMany(['a', 'b', 'c', 'd', 'e']);
+    const [a, b, c, d] = await q.getMany(4, { raw: true });
+    await q.ack(c);
+    await q.ack(a.id);
+    await q.ack([d, b]);
+    await q.close();
+    const again = await Queue.open<string>(dir);
+    assert.deepEqual(await drain(again), ['e']);
+    await again.close();
+  });
+
+  test('an acknowledgement above the prefix holds while a lower item is out; the lower one comes back after a reopen', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<string>(dir);
+    await q.putMany(['a', 'b', 'c']);
+    const [, b, c] = await q.getMany(3, { raw: true });
+    await q.ack([c, b]);
+    await q.close(); // 'a' is handed back
+    const again = await Queue.open<string>(dir);
+    assert.deepEqual(await drain(again), ['a']);
+    await again.close();
+  });
+
+  test('ERR_NOT_HELD for an id this queue does not hold; an array with one such id acknowledges none', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<string>(dir);
+    const other = await Queue.open<string>(dir);
+    await q.putMany(['a', 'b', 'c']);
+    const a = await q.get({ raw: true });
+    const b = await other.get({ raw: true });
+    await assert.rejects(q.ack(a.id + 2), isNotHeld, 'never handed out');
+    await assert.rejects(q.ack(b), isNotHeld, "another queue's item");
+    await assert.rejects(q.ack([a, b]), (error: unknown) => isNotHeld(error) && (error as Error).message.includes(String(b.id)));
+    await q.ack(a);
+    await assert.rejects(q.ack(a), isNotHeld, 'acknowledged already');
+    await assert.rejects(q.nack(a), isNotHeld, 'nack after ack');
+    await other.close(); // b is handed back, not acknowledged
+    await q.close();
+    const again = await Queue.open<string>(dir);
+    assert.deepEqual(await drain(again), ['b', 'c']);
+    await again.close();
+  });
+
+  test('taskDone(count) acknowledges the oldest items still held, beside acks by id', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<string>(dir);
+    await q.putMany(['a', 'b', 'c', 'd']);
+    const [, b] = await q.getMany(3, { raw: true });
+    await q.ack(b);
+    await q.taskDone(2); // a and c
+    await assert.rejects(q.taskDone(), { code: 'ERR_TASK_DONE' });
+    await q.close();
+    const again = await Queue.open<string>(dir);
+    assert.deepEqual(await drain(again), ['d']);
+    await again.close();
+  });
+
+  test('under autosave there is nothing to acknowledge: ERR_NOT_HELD saying why', async (t) => {
+    const q = await Queue.open<string>(tempQueueDir(t), { autosave: true });
+    await q.put('a');
+    const a = await q.get({ raw: true });
+    await assert.rejects(q.ack(a), (error: unknown) => isNotHeld(error) && /autosave/.test((error as Error).message));
+    await q.close();
+  });
+
+  test('bad ids are ERR_INVALID_ARG and acknowledge nothing', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<string>(dir);
+    await q.putMany(['a', 'b']);
+    const a = await q.get({ raw: true });
+    for (const bad of ['1', -1, 1.5, Number.NaN, null, undefined, {}, { id: '0' }, [a, 'x'], [[a.id]]]) {
+      await assert.rejects(q.ack(bad as never), isInvalidArg, `ack(${JSON.stringify(bad)})`);
+      await assert.rejects(q.nack(bad as never), isInvalidArg, `nack(${JSON.stringify(bad)})`);
+    }
+    for (const raw of ['yes', 1, null]) {
+      await assert.rejects(q.get({ raw: raw as never, block: false }), isInvalidArg);
+      await assert.rejects(q.peek({ raw: raw as never }), isInvalidArg);
+      assert.throws(() => q.getSync({ raw: raw as never }), isInvalidArg);
+    }
+    await q.ack([]); // nothing named: nothing done
+    await q.close();
+    const again = await Queue.open<string>(dir);
+    assert.deepEqual(await drain(again), ['a', 'b']);
+    await again.close();
+  });
+
+  for (const when of ['published', 'now'] as const) {
+    test(`a consumer SIGKILLed after acking ids out of order (${when === 'now' ? 'before it published: only the cursor log knows' : 'after it published'}): those never come back, the rest do`, async (t) => {
+      const dir = tempQueueDir(t);
+      const q = await Queue.open<string>(dir, { chunkSize: 3 });
+      await q.putMany(['i0', 'i1', 'i2', 'i3', 'i4', 'i5', 'i6', 'i7']);
+      await q.close();
+      const child = forkFixture('ack-by-id-and-die', [dir, '6', '4,1,5', '2', when]);
+      assert.equal((await exited(child)).signal, 'SIGKILL');
+      const again = await Queue.open<string>(dir);
+      const left = await drain(again);
+      // 1, 4, 5 acknowledged; 2 given back; 0, 3 held by the dead consumer, handed out again; 6, 7 never taken.
+      assert.deepEqual([...left].sort(), ['i0', 'i2', 'i3', 'i6', 'i7']);
+      await again.close();
+    });
+  }
+});
+
+describe('nack', () => {
+  test('the item is handed out again before newer items, with deliveries counted', async (t) => {
+    const q = await Queue.open<string>(tempQueueDir(t));
+    await q.putMany(['a', 'b', 'c']);
+    const a = await q.get({ raw: true });
+    const b = await q.get({ raw: true });
+    await q.nack(b);
+    await q.nack(a);
+    const again: Array<Entry<string>> = await q.getMany(3, { raw: true });
+    assert.deepEqual(
+      again.map((entry) => [entry.data, entry.deliveries]),
+      [
+        ['a', 2],
+        ['b', 2],
+        ['c', 1],
+      ],
+    );
+    await q.nack(again[0]);
+    assert.equal((await q.get({ raw: true })).deliveries, 3);
+    await q.close();
+  });
+
+  test('a nacked item goes to another waiting consumer', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<string>(dir);
+    const other = await Queue.open<string>(dir);
+    await q.put('a');
+    const a = await q.get({ raw: true });
+    const waiting = other.get({ raw: true, timeout: 5000 });
+    await q.nack(a);
+    const got = await waiting;
+    assert.deepEqual([got.id, got.data, got.deliveries], [a.id, 'a', 2]);
+    await other.ack(got);
+    await q.close();
+    await other.close();
+  });
+
+  test('deliveries count across processes: an item a dead consumer held comes back as its second delivery', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<string>(dir);
+    await q.putMany(['a', 'b']);
+    await q.close();
+    const child = forkFixture('ack-by-id-and-die', [dir, '1', '', '', 'published']);
+    await exited(child);
+    const again = await Queue.open<string>(dir);
+    const entry = await again.get({ raw: true });
+    assert.deepEqual([entry.data, entry.deliveries], ['a', 2]);
+    assert.equal((await again.get({ raw: true })).deliveries, 1);
+    await again.close();
+  });
+});
