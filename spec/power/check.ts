@@ -123,7 +123,8 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
         timeline.push({ t: report.t1, order: 0, report });
         break;
       case 'closed':
-        // The hand-back happens inside close: a get resolving after close began may take the items.
+      case 'gaveBack':
+        // The hand-back happens inside close (or nack): a get resolving after the call began may take the items.
         timeline.push({ t: report.t0, order: 0, report });
         break;
       case 'cleared': {
@@ -196,7 +197,7 @@ export function checkCut(model: DirModel, run: RunRecord, drain: DrainReport | u
         }
         ackedAt.set(key, report.t1);
       }
-    } else if (report.kind === 'closed') {
+    } else if (report.kind === 'closed' || report.kind === 'gaveBack') {
       for (const key of report.keys) holders.delete(key);
     } else if (report.kind === 'cleared') {
       holders.clear();

@@ -39,6 +39,8 @@ export type WorkerReport =
   | { kind: 'cleared'; t0: number; t1: number }
   /** close() resolved; `keys` were held unacknowledged, so close handed them back. */
   | { kind: 'closed'; keys: string[]; t0: number; t1: number }
+  /** nack() resolved: `keys` were given back (inside the call: another worker may get them before t1). */
+  | { kind: 'gaveBack'; keys: string[]; t0: number; t1: number }
   /** Under a period: one fdatasync of perq's timer, from call to completion (to tell a late timer from a lost sync). */
   | { kind: 'synced'; t0: number; t1: number }
   | { kind: 'bad'; what: string; t: number }

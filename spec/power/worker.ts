@@ -1,12 +1,13 @@
 // A power-loss worker: streams random queue calls (put, putMany, get,
-// getMany, taskDone(n), clear, close and reopen) at one directory until the
+// getMany, taskDone(n), ack and nack by id in any order, clear, close and
+// reopen) at one directory until the
 // runner SIGKILLs it. Before each call it writes the intent to its journal
 // (synchronously: a kill cannot lose it); once the call has resolved it
 // reports over IPC what the call did and when it resolved.
 // Usage: worker <JSON WorkerConfig>
 
 import fs from 'node:fs';
-import { Queue, QueueError, type QueueOptions } from '../../lib/index.js';
+import { Queue, QueueError, type Entry, type QueueOptions } from '../../lib/index.js';
 import { checkItem, keyOf, powerItem, type PowerItem } from './items.js';
 import { now, type WorkerConfig, type WorkerReport } from './protocol.js';
 import { random as seeded } from './random.js';
@@ -19,20 +20,20 @@ const GET_TIMEOUT_MS = 20;
 /** Another process's put is seen within this many ms (no notify channel between the workers). */
 const POLL_MS = 10;
 
-type Op = 'put' | 'putMany' | 'get' | 'getMany' | 'taskDone' | 'clear' | 'close' | 'pause';
+type Op = 'put' | 'putMany' | 'get' | 'getMany' | 'taskDone' | 'ack' | 'nack' | 'clear' | 'close' | 'pause';
 
 const WEIGHTS: Record<WorkerConfig['role'], Partial<Record<Op, number>>> = {
-  mixed: { put: 25, putMany: 15, get: 20, getMany: 10, taskDone: 25, clear: 0.4, close: 0.8, pause: 3 },
+  mixed: { put: 25, putMany: 15, get: 20, getMany: 10, taskDone: 15, ack: 10, nack: 2, clear: 0.4, close: 0.8, pause: 3 },
   producer: { put: 50, putMany: 40, clear: 0.4, close: 0.8, pause: 8 },
-  consumer: { get: 35, getMany: 20, taskDone: 40, clear: 0.4, close: 0.8, pause: 3 },
+  consumer: { get: 35, getMany: 20, taskDone: 25, ack: 15, nack: 3, clear: 0.4, close: 0.8, pause: 3 },
 };
 
 const options: QueueOptions = { fsync: config.fsync, pollInterval: POLL_MS };
 if (config.chunkSize !== undefined) options.chunkSize = config.chunkSize;
 let queue = await Queue.open<PowerItem>(config.dir, options);
 let next = 0;
-/** Keys this queue instance handed out and did not acknowledge, oldest first (what taskDone(n) acknowledges). */
-let held: string[] = [];
+/** Items this queue instance handed out and did not acknowledge, oldest first (what taskDone(n) acknowledges). */
+let held: Array<{ key: string; id: number }> = [];
 
 const report = (message: WorkerReport): void => {
   process.send?.(message);
@@ -68,34 +69,77 @@ async function putItems(count: number): Promise<void> {
 async function getItems(max: number): Promise<void> {
   if (config.ackAll && held.length > 0) return acknowledge(held.length);
   const t0 = now();
-  let values: unknown[];
+  let entries: Array<Entry<PowerItem>>;
   try {
-    values = max === 1 ? [await queue.get({ timeout: GET_TIMEOUT_MS })] : await queue.getMany(max, { timeout: GET_TIMEOUT_MS });
+    entries =
+      max === 1
+        ? [await queue.get({ timeout: GET_TIMEOUT_MS, raw: true })]
+        : await queue.getMany(max, { timeout: GET_TIMEOUT_MS, raw: true });
   } catch (error) {
     if (error instanceof QueueError && error.code === 'ERR_EMPTY') return;
     throw error;
   }
   const t1 = now();
   const keys: string[] = [];
-  for (const value of values) {
-    const checked = checkItem(value);
+  for (const entry of entries) {
+    const checked = checkItem(entry.data);
     if ('wrong' in checked) {
       report({ kind: 'bad', what: checked.wrong, t: t1 });
       // Still held by the queue: count it so later taskDones line up.
       keys.push(`?bad-${t1}-${keys.length}`);
     } else keys.push(checked.key);
+    held.push({ key: keys[keys.length - 1], id: entry.id });
   }
-  held.push(...keys);
   report({ kind: 'got', keys, t0, t1 });
 }
 
 async function acknowledge(count: number): Promise<void> {
-  const keys = held.slice(0, count);
+  const keys = held.slice(0, count).map((item) => item.key);
   const t0 = now();
   intend(`A ${t0} ${keys.join(' ')}`);
   await queue.taskDone(count);
   held = held.slice(count);
   report({ kind: 'acked', keys, t0, t1: now() });
+}
+
+/** Up to `count` held items picked at random (any position), taken out of `held`. */
+function pickHeld(count: number): Array<{ key: string; id: number }> {
+  const picked: Array<{ key: string; id: number }> = [];
+  while (picked.length < count && held.length > 0) picked.push(...held.splice(Math.floor(random() * held.length), 1));
+  return picked;
+}
+
+/** ack by id: a few held items in any order, in one call. */
+async function acknowledgeById(): Promise<void> {
+  const picked = pickHeld(1 + Math.floor(random() * 4));
+  const keys = picked.map((item) => item.key);
+  const t0 = now();
+  intend(`A ${t0} ${keys.join(' ')}`);
+  if (await notHeldAfterClear(queue.ack(picked.map((item) => (random() < 0.5 ? item.id : item))))) return;
+  report({ kind: 'acked', keys, t0, t1: now() });
+}
+
+/**
+ * Whether `call` failed with ERR_NOT_HELD where that is right: another
+ * worker's clear() removed the items this one held. Without clears it is a
+ * finding (thrown on).
+ */
+async function notHeldAfterClear(call: Promise<void>): Promise<boolean> {
+  try {
+    await call;
+    return false;
+  } catch (error) {
+    if (config.clears && error instanceof QueueError && error.code === 'ERR_NOT_HELD') return true;
+    throw error;
+  }
+}
+
+/** nack: one held item given back, to be handed out again. */
+async function giveBack(): Promise<void> {
+  const picked = pickHeld(1);
+  const t0 = now();
+  if (await notHeldAfterClear(queue.nack(picked.map((item) => item.id)))) return;
+  report({ kind: 'gaveBack', keys: picked.map((item) => item.key), t0, t1: now() });
 }
 
 async function step(op: Op): Promise<void> {
@@ -111,6 +155,12 @@ async function step(op: Op): Promise<void> {
     case 'taskDone':
       if (held.length > 0) await acknowledge(1 + Math.floor(random() * held.length));
       return;
+    case 'ack':
+      if (held.length > 0) await acknowledgeById();
+      return;
+    case 'nack':
+      if (held.length > 0) await giveBack();
+      return;
     case 'clear': {
       const t0 = now();
       intend(`C ${t0}`);
@@ -122,7 +172,7 @@ async function step(op: Op): Promise<void> {
     case 'close': {
       const t0 = now();
       await queue.close();
-      const keys = held;
+      const keys = held.map((item) => item.key);
       held = [];
       report({ kind: 'closed', keys, t0, t1: now() });
       delete options.chunkSize;
