@@ -274,7 +274,7 @@ export async function singleProcessRun(pool: WorkerPool, seed: number, target: O
 }
 
 const PRODUCER_TARGETS: readonly OpName[] = ['open', 'put', 'putMany', 'put', 'putMany', 'close'];
-const CONSUMER_TARGETS: readonly OpName[] = ['open', 'get', 'getMany', 'taskDone', 'get', 'getMany', 'taskDone', 'close'];
+const CONSUMER_TARGETS: readonly OpName[] = ['open', 'get', 'getMany', 'taskDone', 'get', 'getMany', 'taskDone', 'ack', 'close'];
 
 /**
  * 2 producers + 2 consumers on one directory; each process is killed inside

@@ -20,8 +20,8 @@ import { Worker } from 'node:worker_threads';
 import type { Journal } from './journal.js';
 import type { Random } from './random.js';
 
-export type OpName = 'open' | 'put' | 'putMany' | 'get' | 'getMany' | 'taskDone' | 'clear' | 'close';
-export const OPS: readonly OpName[] = ['open', 'put', 'putMany', 'get', 'getMany', 'taskDone', 'clear', 'close'];
+export type OpName = 'open' | 'put' | 'putMany' | 'get' | 'getMany' | 'taskDone' | 'ack' | 'clear' | 'close';
+export const OPS: readonly OpName[] = ['open', 'put', 'putMany', 'get', 'getMany', 'taskDone', 'ack', 'clear', 'close'];
 export type KillMode = 'syscall' | 'thread' | 'parent';
 export const KILL_MODES: readonly KillMode[] = ['syscall', 'thread', 'parent'];
 
