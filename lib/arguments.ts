@@ -24,6 +24,11 @@ export interface GetOptions {
 
 export type GetManyOptions = Omit<GetOptions, 'block'>;
 
+export interface NackOptions {
+  /** Hand the item out again only once this many ms have passed. @default 0 */
+  delay?: number;
+}
+
 export interface PeekOptions {
   /** Give an `Entry` (id, put time, deliveries so far) instead of the item alone. @default false */
   raw?: boolean;
@@ -69,6 +74,17 @@ export function getArgs(
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg(dir, 'option signal must be an AbortSignal');
   signal?.throwIfAborted();
   return { block, deadline: deadlineOf(dir, options.timeout), signal, raw };
+}
+
+/** When nack's items may be handed out again (ms since the epoch; 0: at once). */
+export function dueOf(dir: string, options: NackOptions): number {
+  assertOptionsObject(dir, options, 'nack');
+  const { delay } = options;
+  if (delay === undefined || delay === 0) return 0;
+  if (typeof delay !== 'number' || !(delay >= 0) || !Number.isFinite(delay)) {
+    throw invalidArg(dir, `option delay must be a number of milliseconds >= 0, got ${describeArgument(delay)}`);
+  }
+  return Date.now() + delay;
 }
 
 /** The `raw` option of a get or a peek (its options object checked first). */

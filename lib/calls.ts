@@ -7,7 +7,7 @@
 import { Full, QueueError } from './errors.js';
 import { entryOf, idsOf, type Entry, type EntryRef } from './entries.js';
 import type { HandOutCount } from './hand-outs.js';
-import { rawOption, type PeekOptions } from './arguments.js';
+import { dueOf, rawOption, type NackOptions, type PeekOptions } from './arguments.js';
 import type { Operation } from './operation.js';
 import type { RunOptions } from './coordination/session.js';
 import type { ResolvedOptions } from './options.js';
@@ -27,13 +27,26 @@ export interface TakeRequest {
   raw: boolean;
 }
 
+/** What ack and nack work on: the ids named, each once, and (nack) when they may go out again. */
+interface NamedItems {
+  ids: number[];
+  /** ms since the epoch; 0: at once. */
+  due: number;
+}
+
+/** nack's arguments as the caller gave them. */
+export interface NackInput {
+  target: unknown;
+  options: NackOptions;
+}
+
 /** The calls written once for both forms. */
 export interface QueueOperations<T> {
   peek: Operation<PeekOptions, T | Entry<T> | undefined, boolean>;
   head: Operation<void, number>;
   taskDone: Operation<number, void>;
-  ack: Operation<unknown, void, number[]>;
-  nack: Operation<unknown, void, number[]>;
+  ack: Operation<unknown, void, NamedItems>;
+  nack: Operation<NackInput, void, NamedItems>;
   clear: Operation<void, void>;
   putNowait: Operation<readonly T[], void>;
   take: Operation<TakeRequest, Array<T | Entry<T>>>;
@@ -103,16 +116,16 @@ export class QueueCalls<T> {
         runOptions: FINISHING,
       },
       ack: this.#byIds(
-        'ack',
+        (target: unknown) => ({ ids: idsOf(dir, target, 'ack'), due: 0 }),
         'acknowledged',
-        (ids) => store.acknowledge(ids),
+        ({ ids }) => store.acknowledge(ids),
         () => this.#context.resolveJoined(),
       ),
       nack: this.#byIds(
-        'nack',
+        ({ target, options }: NackInput) => ({ ids: idsOf(dir, target, 'nack'), due: dueOf(dir, options) }),
         'given back',
-        (ids) => store.giveBack(ids),
-        (ids) => this.#context.getters.wake(ids.length),
+        ({ ids, due }) => store.giveBack(ids, due),
+        ({ ids }) => this.#context.getters.wake(ids.length),
       ),
       // Durable like a put: under fsync 'always', cleared items never come back after a power cut.
       clear: {
@@ -144,24 +157,24 @@ export class QueueCalls<T> {
    * nothing), else ERR_NOT_HELD. An ack is durable like a taskDone; a nack
    * changes `state` alone.
    */
-  #byIds(
-    call: 'ack' | 'nack',
+  #byIds<In>(
+    prepare: (input: In) => NamedItems,
     done: string,
-    apply: (ids: readonly number[]) => number[],
-    after: (ids: readonly number[]) => void,
-  ): Operation<unknown, void, number[]> {
+    apply: (named: NamedItems) => number[],
+    after: (named: NamedItems) => void,
+  ): Operation<In, void, NamedItems> {
     const { dir, options, handOuts } = this.#context;
     return {
-      prepare: (target) => idsOf(dir, target, call),
-      body: (ids) => {
-        if (ids.length === 0) return;
-        const missing = options.autosave ? ids : apply(ids);
+      prepare,
+      body: (named) => {
+        if (named.ids.length === 0) return;
+        const missing = options.autosave ? named.ids : apply(named);
         if (missing.length > 0) throw notHeld(dir, missing, done, options.autosave);
-        handOuts.release(ids.length);
-        after(ids);
+        handOuts.release(named.ids.length);
+        after(named);
       },
       locked: true,
-      settles: call === 'ack',
+      settles: done === 'acknowledged',
       runOptions: FINISHING,
     };
   }

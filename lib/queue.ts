@@ -17,6 +17,7 @@ import {
   rawOption,
   type GetManyOptions,
   type GetOptions,
+  type NackOptions,
   type PeekOptions,
   type PutOptions,
 } from './arguments.js';
@@ -35,7 +36,7 @@ import { WaitTimers } from './wakeup/wait-timers.js';
 import { WaitList } from './wakeup/waiters.js';
 import { StateWatcher } from './wakeup/watch.js';
 
-export type { PutOptions, GetOptions, GetManyOptions, PeekOptions, Entry, EntryRef };
+export type { PutOptions, GetOptions, GetManyOptions, PeekOptions, NackOptions, Entry, EntryRef };
 
 export class Queue<T = unknown> implements AsyncIterable<T> {
   /** The queue directory, as an absolute path. */
@@ -227,11 +228,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   /**
    * Gives the items named back: each is handed out again before newer items
-   * (to this queue or another consumer). `ERR_NOT_HELD` when this queue does
-   * not hold one of them; then none is given back.
+   * (to this queue or another consumer), or once `delay` ms have passed.
+   * `ERR_NOT_HELD` when this queue does not hold one of them; then none is
+   * given back. A delay lives in the shared state alone: should that be lost
+   * (a power cut), the item comes back at once.
    */
-  nack(target: EntryRef | readonly EntryRef[]): Promise<void> {
-    return this.#operations.run(this.#ops.nack, target);
+  nack(target: EntryRef | readonly EntryRef[], options: NackOptions = {}): Promise<void> {
+    return this.#operations.run(this.#ops.nack, { target, options });
   }
 
   /**
@@ -376,6 +379,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#hold.release();
       // A put that came between the take and here (this queue's, or a sibling's) woke no one: `seen` catches it.
       const arrival = this.#getters.wait(deadline, signal, () => new Empty(this.dir, `no item arrived within ${timeout} ms`), seen);
+      const { nextDue } = this.#store.delays();
+      if (nextDue < Infinity) this.#timers.wakeAt(nextDue);
       this.#timers.pollWhileWaiting();
       this.#timers.watchForDeadConsumers();
       await arrival;

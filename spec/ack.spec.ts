@@ -203,20 +203,24 @@ describe('nack', () => {
     await q.close();
   });
 
-  test('a nacked item goes to another waiting consumer', async (t) => {
-    const dir = tempQueueDir(t);
-    const q = await Queue.open<string>(dir);
-    const other = await Queue.open<string>(dir);
-    await q.put('a');
-    const a = await q.get({ raw: true });
-    const waiting = other.get({ raw: true, timeout: 5000 });
-    await q.nack(a);
-    const got = await waiting;
-    assert.deepEqual([got.id, got.data, got.deliveries], [a.id, 'a', 2]);
-    await other.ack(got);
-    await q.close();
-    await other.close();
-  });
+  for (const delay of [0, 200]) {
+    test(`a nacked item goes to another waiting consumer${delay > 0 ? ', at its time' : ''}`, async (t) => {
+      const dir = tempQueueDir(t);
+      const q = await Queue.open<string>(dir);
+      const other = await Queue.open<string>(dir);
+      await q.put('a');
+      const a = await q.get({ raw: true });
+      const waiting = other.get({ raw: true, timeout: 5000 });
+      const given = Date.now();
+      await q.nack(a, { delay });
+      const got = await waiting;
+      assert.deepEqual([got.id, got.data, got.deliveries], [a.id, 'a', 2]);
+      assert.ok(Date.now() - given >= delay, `handed out after ${Date.now() - given} ms, delay ${delay}`);
+      await other.ack(got);
+      await q.close();
+      await other.close();
+    });
+  }
 
   test('deliveries count across processes: an item a dead consumer held comes back as its second delivery', async (t) => {
     const dir = tempQueueDir(t);
@@ -230,5 +234,77 @@ describe('nack', () => {
     assert.deepEqual([entry.data, entry.deliveries], ['a', 2]);
     assert.equal((await again.get({ raw: true })).deliveries, 1);
     await again.close();
+  });
+});
+
+describe('nack with a delay', () => {
+  test('the item stays out of the hand-out (and out of size) until its time, then comes first', async (t) => {
+    const q = await Queue.open<string>(tempQueueDir(t));
+    await q.putMany(['a', 'b']);
+    const a = await q.get({ raw: true });
+    const given = Date.now();
+    await q.nack(a, { delay: 300 });
+    assert.equal(q.size, 1, 'only b waits');
+    assert.equal((await q.get({ raw: true })).data, 'b');
+    await assert.rejects(q.get({ block: false }), { code: 'ERR_EMPTY' });
+    // A waiting get is woken when the item comes due.
+    const again = await q.get({ raw: true, timeout: 5000 });
+    const waited = Date.now() - given;
+    assert.deepEqual([again.data, again.deliveries], ['a', 2]);
+    assert.ok(waited >= 300, `handed out after ${waited} ms, before its delay of 300`);
+    assert.ok(waited < 2000, `handed out only after ${waited} ms`);
+    await q.close();
+  });
+
+  test('delayed items come back in due-time order; delay 0 is at once', async (t) => {
+    const q = await Queue.open<string>(tempQueueDir(t));
+    await q.putMany(['a', 'b', 'c']);
+    const [a, b, c] = await q.getMany(3, { raw: true });
+    await q.nack(a, { delay: 250 });
+    await q.nack(b, { delay: 100 });
+    await q.nack(c, { delay: 0 });
+    assert.equal((await q.get({ block: false })).valueOf(), 'c');
+    const order = [await q.get({ timeout: 5000 }), await q.get({ timeout: 5000 })];
+    assert.deepEqual(order, ['b', 'a']);
+    await q.close();
+  });
+
+  test('the delay holds across a close and a reopen', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<string>(dir);
+    await q.put('a');
+    await q.nack(await q.get({ raw: true }), { delay: 400 });
+    await q.close();
+    const again = await Queue.open<string>(dir);
+    await assert.rejects(again.get({ block: false }), { code: 'ERR_EMPTY' });
+    assert.equal(await again.get({ timeout: 5000 }), 'a');
+    await again.close();
+  });
+
+  test('a delayed item holds the acknowledged prefix back: its chunk stays, after a reopen too', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<string>(dir, { chunkSize: 2 });
+    await q.putMany(['a', 'b', 'c']);
+    const [a, b] = await q.getMany(2, { raw: true });
+    await q.nack(a, { delay: 300 });
+    await q.ack(b); // the only item out or waiting below c is the delayed a
+    await q.close();
+    const again = await Queue.open<string>(dir);
+    assert.equal(await again.get({ block: false }), 'c');
+    assert.equal(await again.get({ timeout: 5000 }), 'a');
+    await again.taskDone(2);
+    await again.close();
+  });
+
+  test('a bad delay is ERR_INVALID_ARG and gives nothing back', async (t) => {
+    const q = await Queue.open<string>(tempQueueDir(t));
+    await q.put('a');
+    const a = await q.get({ raw: true });
+    for (const delay of [-1, '5', Number.NaN, Infinity, null]) {
+      await assert.rejects(q.nack(a, { delay: delay as never }), isInvalidArg, `delay ${String(delay)}`);
+    }
+    await assert.rejects(q.nack(a, null as never), isInvalidArg);
+    await q.ack(a); // still held: nothing was given back
+    await q.close();
   });
 });

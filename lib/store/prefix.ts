@@ -12,6 +12,7 @@ import type { Durability } from './durability.js';
 import { QueueError } from '../errors.js';
 import { dropBelow, insertRange, lowestOf, rangesOf, shiftHeld, subtractRanges, type Range } from './ranges.js';
 import type { SpareChunks } from './spares.js';
+import { lowestDelayed } from './delays.js';
 import type { ConsumerRow, SharedState } from './state.js';
 
 /**
@@ -44,7 +45,7 @@ export class Prefix {
 
   /** Where the prefix may end: the lowest item still handed out or waiting (never below ackSeq). */
   floor(state: SharedState): number {
-    let floor = Math.min(state.readSeq, lowestOf(state.returned));
+    let floor = Math.min(state.readSeq, lowestOf(state.returned), lowestDelayed(state.delayed));
     for (const row of state.consumers) floor = Math.min(floor, lowestOf(row.held));
     return Math.max(state.ackSeq, floor);
   }
@@ -149,6 +150,8 @@ export class Prefix {
       headBytes: 0,
       returned: [],
       acked: [],
+      redelivered: [],
+      delayed: [],
     });
     for (const row of state.consumers) row.held = [];
     this.#clearTo(next, firstChunk, lastChunk + 1);

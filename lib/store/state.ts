@@ -16,6 +16,7 @@ import { ioError } from '../errors.js';
 import { closeQuietly, isFileAt, startsWithMagic, type Inode } from '../fs/files.js';
 import { countOf, dropBelow, endOf, gapsBetween, insertRange, subtractRanges, type Range } from './ranges.js';
 import { forgetDone, type Delivery } from './deliveries.js';
+import { countDue, forgetDoneDelays, type Delayed } from './delays.js';
 
 export const STATE_FILE = 'state';
 /**
@@ -30,9 +31,11 @@ export const INITIAL_SLOT_BYTES = 4096;
 const FIRST_READ_BYTES = 4096;
 /** 'PQS3' little-endian (format 2's 'PQS2' and format 1's 'PQST' slots count as no state: rebuilt). */
 const MAGIC = 0x33535150;
-/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, rewrites, four counts, crc */
-const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 16 + 4;
+/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, rewrites, five counts, crc */
+const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 20 + 4;
 const RANGE_BYTES = 12;
+/** A delayed item: f64 seq, f64 due time. */
+const DELAYED_BYTES = 16;
 
 export interface ConsumerRow {
   id: number;
@@ -72,6 +75,8 @@ export interface SharedState {
   acked: Range[];
   /** Items handed out more than once and not yet acknowledged, with their counts, sorted (deliveries.ts). */
   redelivered: Delivery[];
+  /** Items given back with a delay (nack): handed out again once due, sorted by due time (delays.ts). */
+  delayed: Delayed[];
 }
 
 /** A state rebuilt from the cursor alone: readSeq's offset is not known (it may lie inside a chunk). */
@@ -91,12 +96,13 @@ export function initialState(ackSeq: number): SharedState {
     consumers: [],
     acked: [],
     redelivered: [],
+    delayed: [],
   };
 }
 
 /** Items not yet handed out: after the read position, and handed back. */
 export function waitingIn(state: SharedState): number {
-  return state.headSeq - state.readSeq + countOf(state.returned);
+  return state.headSeq - state.readSeq + countOf(state.returned) + countDue(state.delayed, Date.now());
 }
 
 /** Items handed out and not yet acknowledged, by every consumer. */
@@ -126,6 +132,7 @@ export function applyAcknowledged(state: SharedState): void {
     subtractRanges(row.held, state.acked);
   }
   forgetDone(state.redelivered, state.ackSeq, state.acked);
+  forgetDoneDelays(state.delayed, state.ackSeq, state.acked);
   const top = Math.min(endOf(state.acked), state.headSeq);
   if (top > state.readSeq) {
     for (const gap of gapsBetween(state.readSeq, top, state.acked)) insertRange(state.returned, gap);
@@ -371,7 +378,7 @@ function slotIn(b: Buffer, at: number, end: number, slotBytes: number): SlotStat
 export function encodeState(state: SharedState): Buffer {
   const ranges =
     state.returned.length + state.acked.length + state.redelivered.length + state.consumers.reduce((sum, row) => sum + row.held.length, 0);
-  const length = FIXED_BYTES + ranges * RANGE_BYTES + state.consumers.length * 8;
+  const length = FIXED_BYTES + ranges * RANGE_BYTES + state.consumers.length * 8 + state.delayed.length * DELAYED_BYTES;
   const b = Buffer.allocUnsafe(length);
   let at = 0;
   at = b.writeUInt32LE(MAGIC, at);
@@ -390,9 +397,14 @@ export function encodeState(state: SharedState): Buffer {
   at = b.writeUInt32LE(state.consumers.length, at);
   at = b.writeUInt32LE(state.acked.length, at);
   at = b.writeUInt32LE(state.redelivered.length, at);
+  at = b.writeUInt32LE(state.delayed.length, at);
   for (const range of state.returned) at = writeRange(b, at, range);
   for (const range of state.acked) at = writeRange(b, at, range);
   for (const { seq, deliveries } of state.redelivered) at = writeRange(b, at, { start: seq, count: deliveries });
+  for (const { seq, due } of state.delayed) {
+    at = b.writeDoubleLE(seq, at);
+    at = b.writeDoubleLE(due, at);
+  }
   for (const row of state.consumers) {
     at = b.writeUInt32LE(row.id, at);
     at = b.writeUInt32LE(row.held.length, at);
@@ -429,18 +441,22 @@ export function decodeState(b: Buffer): SharedState | null {
     consumers: [],
     acked: [],
     redelivered: [],
+    delayed: [],
   };
   const returned = b.readUInt32LE(at);
   const consumers = b.readUInt32LE(at + 4);
   const acked = b.readUInt32LE(at + 8);
   const redelivered = b.readUInt32LE(at + 12);
-  at += 16;
+  const delayed = b.readUInt32LE(at + 16);
+  at += 20;
   try {
     for (let i = 0; i < returned; i++) at = readRange(b, at, state.returned);
     for (let i = 0; i < acked; i++) at = readRange(b, at, state.acked);
     const counts: Range[] = [];
     for (let i = 0; i < redelivered; i++) at = readRange(b, at, counts);
     for (const { start, count } of counts) state.redelivered.push({ seq: start, deliveries: count });
+    if (at + delayed * DELAYED_BYTES > length - 4) return null;
+    for (let i = 0; i < delayed; i++, at += DELAYED_BYTES) state.delayed.push({ seq: b.readDoubleLE(at), due: b.readDoubleLE(at + 8) });
     for (let i = 0; i < consumers; i++) {
       const row: ConsumerRow = { id: b.readUInt32LE(at), held: [] };
       const held = b.readUInt32LE(at + 4);

@@ -41,6 +41,7 @@ import {
   type RepairReport,
 } from './recovery.js';
 import { appendHeld, insertRange, missingFrom, moveRanges, rangesOf, shiftHeld, type Range } from './ranges.js';
+import { countDue, delayRanges, returnDue } from './delays.js';
 import type { Inode } from '../fs/files.js';
 import type { StoreEntry, StoreSnapshot, TakeMode } from './shapes.js';
 import { applyAcknowledged, heldIn, initialState, waitingIn, type ConsumerRow, type SharedState, type StateFile } from './state.js';
@@ -236,6 +237,7 @@ export class QueueStore {
     const consumer = as === 'hold';
     const state = this.#state;
     const values: unknown[] = [];
+    this.#returnDue();
     if (this.waiting === 0) return values;
     // Handing out to a consumer changes only the state: lost unpublished,
     // the items simply wait again. Autosave moves the cursor, which the
@@ -271,13 +273,9 @@ export class QueueStore {
     return values;
   }
 
-  /** The next item a take would hand out, without taking it; undefined when none waits. */
-  peek(): unknown {
-    return this.#reader.nextWaiting(this.#state, this.#quarantine)?.value;
-  }
-
-  /** `peek`, with the item's number, put time and hand-outs so far. */
+  /** The next item a take would hand out, without taking it, with its number, put time and hand-outs so far; undefined when none waits. */
   peekEntry(): StoreEntry | undefined {
+    this.#returnDue();
     const next = this.#reader.nextWaiting(this.#state, this.#quarantine);
     if (next === null) return undefined;
     const { seq, value, timestamp, fromReturned } = next;
@@ -315,11 +313,10 @@ export class QueueStore {
    * neither held nor waiting for any process. Later ones in the same hold
    * write the dirty mark once, before their log entries, as other changes do
    * (a holder that dies leaves the entries for the next one to apply). The
-   * cursor log entry makes the
-   * acknowledgement durable (a lost `state` is rebuilt from the log): the
-   * call resolves once that entry is durable per `fsync`. Should that write
-   * fail (not for a full disk, which folds in place), the call rejects with
-   * the acknowledgement already in the state: it holds while the state does.
+   * cursor log entry makes the acknowledgement durable (a lost `state` is
+   * rebuilt from the log): the call resolves once that entry is durable per
+   * `fsync`. Should that write fail (not for a full disk, which folds in
+   * place), the call rejects with the acknowledgement already in the state.
    */
   #acknowledgeAbovePrefix(row: ConsumerRow, floor: number): void {
     // One mark for the rest of the hold rather than a publish per item: a
@@ -358,14 +355,28 @@ export class QueueStore {
    * `state` alone, as a take does. Returns the ones this consumer does not
    * hold, having changed nothing, when there are any.
    */
-  giveBack(seqs: readonly number[]): number[] {
+  giveBack(seqs: readonly number[], due = 0): number[] {
     const row = this.#consumers.mine(this.#state);
     const missing = missingFrom(row?.held, seqs);
     if (missing.length > 0 || row === undefined) return missing;
     this.#changes.changedState();
-    moveRanges(row.held, this.#state.returned, rangesOf([...seqs]));
+    const ranges = rangesOf([...seqs]);
+    if (due <= Date.now()) moveRanges(row.held, this.#state.returned, ranges);
+    else delayRanges(row.held, this.#state.delayed, ranges, due);
+    // Other processes' getters look (and wait for the due time, if there is one).
     this.#events.added = true;
     return missing;
+  }
+
+  /** Items given back with a delay: how many are not yet due, and when the earliest comes due (Infinity: none); as of the cached state. */
+  delays(): { delayed: number; nextDue: number } {
+    const { delayed } = this.#state;
+    return { delayed: delayed.length - countDue(delayed, Date.now()), nextDue: delayed[0]?.due ?? Infinity };
+  }
+
+  /** Delayed items that have come due go back to wait, before newer items (state alone, as a take). */
+  #returnDue(): void {
+    if (returnDue(this.#state.delayed, this.#state.returned)) this.#changes.changedState();
   }
 
   /** Items handed out and not acknowledged, by every consumer, as of the cached state. */

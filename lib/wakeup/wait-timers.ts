@@ -23,6 +23,9 @@ export class WaitTimers {
   readonly #hooks: WaitTimerHooks;
   #pollTimer: NodeJS.Timeout | undefined;
   #deadWatchTimer: NodeJS.Timeout | undefined;
+  #dueTimer: NodeJS.Timeout | undefined;
+  /** When #dueTimer fires (ms since the epoch). */
+  #dueAt = Infinity;
 
   constructor(pollInterval: number, deadCheckMs: number, hooks: WaitTimerHooks) {
     this.#pollInterval = pollInterval;
@@ -58,7 +61,29 @@ export class WaitTimers {
     }, this.#deadCheckMs);
   }
 
+  /**
+   * While getters wait: lets them look at `time` (ms since the epoch), when a
+   * delayed item comes due. One timer, for the earliest time asked.
+   */
+  wakeAt(time: number): void {
+    if (time >= this.#dueAt) return;
+    clearTimeout(this.#dueTimer);
+    this.#dueAt = time;
+    // A millisecond late rather than early: the item is due at `time`, not before.
+    this.#dueTimer = setTimeout(
+      () => {
+        this.#dueTimer = undefined;
+        this.#dueAt = Infinity;
+        if (this.#hooks.gettersWaiting()) this.#hooks.poll();
+      },
+      Math.max(0, time - Date.now() + 1),
+    );
+  }
+
   stop(): void {
+    clearTimeout(this.#dueTimer);
+    this.#dueTimer = undefined;
+    this.#dueAt = Infinity;
     clearInterval(this.#pollTimer);
     this.#pollTimer = undefined;
     clearInterval(this.#deadWatchTimer);
