@@ -11,7 +11,7 @@ import { dueOf, rawOption, type NackOptions, type PeekOptions } from './argument
 import type { Operation } from './operation.js';
 import type { RunOptions } from './coordination/session.js';
 import type { ResolvedOptions } from './options.js';
-import type { QueueStore, StoreEntry } from './store/store.js';
+import type { QueueStore, StoreEntry, StoreStats } from './store/store.js';
 import type { WaitList } from './wakeup/waiters.js';
 
 /** A getter that finds nothing looks for dead consumers' items at most this often. */
@@ -25,6 +25,39 @@ const FINISHING: RunOptions = { finishing: true };
 export interface TakeRequest {
   max: number;
   raw: boolean;
+}
+
+/** One consumer of the queue, as `stats()` and `consumers()` give it. */
+export interface ConsumerStats {
+  name: string;
+  /** Items it may be handed now. */
+  waiting: number;
+  /** Handed out to its processes and not acknowledged. */
+  held: number;
+  /** When one of its processes last took, acknowledged or gave back an item (ms since the epoch); null: not since the shared state was made. */
+  lastSeen: number | null;
+}
+
+/** What `stats()` gives. */
+export interface QueueStats {
+  /** `size`: items that may be handed out now. */
+  waiting: number;
+  /** Handed out and not acknowledged, by any process. */
+  held: number;
+  /** Given back (nack) with a delay that has not passed. */
+  delayed: number;
+  /** Items in the dead-letter queue (none until ackFailed and maxDeliveries exist). */
+  deadLetters: number;
+  /** Bytes in chunk files, and how many there are. */
+  bytes: number;
+  chunks: number;
+  consumers: ConsumerStats[];
+}
+
+function statsFrom(store: StoreStats): QueueStats {
+  const { waiting, held, delayed, bytes, chunks, lastSeen } = store;
+  // One consumer for now: named consumers come with issue 12's next part.
+  return { waiting, held, delayed, deadLetters: 0, bytes, chunks, consumers: [{ name: 'default', waiting, held, lastSeen }] };
 }
 
 /** What ack and nack work on: the ids named, each once, and (nack) when they may go out again. */
@@ -44,6 +77,7 @@ export interface NackInput {
 export interface QueueOperations<T> {
   peek: Operation<PeekOptions, T | Entry<T> | undefined, boolean>;
   head: Operation<void, number>;
+  stats: Operation<void, QueueStats>;
   taskDone: Operation<number, void>;
   ack: Operation<unknown, void, NamedItems>;
   nack: Operation<NackInput, void, NamedItems>;
@@ -100,6 +134,7 @@ export class QueueCalls<T> {
     return {
       peek: { prepare: (options) => rawOption(dir, options, 'peek'), body: (raw) => this.#peek(raw), locked: true, settles: false },
       head: { body: () => store.headSeq, locked: true, settles: false },
+      stats: { body: () => statsFrom(store.stats()), locked: true, settles: false },
       taskDone: {
         // A bad count throws here, before any lock is taken.
         prepare: (count) => {

@@ -8,7 +8,7 @@ import type { StoreEntry } from './store/store.js';
 
 /** An item as the ack queue hands it out. */
 export interface Entry<T> {
-  /** The item's number: a safe integer, never given to another item of the directory. */
+  /** The item's number: a safe integer, never given to another item of the directory (but see docs/format.md on power cuts). */
   id: number;
   data: T;
   /** When it was put, in ms since the epoch. */

@@ -1,6 +1,16 @@
 // perq's public API: exports only.
 export { Queue } from './queue.js';
-export type { PutOptions, GetOptions, GetManyOptions, PeekOptions, NackOptions, Entry, EntryRef } from './queue.js';
+export type {
+  PutOptions,
+  GetOptions,
+  GetManyOptions,
+  PeekOptions,
+  NackOptions,
+  Entry,
+  EntryRef,
+  QueueStats,
+  ConsumerStats,
+} from './queue.js';
 export { QueueError, Empty, Full } from './errors.js';
 export type { QueueErrorCode } from './errors.js';
 export type { QueueOptions, FsyncMode, LockingMode, OnCorrupt } from './options.js';

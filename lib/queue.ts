@@ -22,7 +22,7 @@ import {
   type PutOptions,
 } from './arguments.js';
 import { OperationRunner } from './operation.js';
-import { QueueCalls, RECLAIM_WHEN_IDLE_MS, type QueueOperations } from './calls.js';
+import { QueueCalls, RECLAIM_WHEN_IDLE_MS, type ConsumerStats, type QueueOperations, type QueueStats } from './calls.js';
 import { entryOf, type Entry, type EntryRef } from './entries.js';
 import { openQueueDirectory, repairQueueDirectory } from './open.js';
 import type { QueueOptions, ResolvedOptions } from './options.js';
@@ -36,7 +36,7 @@ import { WaitTimers } from './wakeup/wait-timers.js';
 import { WaitList } from './wakeup/waiters.js';
 import { StateWatcher } from './wakeup/watch.js';
 
-export type { PutOptions, GetOptions, GetManyOptions, PeekOptions, NackOptions, Entry, EntryRef };
+export type { PutOptions, GetOptions, GetManyOptions, PeekOptions, NackOptions, Entry, EntryRef, QueueStats, ConsumerStats };
 
 export class Queue<T = unknown> implements AsyncIterable<T> {
   /** The queue directory, as an absolute path. */
@@ -250,6 +250,15 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#operations.runSync(this.#ops.taskDone, count);
   }
 
+  /**
+   * Counts of the whole queue (all processes), taken under the lock: items
+   * waiting, held, delayed, in the dead-letter queue, the chunk files and
+   * their bytes, and the consumers.
+   */
+  stats(): Promise<QueueStats> {
+    return this.#operations.run(this.#ops.stats, undefined);
+  }
+
   /** Resolves when every item put so far (by any process) has been acknowledged. */
   async join(): Promise<void> {
     const target = await this.#operations.run(this.#ops.head, undefined);
@@ -379,8 +388,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this.#hold.release();
       // A put that came between the take and here (this queue's, or a sibling's) woke no one: `seen` catches it.
       const arrival = this.#getters.wait(deadline, signal, () => new Empty(this.dir, `no item arrived within ${timeout} ms`), seen);
-      const { nextDue } = this.#store.delays();
-      if (nextDue < Infinity) this.#timers.wakeAt(nextDue);
+      if (this.#store.nextDue < Infinity) this.#timers.wakeAt(this.#store.nextDue);
       this.#timers.pollWhileWaiting();
       this.#timers.watchForDeadConsumers();
       await arrival;

@@ -308,3 +308,38 @@ describe('nack with a delay', () => {
     await q.close();
   });
 });
+
+describe('stats()', () => {
+  test('counts waiting, held and delayed items of every process, the chunk files and their bytes', async (t) => {
+    const dir = tempQueueDir(t);
+    const q = await Queue.open<string>(dir, { chunkSize: 2 });
+    const other = await Queue.open<string>(dir);
+    const fresh = await q.stats();
+    assert.deepEqual(fresh, {
+      waiting: 0,
+      held: 0,
+      delayed: 0,
+      deadLetters: 0,
+      bytes: 0,
+      chunks: 0,
+      consumers: [{ name: 'default', waiting: 0, held: 0, lastSeen: null }],
+    });
+    await q.putMany(['a', 'b', 'c', 'd', 'e']);
+    const before = Date.now();
+    const [a] = await q.getMany(2, { raw: true });
+    await other.get();
+    await q.nack(a, { delay: 60_000 });
+    const stats = await other.stats();
+    assert.equal(stats.waiting, 2);
+    assert.equal(stats.held, 2, 'b by q, c by the other queue');
+    assert.equal(stats.delayed, 1);
+    assert.equal(stats.chunks, 3);
+    assert.ok(stats.bytes > 5 * 28, `${stats.bytes} bytes for 5 records`);
+    assert.equal(stats.consumers.length, 1);
+    const [consumer] = stats.consumers;
+    assert.deepEqual([consumer.name, consumer.waiting, consumer.held], ['default', 2, 2]);
+    assert.ok(consumer.lastSeen !== null && consumer.lastSeen >= before, `lastSeen ${consumer.lastSeen}`);
+    await other.close();
+    await q.close();
+  });
+});

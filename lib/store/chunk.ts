@@ -50,6 +50,22 @@ export function chunkPath(dir: string, chunk: number): string {
   return path.join(dir, chunkFileName(chunk));
 }
 
+/** The chunk files in `dir` and the bytes they hold (spares, empty, are not chunks). */
+export function chunksOnDisk(dir: string): { chunks: number; bytes: number } {
+  let chunks = 0;
+  let bytes = 0;
+  for (const name of fs.readdirSync(dir)) {
+    if (parseChunkFileName(name) < 0) continue;
+    try {
+      bytes += fs.statSync(path.join(dir, name)).size;
+      chunks++;
+    } catch {
+      // Deleted since the listing (acknowledged meanwhile): not on disk any more.
+    }
+  }
+  return { chunks, bytes };
+}
+
 export function chunkExists(dir: string, chunk: number): boolean {
   return fs.existsSync(chunkPath(dir, chunk));
 }

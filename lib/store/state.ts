@@ -31,8 +31,8 @@ export const INITIAL_SLOT_BYTES = 4096;
 const FIRST_READ_BYTES = 4096;
 /** 'PQS3' little-endian (format 2's 'PQS2' and format 1's 'PQST' slots count as no state: rebuilt). */
 const MAGIC = 0x33535150;
-/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, rewrites, five counts, crc */
-const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 20 + 4;
+/** magic, length, gen, flags, ackSeq, headSeq, headChunk, headBytes, readSeq, readOffset, nextConsumer, rewrites, lastSeen, five counts, crc */
+const FIXED_BYTES = 4 + 4 + 8 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 20 + 4;
 const RANGE_BYTES = 12;
 /** A delayed item: f64 seq, f64 due time. */
 const DELAYED_BYTES = 16;
@@ -64,6 +64,8 @@ export interface SharedState {
    * descriptors it holds on chunks, which may be the old files.
    */
   rewrites: number;
+  /** When a consumer last took, acknowledged or gave back an item, ms since the epoch (0: not since the state was made). */
+  lastSeen: number;
   /** Items handed out to consumers that are gone: handed out again before readSeq, lowest first. */
   returned: Range[];
   consumers: ConsumerRow[];
@@ -92,6 +94,7 @@ export function initialState(ackSeq: number): SharedState {
     readOffset: -1,
     nextConsumer: 1,
     rewrites: 0,
+    lastSeen: 0,
     returned: [],
     consumers: [],
     acked: [],
@@ -393,6 +396,7 @@ export function encodeState(state: SharedState): Buffer {
   at = b.writeDoubleLE(state.readOffset, at);
   at = b.writeDoubleLE(state.nextConsumer, at);
   at = b.writeDoubleLE(state.rewrites, at);
+  at = b.writeDoubleLE(state.lastSeen, at);
   at = b.writeUInt32LE(state.returned.length, at);
   at = b.writeUInt32LE(state.consumers.length, at);
   at = b.writeUInt32LE(state.acked.length, at);
@@ -437,6 +441,7 @@ export function decodeState(b: Buffer): SharedState | null {
     readOffset: next(),
     nextConsumer: next(),
     rewrites: next(),
+    lastSeen: next(),
     returned: [],
     consumers: [],
     acked: [],

@@ -41,13 +41,15 @@ import {
   type RepairReport,
 } from './recovery.js';
 import { appendHeld, insertRange, missingFrom, moveRanges, rangesOf, shiftHeld, type Range } from './ranges.js';
-import { countDue, delayRanges, returnDue } from './delays.js';
+import { delayRanges, returnDue } from './delays.js';
+import { statsOf, type StoreStats } from './stats.js';
 import type { Inode } from '../fs/files.js';
 import type { StoreEntry, StoreSnapshot, TakeMode } from './shapes.js';
-import { applyAcknowledged, heldIn, initialState, waitingIn, type ConsumerRow, type SharedState, type StateFile } from './state.js';
+import { applyAcknowledged, initialState, waitingIn, type ConsumerRow, type SharedState, type StateFile } from './state.js';
 
 export type { RepairReport };
 export type { StoreEntry, StoreSnapshot, TakeMode } from './shapes.js';
+export type { StoreStats } from './stats.js';
 
 export class QueueStore {
   readonly dir: string;
@@ -144,11 +146,7 @@ export class QueueStore {
     return waitingIn(this.#state);
   }
 
-  /**
-   * Items waiting, counting those that consumers now gone still hold (they
-   * will be handed out again, to whoever asks next), as of the cached state.
-   * Probes the lease of each other consumer that holds items.
-   */
+  /** Items waiting, counting those held by consumers now gone (their leases probed), as of the cached state. */
   waitingCountingGone(): number {
     return this.#consumers.waitingCountingGone(this.#state);
   }
@@ -268,7 +266,10 @@ export class QueueStore {
       values.push(value);
       entries?.push({ seq, value, timestamp: next.timestamp, deliveries });
     }
-    if (values.length > 0) this.#events.taken = true;
+    if (values.length > 0) {
+      this.#events.taken = true;
+      state.lastSeen = Date.now();
+    }
     if (row === undefined) this.#advanceAck();
     return values;
   }
@@ -293,6 +294,7 @@ export class QueueStore {
   acknowledgeOldest(count = 1): void {
     const row = this.#consumers.mine(this.#state);
     if (row === undefined || row.held.length === 0) return;
+    this.#state.lastSeen = Date.now();
     if (count === 1) {
       const floor = this.#prefix.floor(this.#state);
       if (row.held[0].start > floor && floor === this.#state.ackSeq) {
@@ -344,6 +346,7 @@ export class QueueStore {
     const missing = missingFrom(row?.held, seqs);
     if (missing.length > 0 || row === undefined) return missing;
     this.#changes.changingFiles();
+    this.#state.lastSeen = Date.now();
     const { floor, acked } = this.#prefix.acknowledgeSeqs(this.#state, row, seqs);
     this.#advanceAck(acked, floor);
     return missing;
@@ -360,6 +363,7 @@ export class QueueStore {
     const missing = missingFrom(row?.held, seqs);
     if (missing.length > 0 || row === undefined) return missing;
     this.#changes.changedState();
+    this.#state.lastSeen = Date.now();
     const ranges = rangesOf([...seqs]);
     if (due <= Date.now()) moveRanges(row.held, this.#state.returned, ranges);
     else delayRanges(row.held, this.#state.delayed, ranges, due);
@@ -368,10 +372,9 @@ export class QueueStore {
     return missing;
   }
 
-  /** Items given back with a delay: how many are not yet due, and when the earliest comes due (Infinity: none); as of the cached state. */
-  delays(): { delayed: number; nextDue: number } {
-    const { delayed } = this.#state;
-    return { delayed: delayed.length - countDue(delayed, Date.now()), nextDue: delayed[0]?.due ?? Infinity };
+  /** When the earliest item given back with a delay comes due (ms since the epoch; Infinity: none), as of the cached state. */
+  get nextDue(): number {
+    return this.#state.delayed[0]?.due ?? Infinity;
   }
 
   /** Delayed items that have come due go back to wait, before newer items (state alone, as a take). */
@@ -379,15 +382,12 @@ export class QueueStore {
     if (returnDue(this.#state.delayed, this.#state.returned)) this.#changes.changedState();
   }
 
-  /** Items handed out and not acknowledged, by every consumer, as of the cached state. */
-  get held(): number {
-    return heldIn(this.#state);
+  /** Counts for `stats()`, from the state (the caller holds the lock) and the chunk files. */
+  stats(): StoreStats {
+    return statsOf(this.dir, this.#state, this.#consumers);
   }
 
-  /**
-   * Without the lock: whether another consumer holds items and looks dead, so
-   * that a waiting getter should take the lock and reclaim them.
-   */
+  /** Without the lock: whether another consumer holds items and looks dead (a waiting getter should reclaim them). */
   deadHolderSuspected(): boolean {
     return this.#consumers.anyDeadHolding(this.#stateFile.read() ?? this.#state);
   }
