@@ -132,7 +132,7 @@ export class QueueCalls<T> {
     const store = this.#store;
     const autosave = options.autosave;
     return {
-      peek: { prepare: (options) => rawOption(dir, options, 'peek'), body: (raw) => this.#peek(raw), locked: true, settles: false },
+      peek: { prepare: (peekOptions) => rawOption(dir, peekOptions, 'peek'), body: (raw) => this.#peek(raw), locked: true, settles: false },
       head: { body: () => store.headSeq, locked: true, settles: false },
       stats: { body: () => statsFrom(store.stats()), locked: true, settles: false },
       taskDone: {
