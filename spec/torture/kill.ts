@@ -151,7 +151,16 @@ function unexpectedEnd(outcome: KillOutcome): string | null {
   if (outcome.how === 'killed' || outcome.how === 'stopped') return null;
   const error = outcome.record.lines.find((line) => line.code === 'e');
   if (error !== undefined) return null; // the journal says what failed; the check counts it
-  return `${outcome.record.name} ${outcome.how}${outcome.stderr === '' ? '' : `: ${outcome.stderr.trim().slice(0, 600)}`}`;
+  // What it did last says where it stalled (a worker that timed out prints nothing itself).
+  const last = outcome.record.lines
+    .slice(-4)
+    .map((line) => `${line.code} ${line.text}`.trim())
+    .join(' | ');
+  const journal =
+    last === ''
+      ? ''
+      : `; its journal ends: ${last} (at ${outcome.record.lines.at(-1)?.time.toFixed(0)} ms, ended ${outcome.record.end.toFixed(0)} ms)`;
+  return `${outcome.record.name} ${outcome.how}${journal}${outcome.stderr === '' ? '' : `: ${outcome.stderr.trim().slice(0, 600)}`}`;
 }
 
 async function finalDrain(
