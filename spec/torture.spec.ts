@@ -102,7 +102,7 @@ describe('torture: the journal check itself', () => {
   });
 });
 
-describe('torture: SIGKILL inside every operation', { concurrency: 2 }, () => {
+describe('torture: SIGKILL inside every operation', () => {
   const pool = new WorkerPool(2);
   const single = Math.max(OPS.length, Math.round(KILLS * 0.6));
   const perOp = Math.max(1, Math.floor(single / OPS.length));
