@@ -102,9 +102,11 @@ describe('torture: the journal check itself', () => {
   });
 });
 
-// One case at a time: checking a case's journals runs synchronously in this
-// process and took ~20 s under coverage (2026-12-02), long enough for the
-// 20 s watchdog of another case's workers, run beside it, to take them for hung.
+// One case at a time: an event-loop lag monitor showed this process blocked
+// for ~20 s in a full run under coverage (2026-12-02; most likely the
+// synchronous check of a case's journals, not yet measured), long enough for
+// the 20 s watchdog of another case's workers, run beside it, to take them
+// for hung.
 describe('torture: SIGKILL inside every operation', () => {
   const pool = new WorkerPool(2);
   const single = Math.max(OPS.length, Math.round(KILLS * 0.6));
