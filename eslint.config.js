@@ -2,8 +2,13 @@
 // layer rules of docs/architecture.md (a layer imports only from below it).
 import tseslint from 'typescript-eslint';
 
-/** Files no layer below the face may import. */
-const FACE = ['**/queue.js', '**/options.js', '**/index.js'];
+/** Files no layer below the face may import, as seen from a folder of lib/. */
+const FACE = ['../queue.js', '../options.js', '../index.js'];
+
+/** A layer rule: `files` may import nothing that `patterns` name (eslint's no-restricted-imports). */
+function layer(files, patterns, ignores = []) {
+  return { files, ignores, rules: { 'no-restricted-imports': ['error', { patterns }] } };
+}
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**'] },
@@ -33,59 +38,31 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  {
-    files: ['lib/store/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: FACE.map((p) => `../${p.slice(3)}`), message: 'the store imports nothing from the face' },
-            {
-              group: ['../coordination/session.js', '../wakeup/*', '../task/*'],
-              message: 'the store imports nothing from the lock session, the wake-ups or tasks',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['lib/coordination/**/*.ts', 'lib/wakeup/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: FACE.map((p) => `../${p.slice(3)}`), message: 'coordination and wake-ups import nothing from the face' },
-            {
-              group: ['../store/*', '!../store/events.js', '../task/*'],
-              message: 'coordination and wake-ups import nothing of the store but store/events.js, nothing of tasks',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    // The face's own helpers (open, operation, arguments, ...) serve queue.ts; only index.ts exposes it.
-    files: ['lib/*.ts'],
-    ignores: ['lib/index.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['./queue.js', './index.js'], message: 'nothing in lib/ imports queue.ts or index.ts but index.ts (and task/)' },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['lib/fs/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../*'], message: 'fs/ imports nothing of perq' }] }],
-    },
-  },
+  layer(
+    ['lib/store/**/*.ts'],
+    [
+      { group: FACE, message: 'the store imports nothing from the face' },
+      {
+        group: ['../coordination/session.js', '../wakeup/*', '../task/*'],
+        message: 'the store imports nothing from the lock session, the wake-ups or tasks',
+      },
+    ],
+  ),
+  layer(
+    ['lib/coordination/**/*.ts', 'lib/wakeup/**/*.ts'],
+    [
+      { group: FACE, message: 'coordination and wake-ups import nothing from the face' },
+      {
+        group: ['../store/*', '!../store/events.js', '../task/*'],
+        message: 'coordination and wake-ups import nothing of the store but store/events.js, nothing of tasks',
+      },
+    ],
+  ),
+  // The face's own helpers (open, operation, arguments, ...) serve queue.ts; only index.ts exposes it.
+  layer(
+    ['lib/*.ts'],
+    [{ group: ['./queue.js', './index.js'], message: 'nothing in lib/ imports queue.ts or index.ts but index.ts (and task/)' }],
+    ['lib/index.ts'],
+  ),
+  layer(['lib/fs/**/*.ts'], [{ group: ['../*'], message: 'fs/ imports nothing of perq' }]),
 );

@@ -67,6 +67,17 @@ interface NamedItems {
   due: number;
 }
 
+/** What makes ack and nack differ (see QueueCalls.#byIds). */
+interface ByIdCall<In> {
+  prepare: (input: In) => NamedItems;
+  /** Changes the state; returns the ids this consumer does not hold (then changes nothing). */
+  apply: (named: NamedItems) => number[];
+  after: (named: NamedItems) => void;
+  /** For the ERR_NOT_HELD message: "nothing was <done>". */
+  done: string;
+  settles: boolean;
+}
+
 /** nack's arguments as the caller gave them. */
 export interface NackInput {
   target: unknown;
@@ -150,18 +161,21 @@ export class QueueCalls<T> {
         settles: true,
         runOptions: FINISHING,
       },
-      ack: this.#byIds(
-        (target: unknown) => ({ ids: idsOf(dir, target, 'ack'), due: 0 }),
-        'acknowledged',
-        ({ ids }) => store.acknowledge(ids),
-        () => this.#context.resolveJoined(),
-      ),
-      nack: this.#byIds(
-        ({ target, options }: NackInput) => ({ ids: idsOf(dir, target, 'nack'), due: dueOf(dir, options) }),
-        'given back',
-        ({ ids, due }) => store.giveBack(ids, due),
-        ({ ids }) => this.#context.getters.wake(ids.length),
-      ),
+      ack: this.#byIds({
+        prepare: (target: unknown) => ({ ids: idsOf(dir, target, 'ack'), due: 0 }),
+        apply: ({ ids }) => store.acknowledge(ids),
+        after: () => this.#context.resolveJoined(),
+        done: 'acknowledged',
+        // Durable like a taskDone; a nack changes `state` alone.
+        settles: true,
+      }),
+      nack: this.#byIds({
+        prepare: ({ target, options }: NackInput) => ({ ids: idsOf(dir, target, 'nack'), due: dueOf(dir, options) }),
+        apply: ({ ids, due }) => store.giveBack(ids, due),
+        after: ({ ids }) => this.#context.getters.wake(ids.length),
+        done: 'given back',
+        settles: false,
+      }),
       // Durable like a put: under fsync 'always', cleared items never come back after a power cut.
       clear: {
         body: () => {
@@ -182,34 +196,28 @@ export class QueueCalls<T> {
         settles: true,
       },
       // With autosave the take is the acknowledgement, so it settles.
-      take: { body: (request) => this.#takeAs(request), locked: true, settles: autosave },
+      take: { body: ({ max, raw }) => this.takeAs(max, raw), locked: true, settles: autosave },
     };
   }
 
   /**
    * A call on the items a caller names by id (ack, nack): all of them must be
    * held by this queue's consumer (`apply` says which are not, having changed
-   * nothing), else ERR_NOT_HELD. An ack is durable like a taskDone; a nack
-   * changes `state` alone.
+   * nothing), else ERR_NOT_HELD saying what was not `done`.
    */
-  #byIds<In>(
-    prepare: (input: In) => NamedItems,
-    done: string,
-    apply: (named: NamedItems) => number[],
-    after: (named: NamedItems) => void,
-  ): Operation<In, void, NamedItems> {
+  #byIds<In>(call: ByIdCall<In>): Operation<In, void, NamedItems> {
     const { dir, options, handOuts } = this.#context;
     return {
-      prepare,
+      prepare: call.prepare,
       body: (named) => {
         if (named.ids.length === 0) return;
-        const missing = options.autosave ? named.ids : apply(named);
-        if (missing.length > 0) throw notHeld(dir, missing, done, options.autosave);
+        const missing = options.autosave ? named.ids : call.apply(named);
+        if (missing.length > 0) throw notHeld(dir, missing, call.done, options.autosave);
         handOuts.release(named.ids.length);
-        after(named);
+        call.after(named);
       },
       locked: true,
-      settles: done === 'acknowledged',
+      settles: call.settles,
       runOptions: FINISHING,
     };
   }
@@ -223,7 +231,8 @@ export class QueueCalls<T> {
     return raw ? entryOf<T>(next) : (next.value as T);
   }
 
-  #takeAs({ max, raw }: TakeRequest): Array<T | Entry<T>> {
+  /** `takeOrReclaim`, as entries with `raw`: the take of get, getMany and getSync. */
+  takeAs(max: number, raw: boolean): Array<T | Entry<T>> {
     if (!raw) return this.takeOrReclaim(max);
     const entries: StoreEntry[] = [];
     this.takeOrReclaim(max, entries);

@@ -23,12 +23,12 @@ import {
 } from './arguments.js';
 import { OperationRunner } from './operation.js';
 import { QueueCalls, RECLAIM_WHEN_IDLE_MS, type ConsumerStats, type QueueOperations, type QueueStats } from './calls.js';
-import { entryOf, type Entry, type EntryRef } from './entries.js';
+import type { Entry, EntryRef } from './entries.js';
 import { openQueueDirectory, repairQueueDirectory } from './open.js';
 import type { QueueOptions, ResolvedOptions } from './options.js';
 import type { StoreEvents } from './store/events.js';
 import { STATE_FILE } from './store/state.js';
-import type { QueueStore, RepairReport, StoreEntry } from './store/store.js';
+import type { QueueStore, RepairReport } from './store/store.js';
 import { HandOutCount } from './hand-outs.js';
 import { iterate } from './iterate.js';
 import { JoinList } from './wakeup/joiners.js';
@@ -368,27 +368,30 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   async #getBatch(max: number, options: GetOptions): Promise<Array<T | Entry<T>>> {
     this.#assertOpen();
     const { block, deadline, signal, raw } = getArgs(this.dir, options);
-    const entries: StoreEntry[] | undefined = raw ? [] : undefined;
     const { timeout } = options;
     for (;;) {
       this.#assertOpen();
       let seen = 0;
-      // The take getSync runs too (QueueCalls.takeOrReclaim), on the lock
+      // The take getSync runs too (QueueCalls.takeAs), on the lock
       // session directly: the loop is get's own (as #putList's is put's).
       const values = await this.#hold.run(() => {
         this.#assertOpen();
         seen = this.#getters.wakes;
-        return this.#calls.takeOrReclaim(max, entries);
+        return this.#calls.takeAs(max, raw);
       });
-      if (values.length > 0 && this.#options.autosave) await this.#store.settle();
-      if (values.length > 0) return entries === undefined ? values : entries.map((entry) => entryOf<T>(entry));
+      if (values.length > 0) {
+        // As the take Operation settles (getSync): with autosave, the take acknowledged.
+        if (this.#ops.take.settles) await this.#store.settle();
+        return values;
+      }
       if (!block || timeout === 0) throw new Empty(this.dir);
       // Wait for a put (here, through a channel or found by polling) without sitting on the lock.
       this.#assertOpen();
       this.#hold.release();
       // A put that came between the take and here (this queue's, or a sibling's) woke no one: `seen` catches it.
       const arrival = this.#getters.wait(deadline, signal, () => new Empty(this.dir, `no item arrived within ${timeout} ms`), seen);
-      if (this.#store.nextDue < Infinity) this.#timers.wakeAt(this.#store.nextDue);
+      const nextDue = this.#store.nextDue;
+      if (nextDue < Infinity) this.#timers.wakeAt(nextDue);
       this.#timers.pollWhileWaiting();
       this.#timers.watchForDeadConsumers();
       await arrival;

@@ -4,18 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { countHandOut, deliveriesOf, forgetDone, type Delivery } from '../lib/store/deliveries.js';
-import {
-  addDelayed,
-  countDue,
-  delayRanges,
-  forgetDoneDelays,
-  lowestDelayed,
-  returnDue,
-  takeDue,
-  type Delayed,
-} from '../lib/store/delays.js';
-import type { Range } from '../lib/store/ranges.js';
+import { countHandOut, deliveriesOf, type Delivery } from '../lib/store/deliveries.js';
+import { addDelayed, countDue, delayRanges, lowestDelayed, returnDue, takeDue, type Delayed } from '../lib/store/delays.js';
+import { forgetDone, type Range } from '../lib/store/ranges.js';
 
 describe('deliveries', () => {
   test('a first hand-out counts 1 and keeps no entry; a returned item counts on from 1', () => {
@@ -40,7 +31,7 @@ describe('deliveries', () => {
     assert.equal(deliveriesOf(list, 5, true), 3);
   });
 
-  test('forgetDone drops what lies below the prefix or in the acknowledged ranges', () => {
+  test('forgetDone (ranges.ts) drops what lies below the prefix or in the acknowledged ranges', () => {
     const list: Delivery[] = [2, 5, 9, 12].map((seq) => ({ seq, deliveries: 2 }));
     const acked: Range[] = [{ start: 9, count: 2 }];
     forgetDone(list, 4, acked);
@@ -98,9 +89,9 @@ describe('delays', () => {
     );
   });
 
-  test('forgetDoneDelays drops what lies below the prefix or in the acknowledged ranges', () => {
+  test('forgetDone (ranges.ts) works on the delayed list too', () => {
     const list: Delayed[] = [4, 8, 20].map((seq) => ({ seq, due: 1 }));
-    forgetDoneDelays(list, 5, [{ start: 20, count: 1 }]);
+    forgetDone(list, 5, [{ start: 20, count: 1 }]);
     assert.deepEqual(
       list.map((entry) => entry.seq),
       [8],

@@ -52,14 +52,3 @@ export function lowestDelayed(list: readonly Delayed[]): number {
   for (const entry of list) if (entry.seq < lowest) lowest = entry.seq;
   return lowest;
 }
-
-/** Forgets the items below `floor` and those in sorted `acked`: they are done. */
-export function forgetDoneDelays(list: Delayed[], floor: number, acked: readonly Range[]): void {
-  if (list.length === 0) return;
-  let kept = 0;
-  for (const entry of list) {
-    if (entry.seq < floor || acked.some((range) => entry.seq >= range.start && entry.seq < range.start + range.count)) continue;
-    list[kept++] = entry;
-  }
-  list.length = kept;
-}

@@ -6,8 +6,6 @@
 // list stays empty and costs `state` nothing. It lives in `state` alone: a
 // lost state starts the counts again (see docs/format.md).
 
-import type { Range } from './ranges.js';
-
 export interface Delivery {
   seq: number;
   /** Times handed out so far (2 or more). */
@@ -39,20 +37,4 @@ export function countHandOut(list: Delivery[], seq: number, handedOutBefore: boo
   if (at < list.length && list[at].seq === seq) return ++list[at].deliveries;
   list.splice(at, 0, { seq, deliveries: 2 });
   return 2;
-}
-
-/** Forgets the items below `floor` and those in sorted `acked`: they are done. */
-export function forgetDone(list: Delivery[], floor: number, acked: readonly Range[]): void {
-  if (list.length === 0) return;
-  let kept = 0;
-  for (const entry of list) {
-    if (entry.seq < floor || inRanges(acked, entry.seq)) continue;
-    list[kept++] = entry;
-  }
-  list.length = kept;
-}
-
-function inRanges(ranges: readonly Range[], seq: number): boolean {
-  for (const range of ranges) if (seq >= range.start && seq < range.start + range.count) return true;
-  return false;
 }

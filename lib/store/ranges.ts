@@ -124,7 +124,26 @@ export function endOf(ranges: readonly Range[]): number {
 /** The items of `seqs` that `ranges` (any order) does not hold; all of them when there are no ranges. */
 export function missingFrom(ranges: readonly Range[] | undefined, seqs: readonly number[]): number[] {
   if (ranges === undefined) return [...seqs];
-  return seqs.filter((seq) => !ranges.some((range) => seq >= range.start && seq < range.start + range.count));
+  return seqs.filter((seq) => !containsSeq(ranges, seq));
+}
+
+/** Whether `seq` lies in one of `ranges` (any order). */
+export function containsSeq(ranges: readonly Range[], seq: number): boolean {
+  return ranges.some((range) => seq >= range.start && seq < range.start + range.count);
+}
+
+/**
+ * Drops from `list` (entries about single items, in place) those below the
+ * prefix `floor` or in the acknowledged `acked`: they are done.
+ */
+export function forgetDone<E extends { seq: number }>(list: E[], floor: number, acked: readonly Range[]): void {
+  if (list.length === 0) return;
+  let kept = 0;
+  for (const entry of list) {
+    if (entry.seq < floor || containsSeq(acked, entry.seq)) continue;
+    list[kept++] = entry;
+  }
+  list.length = kept;
 }
 
 /** Moves sorted, merged `moved` (all of it in `from`) out of `from` into sorted `into`. */

@@ -14,9 +14,9 @@ import path from 'node:path';
 import { crc32c } from './crc32c.js';
 import { ioError } from '../errors.js';
 import { closeQuietly, isFileAt, startsWithMagic, type Inode } from '../fs/files.js';
-import { countOf, dropBelow, endOf, gapsBetween, insertRange, subtractRanges, type Range } from './ranges.js';
-import { forgetDone, type Delivery } from './deliveries.js';
-import { countDue, forgetDoneDelays, type Delayed } from './delays.js';
+import { countOf, dropBelow, endOf, forgetDone, gapsBetween, insertRange, subtractRanges, type Range } from './ranges.js';
+import type { Delivery } from './deliveries.js';
+import { countDue, type Delayed } from './delays.js';
 
 export const STATE_FILE = 'state';
 /**
@@ -135,7 +135,7 @@ export function applyAcknowledged(state: SharedState): void {
     subtractRanges(row.held, state.acked);
   }
   forgetDone(state.redelivered, state.ackSeq, state.acked);
-  forgetDoneDelays(state.delayed, state.ackSeq, state.acked);
+  forgetDone(state.delayed, state.ackSeq, state.acked);
   const top = Math.min(endOf(state.acked), state.headSeq);
   if (top > state.readSeq) {
     for (const gap of gapsBetween(state.readSeq, top, state.acked)) insertRange(state.returned, gap);

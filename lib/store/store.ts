@@ -26,7 +26,7 @@ import { Coherence } from './coherence.js';
 import type { StoreOptions } from './options.js';
 import { damagedChunk } from './repair.js';
 import { SpareChunks } from './spares.js';
-import { countHandOut, deliveriesOf, forgetDone } from './deliveries.js';
+import { countHandOut, deliveriesOf } from './deliveries.js';
 import { HoldChanges } from './hold-changes.js';
 import { NO_RANGES, Prefix } from './prefix.js';
 import { Consumers } from './consumers.js';
@@ -40,7 +40,7 @@ import {
   newestChunkListed,
   type RepairReport,
 } from './recovery.js';
-import { appendHeld, insertRange, missingFrom, moveRanges, rangesOf, shiftHeld, type Range } from './ranges.js';
+import { appendHeld, forgetDone, insertRange, missingFrom, moveRanges, rangesOf, shiftHeld, type Range } from './ranges.js';
 import { delayRanges, returnDue } from './delays.js';
 import { statsOf, type StoreStats } from './stats.js';
 import type { Inode } from '../fs/files.js';
